@@ -1,0 +1,5 @@
+"""Allows `python -m sketchcolor ...`, the same as the `sketchcolor` command."""
+
+from sketchcolor.cli import main
+
+raise SystemExit(main())

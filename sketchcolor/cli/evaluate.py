@@ -1,0 +1,10 @@
+"""`sketchcolor evaluate`: placeholder until its issue lands; replace this whole file."""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("evaluate", help="(not built yet)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise NotImplementedError("sketchcolor evaluate is not built yet")

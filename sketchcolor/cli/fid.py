@@ -1,0 +1,10 @@
+"""`sketchcolor fid`: placeholder until its issue lands; replace this whole file."""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser("fid", help="(not built yet)")
+    parser.set_defaults(run=run)
+
+
+def run(args) -> int:
+    raise NotImplementedError("sketchcolor fid is not built yet")
