@@ -1,10 +1,57 @@
-"""`sketchcolor models`: placeholder until its issue lands; replace this whole file."""
+"""`sketchcolor models`: a table of every registered generator and the discriminator, with
+parameter counts and forward GFLOPs measured at one image size.
+
+Usage: sketchcolor models --size 512 [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser("models", help="(not built yet)")
+    parser = subparsers.add_parser(
+        "models",
+        help="list the generators and the discriminator with parameters and GFLOPs",
+        description="List every registered generator (by paper name and alias) and the "
+        "discriminator, with parameter count and forward GFLOPs for one image, measured by "
+        "counting the operations of a forward pass.",
+    )
+    parser.add_argument("--size", type=int, default=512, help="square image size (default 512)")
+    parser.add_argument(
+        "--width", type=float, default=1.0, help="channel width multiplier (default 1, the paper's)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(run=run)
 
 
-def run(args) -> int:
-    raise NotImplementedError("sketchcolor models is not built yet")
+def format_table(rows) -> str:
+    """A markdown table of model profiles."""
+    lines = [
+        "| model | aliases | in | params (M) | GFLOPs | description |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    for row in rows:
+        aliases = ", ".join(row.aliases) or "-"
+        lines.append(
+            f"| {row.name} | {aliases} | {row.in_channels} | {row.parameters / 1e6:.2f} "
+            f"| {row.gflops:.1f} | {row.description} |"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from sketchcolor.errors import SketchcolorError
+    from sketchcolor.models.profile import profile_models
+
+    if args.size < 1 or args.width <= 0:
+        raise SketchcolorError("--size must be >= 1 and --width > 0")
+    rows = profile_models(size=args.size, width=args.width)
+    if args.json:
+        print(json.dumps([dataclasses.asdict(row) for row in rows], indent=2))
+    else:
+        print(f"forward cost of one {args.size}x{args.size} image (2 FLOPs per multiply-add)")
+        print(format_table(rows))
+    return 0

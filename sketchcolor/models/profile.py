@@ -1,0 +1,109 @@
+"""Measure a model's size and cost: parameter count and forward GFLOPs at a given image size.
+
+FLOPs come from `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add, counted
+for convolutions and matrix products) on a forward pass of one sample. The models are built
+on the "meta" device, so measuring the full-width models at 512x512 takes no memory or time.
+
+Usage: rows = profile_models(size=512)   # one ModelProfile per generator + the discriminator
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from sketchcolor.models.discriminator import Discriminator
+from sketchcolor.models.registry import (
+    create_generator,
+    generator_aliases,
+    generator_description,
+    list_generators,
+)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelProfile:
+    """One row of the model table."""
+
+    name: str
+    """Registered name ("1", "2.1", ...) or "discriminator"."""
+    aliases: tuple[str, ...]
+    """Other names the registry accepts."""
+    description: str
+    """One line saying what the model is."""
+    in_channels: int
+    """Input channels used for the measurement."""
+    size: int
+    """Square input size used for the measurement."""
+    parameters: int
+    """Trainable parameter count."""
+    gflops: float
+    """Forward GFLOPs for one sample (2 FLOPs per multiply-add)."""
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(parameter.numel() for parameter in model.parameters() if parameter.requires_grad)
+
+
+def forward_gflops(model: nn.Module, sample: torch.Tensor) -> float:
+    """GFLOPs of one forward pass of `model` on `sample` (eval mode, no autograd)."""
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(sample)
+    return counter.get_total_flops() / 1e9
+
+
+def measure(build: Callable[[], nn.Module], in_channels: int, size: int) -> tuple[int, float]:
+    """(parameters, GFLOPs) of the model `build()` makes, built and run on the meta device."""
+    with torch.device("meta"):
+        model = build()
+        sample = torch.empty(1, in_channels, size, size)  # (1, C, size, size)
+    return count_parameters(model), forward_gflops(model, sample)
+
+
+def profile_generator(
+    name: str, *, size: int = 512, in_channels: int = 3, width: float = 1.0
+) -> ModelProfile:
+    """Parameter count and forward GFLOPs of the generator `name`."""
+    parameters, gflops = measure(
+        lambda: create_generator(name, in_channels=in_channels, width=width), in_channels, size
+    )
+    return ModelProfile(
+        name=name,
+        aliases=tuple(generator_aliases(name)),
+        description=generator_description(name),
+        in_channels=in_channels,
+        size=size,
+        parameters=parameters,
+        gflops=gflops,
+    )
+
+
+def profile_discriminator(
+    *, size: int = 512, in_channels: int = 6, width: float = 1.0
+) -> ModelProfile:
+    """Parameter count and forward GFLOPs of the discriminator."""
+    parameters, gflops = measure(
+        lambda: Discriminator(in_channels=in_channels, width=width), in_channels, size
+    )
+    return ModelProfile(
+        name="discriminator",
+        aliases=(),
+        description="6 x Conv-BN-ReLU-MaxPool-Dropout, Linear head",
+        in_channels=in_channels,
+        size=size,
+        parameters=parameters,
+        gflops=gflops,
+    )
+
+
+def profile_models(*, size: int = 512, width: float = 1.0) -> list[ModelProfile]:
+    """One profile per registered generator (sketch-only input) and one for the discriminator."""
+    rows = [profile_generator(name, size=size, width=width) for name in list_generators()]
+    rows.append(profile_discriminator(size=size, width=width))
+    return rows

@@ -1,0 +1,123 @@
+"""The generator contract (`Generator`) and the name registry that builds generators by name.
+
+Each variant is a small function decorated with `@register_generator("2.1", aliases=(...))`
+that sets the constructor arguments of a generator class; `create_generator` resolves a
+paper name or alias, builds it and records its arguments in `generator.config`.
+
+Usage: generator = create_generator("2.1", in_channels=30, width=1 / 16)
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+from torch import nn
+
+from sketchcolor.errors import SketchcolorError
+
+_FACTORIES: dict[str, Callable[..., Generator]] = {}
+_ALIASES: dict[str, str] = {}
+_DESCRIPTIONS: dict[str, str] = {}
+
+
+class Generator(nn.Module):
+    """Base of every generator: (B, in_channels, H, W) -> (B, 3, H, W) in [-1, 1].
+
+    Subclasses set `depth` (how many times the encoder halves the size) and `config`.
+    """
+
+    depth: int
+    config: dict[str, Any]
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width must be multiples of this (2 ** depth)."""
+        return 2**self.depth
+
+    def check_size(self, height: int, width: int) -> None:
+        """Raise SketchcolorError unless (height, width) is a size this generator accepts."""
+        multiple = self.size_multiple
+        if height % multiple == 0 and width % multiple == 0 and height > 0 and width > 0:
+            return
+        name = self.config.get("model", type(self).__name__)
+        examples = ", ".join(str(multiple * factor) for factor in (1, 2, 3, 4))
+        raise SketchcolorError(
+            f"generator {name!r} (depth {self.depth}) needs height and width divisible by "
+            f"{multiple} (e.g. {examples}); got {height}x{width}"
+        )
+
+
+def register_generator(
+    name: str, *, aliases: tuple[str, ...] = (), description: str = ""
+) -> Callable[[Callable[..., Generator]], Callable[..., Generator]]:
+    """Decorator registering a generator factory under `name` and its `aliases`."""
+
+    def decorate(factory: Callable[..., Generator]) -> Callable[..., Generator]:
+        for key in (name, *aliases):
+            if key in _FACTORIES or key in _ALIASES:
+                raise ValueError(f"generator name {key!r} is registered twice")
+        _FACTORIES[name] = factory
+        _DESCRIPTIONS[name] = description or (inspect.getdoc(factory) or "").split("\n")[0]
+        for alias in aliases:
+            _ALIASES[alias] = name
+        return factory
+
+    return decorate
+
+
+def list_generators() -> list[str]:
+    """The registered generator names (the paper's names), sorted: ["1", "2.1", "2.2", "3"]."""
+    return sorted(_FACTORIES)
+
+
+def generator_aliases(name: str) -> list[str]:
+    """The aliases of the registered generator `name`."""
+    return [alias for alias, target in _ALIASES.items() if target == canonical_name(name)]
+
+
+def generator_description(name: str) -> str:
+    """One line describing the registered generator `name`."""
+    return _DESCRIPTIONS[canonical_name(name)]
+
+
+def canonical_name(name: str) -> str:
+    """The registered name for `name` or one of its aliases; SketchcolorError when unknown."""
+    name = str(name)
+    if name in _FACTORIES:
+        return name
+    if name in _ALIASES:
+        return _ALIASES[name]
+    valid = ", ".join(
+        f"{key} ({', '.join(generator_aliases(key))})" if generator_aliases(key) else key
+        for key in list_generators()
+    )
+    raise SketchcolorError(f"unknown generator {name!r}; valid names (aliases): {valid}")
+
+
+def generator_options(name: str) -> dict[str, Any]:
+    """The keyword arguments the generator `name` accepts, with their defaults."""
+    signature = inspect.signature(_FACTORIES[canonical_name(name)])
+    return {key: parameter.default for key, parameter in signature.parameters.items()}
+
+
+def create_generator(name: str, **options: Any) -> Generator:
+    """Build the generator `name` (paper name or alias) with `options` (in_channels, width, ...).
+
+    `generator.config` records the registered name and every option, defaults included, so
+    that `create_generator(**config)`-style rebuilding (see `saving.load_generator`) is exact.
+    """
+    canonical = canonical_name(name)
+    factory = _FACTORIES[canonical]
+    try:
+        bound = inspect.signature(factory).bind(**options)
+    except TypeError as error:
+        accepted = ", ".join(generator_options(canonical))
+        raise SketchcolorError(
+            f"generator {canonical!r}: {error}; accepted options: {accepted}"
+        ) from None
+    bound.apply_defaults()
+    generator = factory(**bound.arguments)
+    generator.config = {"model": canonical, **bound.arguments}
+    return generator
