@@ -1,0 +1,249 @@
+"""Colour controls: turn a sketch (+ palette and/or hint labels) into the generator's input.
+
+Everything here runs batched on whatever device the tensors live on, so training builds the
+controls on the GPU with no per-sample Python. Four variants (see paper/PAPER.md):
+
+- ``none``: the sketch alone (3 channels).
+- ``palette``: the 9 palette colours as constant planes after the sketch (3 + 27 = 30).
+- ``hints``: 10x10 px labels on a grid of nodes, each the mean colour of that square of the
+  colour image; overlaid on the sketch (3 channels, the paper's) or as separate channels
+  (sketch + hint RGB + hint mask, 7 channels).
+- ``mixed``: hints then palette planes (30 or 34 channels).
+
+Usage:
+    hints = sample_hints(color, HintConfig(), torch.Generator(color.device).manual_seed(0))
+    inputs = build_generator_input("mixed", sketch, palette=palette, hints=hints, hint_config=HintConfig())
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import NamedTuple
+
+import torch
+
+from sketchcolor.errors import SketchcolorError
+
+COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
+HINT_ENCODINGS = ("overlay", "channels")
+PALETTE_SIZE = 9
+
+
+@dataclass(kw_only=True)
+class HintConfig:
+    """How training simulates hint labels, and how labels are fed to the generator."""
+
+    grid: int = 40
+    """Nodes per image side. The paper's "40 nodes" read as a 40x40 grid (a node every
+    12.8 px at 512); a small value such as 7 gives the other reading (about 40 nodes in all)."""
+
+    label_size: int = 10
+    """Side of one square label in pixels of the training image."""
+
+    max_labels: int = 40
+    """Most labels per sample; a sample that gets labels gets 1..max_labels, uniformly."""
+
+    zero_fraction: float = 0.2
+    """Fraction of samples that get no labels at all, so sketch-only use stays good."""
+
+    encoding: str = "overlay"
+    """"overlay": labels painted over the sketch (3 channels, the paper's); "channels": the
+    sketch, the hint RGB and the hint mask as separate channels (7)."""
+
+    def __post_init__(self) -> None:
+        if self.grid < 1:
+            raise SketchcolorError(f"hint grid must be at least 1, got {self.grid}")
+        if self.label_size < 1:
+            raise SketchcolorError(f"hint label_size must be at least 1, got {self.label_size}")
+        if self.max_labels < 0:
+            raise SketchcolorError(f"hint max_labels must be >= 0, got {self.max_labels}")
+        if not 0.0 <= self.zero_fraction <= 1.0:
+            raise SketchcolorError(
+                f"hint zero_fraction must be in [0, 1], got {self.zero_fraction}"
+            )
+        if self.encoding not in HINT_ENCODINGS:
+            raise SketchcolorError(
+                f"unknown hint encoding {self.encoding!r}; choose one of {', '.join(HINT_ENCODINGS)}"
+            )
+
+    def to_dict(self) -> dict:
+        """JSON-serialisable form, for config.json of a run."""
+        return asdict(self)
+
+
+class Hints(NamedTuple):
+    """Hint labels for a batch: the paper's hint image and where labels are."""
+
+    rgb: torch.Tensor
+    """(B, 3, H, W) in [-1, 1]: label colours, white (1.0) where there is no label."""
+
+    mask: torch.Tensor
+    """(B, 1, H, W) in {0, 1}: 1 inside a label."""
+
+
+def check_color_control(color_control: str) -> None:
+    """Raise a one-line error for an unknown colour-control name."""
+    if color_control not in COLOR_CONTROLS:
+        raise SketchcolorError(
+            f"unknown colour control {color_control!r}; choose one of {', '.join(COLOR_CONTROLS)}"
+        )
+
+
+def input_channels(color_control: str, hint_config: HintConfig | None = None) -> int:
+    """Generator input channels: none 3, palette 30, hints 3 or 7, mixed 30 or 34."""
+    check_color_control(color_control)
+    hint_config = hint_config or HintConfig()
+    hint_channels = 3 if hint_config.encoding == "overlay" else 7
+    return {
+        "none": 3,
+        "palette": 3 + 3 * PALETTE_SIZE,
+        "hints": hint_channels,
+        "mixed": hint_channels + 3 * PALETTE_SIZE,
+    }[color_control]
+
+
+def node_starts(length: int, grid: int, label_size: int, device=None) -> torch.Tensor:
+    """First pixel of each node's label along one axis: (grid,) int64.
+
+    Nodes sit at the centres of `grid` equal cells; labels are clamped inside the image.
+    """
+    centres = (torch.arange(grid, device=device, dtype=torch.float64) + 0.5) * (length / grid)
+    starts = torch.round(centres - label_size / 2).long()
+    return starts.clamp(0, max(length - label_size, 0))
+
+
+def _membership(length: int, grid: int, label_size: int, device) -> torch.Tensor:
+    """(grid, length) float: 1 where pixel x lies inside node i's label along this axis."""
+    starts = node_starts(length, grid, label_size, device)  # (G,)
+    pixels = torch.arange(length, device=device)  # (L,)
+    inside = (pixels[None, :] >= starts[:, None]) & (pixels[None, :] < starts[:, None] + label_size)
+    return inside.float()
+
+
+def node_mean_colors(color: torch.Tensor, grid: int, label_size: int) -> torch.Tensor:
+    """Mean colour of every node's label square: (B, 3, H, W) -> (B, 3, G, G).
+
+    Written as two matrix products with the 0/1 membership matrices (rows x image x columns):
+    squares on a non-integer node spacing (12.8 px at 512) then need no loop, and on the GPU
+    it is two small batched GEMMs.
+    """
+    _, _, height, width = color.shape
+    rows = _membership(height, grid, label_size, color.device).to(color.dtype)  # (G, H)
+    columns = _membership(width, grid, label_size, color.device).to(color.dtype)  # (G, W)
+    sums = rows @ color @ columns.T  # (B, 3, G, G)
+    area = rows.sum(1)[:, None] * columns.sum(1)[None, :]  # (G, G) pixels per square
+    return sums / area
+
+
+def sample_label_counts(
+    batch: int, hint_config: HintConfig, generator: torch.Generator, device=None
+) -> torch.Tensor:
+    """Labels per sample: 0 for a `zero_fraction` of samples, else uniform in 1..max_labels."""
+    most = min(hint_config.max_labels, hint_config.grid**2)
+    if most == 0:
+        return torch.zeros(batch, dtype=torch.long, device=device)
+    counts = torch.randint(1, most + 1, (batch,), generator=generator, device=device)
+    zero = torch.rand(batch, generator=generator, device=device) < hint_config.zero_fraction
+    return torch.where(zero, torch.zeros_like(counts), counts)
+
+
+def select_nodes(counts: torch.Tensor, nodes: int, generator: torch.Generator) -> torch.Tensor:
+    """(B,) label counts -> (B, nodes) float: 1 for `count` distinct random nodes per sample."""
+    scores = torch.rand(counts.shape[0], nodes, generator=generator, device=counts.device)
+    # A node's rank among random scores is a uniform random permutation position.
+    ranks = scores.argsort(dim=1).argsort(dim=1)  # (B, N)
+    return (ranks < counts[:, None]).float()
+
+
+def paint_labels(
+    node_colors: torch.Tensor, selected: torch.Tensor, height: int, width: int, label_size: int
+) -> Hints:
+    """Paint the selected nodes' labels: (B, 3, G, G) colours, (B, G, G) selection -> Hints.
+
+    The same membership matrices spread node values to pixels (rows^T x nodes x columns), so
+    painting is two batched GEMMs rather than a scatter. Labels only overlap when label_size
+    exceeds the node spacing; overlapping labels then blend.
+    """
+    grid = selected.shape[-1]
+    rows = _membership(height, grid, label_size, selected.device).to(node_colors.dtype)
+    columns = _membership(width, grid, label_size, selected.device).to(node_colors.dtype)
+    # (B, 4, G, G): selected colours plus the selection itself, painted in one pass
+    values = torch.cat([node_colors * selected[:, None], selected[:, None]], dim=1)
+    painted = rows.T @ values @ columns  # (B, 4, H, W)
+    coverage = painted[:, 3:]  # (B, 1, H, W) labels covering each pixel
+    mask = (coverage > 0.5).to(node_colors.dtype)
+    rgb = torch.where(mask > 0, painted[:, :3] / coverage.clamp(min=1), 1.0)
+    return Hints(rgb=rgb, mask=mask)
+
+
+def sample_hints(
+    color: torch.Tensor,
+    hint_config: HintConfig,
+    generator: torch.Generator,
+    *,
+    counts: torch.Tensor | None = None,
+) -> Hints:
+    """Simulate a user's hint labels from the colour images, as in training.
+
+    color: (B, 3, H, W) in [-1, 1]. generator: a torch.Generator on color's device.
+    counts: optional (B,) labels per sample, replacing the random counts (clamped to the grid).
+    """
+    batch, _, height, width = color.shape
+    grid = hint_config.grid
+    if counts is None:
+        counts = sample_label_counts(batch, hint_config, generator, color.device)
+    counts = counts.to(color.device).clamp(0, grid * grid)
+    selected = select_nodes(counts, grid * grid, generator).view(batch, grid, grid)
+    node_colors = node_mean_colors(color, grid, hint_config.label_size)  # (B, 3, G, G)
+    return paint_labels(node_colors, selected, height, width, hint_config.label_size)
+
+
+def empty_hints(sketch: torch.Tensor) -> Hints:
+    """No labels at all: what a hints model sees when the user gives none."""
+    batch, _, height, width = sketch.shape
+    mask = sketch.new_zeros(batch, 1, height, width)
+    return Hints(rgb=torch.ones_like(sketch), mask=mask)
+
+
+def encode_hints(sketch: torch.Tensor, hints: Hints, encoding: str) -> torch.Tensor:
+    """Sketch + hints -> (B, 3, H, W) overlay or (B, 7, H, W) sketch | hint RGB | mask."""
+    if encoding == "overlay":
+        return torch.lerp(sketch, hints.rgb, hints.mask)
+    return torch.cat([sketch, hints.rgb, hints.mask], dim=1)
+
+
+def palette_planes(palette: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, 9, 3) palette -> (B, 27, H, W) constant planes, as an expanded view (no copy)."""
+    batch = palette.shape[0]
+    return palette.reshape(batch, 3 * PALETTE_SIZE, 1, 1).expand(-1, -1, height, width)
+
+
+def build_generator_input(
+    color_control: str,
+    sketch: torch.Tensor,
+    *,
+    palette: torch.Tensor | None = None,
+    hints: Hints | None = None,
+    hint_config: HintConfig | None = None,
+) -> torch.Tensor:
+    """The generator input for a colour control: (B, input_channels(...), H, W).
+
+    sketch: (B, 3, H, W) in [-1, 1]; palette: (B, 9, 3) in [-1, 1] (needed for palette and
+    mixed); hints: from `sample_hints` or the user-control builders (None means no labels).
+    """
+    check_color_control(color_control)
+    hint_config = hint_config or HintConfig()
+    batch, _, height, width = sketch.shape
+    parts = [sketch]
+    if color_control in ("hints", "mixed"):
+        hints = hints if hints is not None else empty_hints(sketch)
+        parts = [encode_hints(sketch, hints, hint_config.encoding)]
+    if color_control in ("palette", "mixed"):
+        if palette is None:
+            raise SketchcolorError(f"colour control {color_control!r} needs a palette")
+        if palette.shape != (batch, PALETTE_SIZE, 3):
+            raise SketchcolorError(
+                f"palette must have shape ({batch}, {PALETTE_SIZE}, 3), got {tuple(palette.shape)}"
+            )
+        parts.append(palette_planes(palette.to(sketch), height, width))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]

@@ -1,0 +1,206 @@
+"""The fallback loader: the same batches as the DALI path, from a torch DataLoader with workers.
+
+Samples are read by random access through the DALI `.idx` files that sit beside every tar
+(member offsets and sizes), decoded with torchvision in the workers, and finished on the
+device (flip, normalise) as whole-batch tensor ops. Random access, rather than streaming the
+tars with `webdataset.WebDataset`, is what lets this path give every rank exactly its part of
+the samples in a seeded order and skip batches on resume without decoding them.
+
+Usage:
+    samples = read_samples(tar_paths, index_paths)
+    for batch in iterate_epoch(samples, TorchEpochConfig(image_size=256, batch_size=16), epoch=0):
+        ...
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+import torchvision.io
+import torchvision.transforms.v2.functional as functional
+from torch.utils.data import DataLoader, Dataset
+
+from sketchcolor.data.loader import epoch_seed
+from sketchcolor.errors import SketchcolorError
+
+IMAGE_EXTENSIONS = ("jpg", "png")
+
+
+class Sample(NamedTuple):
+    """Where one pair's members lie in its tar."""
+
+    key: str
+    tar: str
+    image_offset: int
+    image_size: int
+    palette_offset: int
+    palette_size: int
+
+
+def read_samples(tar_paths: list[str], index_paths: list[str]) -> list[Sample]:
+    """Every sample of the tars, in stored order, from their DALI index files."""
+    samples = []
+    for tar, index in zip(tar_paths, index_paths, strict=True):
+        samples.extend(_read_index(Path(tar), Path(index)))
+    return samples
+
+
+def _read_index(tar: Path, index: Path) -> list[Sample]:
+    lines = index.read_text().splitlines()
+    if not lines or not lines[0].startswith("v1.2"):
+        raise SketchcolorError(f"{index}: not a DALI webdataset index (expected a 'v1.2 N' header)")
+    samples = []
+    for line_number, line in enumerate(lines[1:], start=2):
+        fields = line.split()
+        members = {}
+        for position in range(0, len(fields) - 3, 4):
+            extension, offset, size, name = fields[position : position + 4]
+            members[extension] = (int(offset), int(size), name)
+        image = next((members[e] for e in IMAGE_EXTENSIONS if e in members), None)
+        if image is None or "palette" not in members:
+            raise SketchcolorError(f"{index}:{line_number}: sample lacks an image or a palette")
+        key = image[2].split(".", 1)[0]
+        samples.append(
+            Sample(key, str(tar), image[0], image[1], members["palette"][0], members["palette"][1])
+        )
+    return samples
+
+
+def rank_range(count: int, rank: int, world_size: int) -> range:
+    """This rank's contiguous part of `count` samples; the same split DALI's readers use."""
+    return range(count * rank // world_size, count * (rank + 1) // world_size)
+
+
+@dataclass(kw_only=True)
+class TorchEpochConfig:
+    """What one epoch of the fallback loader needs."""
+
+    image_size: int
+    """Side of the square image each half is resized to."""
+
+    batch_size: int = 16
+    """Samples per batch."""
+
+    training: bool = True
+    """Shuffle, flip and drop the last partial batch when True."""
+
+    rank: int = 0
+    """This process's part of the samples."""
+
+    world_size: int = 1
+    """Number of processes sharing the samples."""
+
+    seed: int = 0
+    """Seeds the order and the flips; the same (seed, epoch, rank, world size) gives the same batches."""
+
+    num_workers: int = 2
+    """DataLoader worker processes decoding the pairs."""
+
+    device: torch.device = torch.device("cpu")
+    """Where batches are delivered."""
+
+    def __post_init__(self) -> None:
+        if self.image_size < 1 or self.batch_size < 1 or self.num_workers < 0:
+            raise SketchcolorError("image_size and batch_size must be positive, num_workers >= 0")
+        if not 0 <= self.rank < self.world_size:
+            raise SketchcolorError(f"rank {self.rank} is outside world size {self.world_size}")
+
+
+class PairDataset(Dataset):
+    """Reads, decodes, splits and resizes pair `index`: uint8 halves, float palette, key."""
+
+    def __init__(self, samples: list[Sample], image_size: int):
+        self.samples = samples
+        self.image_size = image_size
+        self._files: dict[str, object] = {}  # opened lazily, once per worker process
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _read(self, tar: str, offset: int, size: int) -> bytes:
+        handle = self._files.get(tar)
+        if handle is None:
+            handle = self._files[tar] = open(tar, "rb")  # noqa: SIM115 (kept open for the worker's life)
+        handle.seek(offset)
+        return handle.read(size)
+
+    def __getitem__(self, index: int) -> dict:
+        sample = self.samples[index]
+        encoded = torch.frombuffer(
+            bytearray(self._read(sample.tar, sample.image_offset, sample.image_size)),
+            dtype=torch.uint8,
+        )
+        pair = torchvision.io.decode_image(encoded, mode=torchvision.io.ImageReadMode.RGB)
+        half = pair.shape[-1] // 2  # (3, S, 2S): colour left, sketch right
+        size = [self.image_size, self.image_size]
+        color = functional.resize(pair[:, :, :half], size, antialias=True)  # (3, H, W) uint8
+        sketch = functional.resize(pair[:, :, half : 2 * half], size, antialias=True)
+        raw = self._read(sample.tar, sample.palette_offset, sample.palette_size)
+        palette = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy()).view(9, 3)
+        return {"color": color, "sketch": sketch, "palette": palette, "key": sample.key}
+
+
+def epoch_order(count: int, config: TorchEpochConfig, epoch: int) -> tuple[list[int], torch.Tensor]:
+    """This rank's sample indices for `epoch`, and a flip flag for each position.
+
+    Training permutes all samples with a generator seeded by (seed, epoch), identical on every
+    rank, then takes this rank's contiguous part, so ranks stay disjoint.
+    """
+    generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
+    order = torch.randperm(count, generator=generator) if config.training else torch.arange(count)
+    part_range = rank_range(count, config.rank, config.world_size)
+    part = order[part_range.start : part_range.stop]
+    flips = torch.rand(len(part), generator=generator) < 0.5
+    if not config.training:
+        flips = torch.zeros(len(part), dtype=torch.bool)
+    return part.tolist(), flips
+
+
+def batch_positions(count: int, part_size: int, config: TorchEpochConfig) -> list[list[int]]:
+    """Positions in this rank's order, grouped into batches.
+
+    Training keeps only full batches, and only as many as the smallest rank part fills, so
+    every rank takes the same number of steps.
+    """
+    if config.training:
+        steps = (count // config.world_size) // config.batch_size
+        part_size = steps * config.batch_size
+    return [
+        list(range(start, min(start + config.batch_size, part_size)))
+        for start in range(0, part_size, config.batch_size)
+    ]
+
+
+def finish_batch(batch: dict, flips: torch.Tensor, device: torch.device) -> dict:
+    """uint8 halves -> float [-1, 1] on the device, flipped alike where flips is True."""
+    flips = flips.to(device, non_blocking=True)[:, None, None, None]  # (B, 1, 1, 1)
+    finished = {"key": list(batch["key"])}
+    for name in ("color", "sketch"):
+        image = batch[name].to(device, non_blocking=True).float() / 127.5 - 1.0  # (B, 3, H, W)
+        finished[name] = torch.where(flips, image.flip(-1), image)
+    finished["palette"] = batch["palette"].to(device, non_blocking=True) * 2.0 - 1.0  # (B, 9, 3)
+    return finished
+
+
+def iterate_epoch(
+    samples: list[Sample], config: TorchEpochConfig, epoch: int, skip_batches: int = 0
+):
+    """Yield the batches of one epoch for this rank, starting after `skip_batches`."""
+    order, flips = epoch_order(len(samples), config, epoch)
+    batches = batch_positions(len(samples), len(order), config)[skip_batches:]
+    if not batches:
+        return
+    dataset = PairDataset(samples, config.image_size)
+    loader = DataLoader(
+        dataset,
+        batch_sampler=[[order[position] for position in batch] for batch in batches],
+        num_workers=config.num_workers,
+        pin_memory=config.device.type == "cuda",
+        persistent_workers=False,
+    )
+    for positions, batch in zip(batches, loader, strict=True):
+        yield finish_batch(batch, flips[positions], config.device)

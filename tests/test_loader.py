@@ -1,0 +1,291 @@
+"""The loader on real shards from `sketchcolor synth`: DALI CPU pipelines and the torch fallback."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from sketchcolor.data.loader import create_loader
+from sketchcolor.errors import SketchcolorError
+
+BACKENDS = ["dali", "torch"]
+
+
+def split_members(shard_dir: Path, split: str) -> dict[str, dict[str, bytes]]:
+    """key -> {"id": ..., "palette": ...} read straight from the split's tars."""
+    manifest = json.loads((shard_dir / "manifest.json").read_text())
+    members: dict[str, dict[str, bytes]] = {}
+    for shard in manifest["splits"][split]["shards"]:
+        with tarfile.open(shard_dir / shard["tar"]) as tar:
+            for member in tar.getmembers():
+                key, extension = member.name.split(".", 1)
+                members.setdefault(key, {})[extension] = tar.extractfile(member).read()
+    return members
+
+
+def source_halves(
+    synth_root: Path, split: str, source_id: str
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The source PNG's colour (left) and sketch (right) halves, (3, S, S) in [-1, 1]."""
+    pair = np.asarray(Image.open(synth_root / "data" / split / f"{source_id}.png").convert("RGB"))
+    image = torch.from_numpy(pair.copy()).permute(2, 0, 1).float() / 127.5 - 1
+    half = image.shape[-1] // 2
+    return image[:, :, :half], image[:, :, half:]
+
+
+def collect(loader, epoch: int = 0, skip_batches: int = 0) -> list[dict]:
+    return list(loader.epoch(epoch, skip_batches=skip_batches))
+
+
+def keys_of(batches: list[dict]) -> list[str]:
+    return [key for batch in batches for key in batch["key"]]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_batches_have_the_contract_shapes(shard_dir, backend):
+    loader = create_loader(
+        shard_dir,
+        split="val",
+        image_size=32,
+        batch_size=3,
+        backend=backend,
+        training=False,
+        num_workers=1,
+    )
+    batches = collect(loader)
+    assert len(loader) == len(batches) == 3  # 8 samples: 3 + 3 + 2
+    assert [len(batch["key"]) for batch in batches] == [3, 3, 2]
+    first = batches[0]
+    assert first["sketch"].shape == first["color"].shape == (3, 3, 32, 32)
+    assert first["palette"].shape == (3, 9, 3)
+    for name in ("sketch", "color", "palette"):
+        assert first[name].dtype == torch.float32
+        assert first[name].min() >= -1 and first[name].max() <= 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_halves_are_not_swapped_and_match_the_source(shard_dir, synth_root, backend):
+    members = split_members(shard_dir, "train")
+    loader = create_loader(
+        shard_dir,
+        split="train",
+        image_size=64,
+        batch_size=4,
+        backend=backend,
+        training=False,
+        num_workers=1,
+    )
+    for batch in collect(loader):
+        for index, key in enumerate(batch["key"]):
+            color, sketch = source_halves(synth_root, "train", members[key]["id"].decode())
+            got_color, got_sketch = batch["color"][index], batch["sketch"][index]
+            # JPEG costs a little; the other half is far away.
+            assert (got_color - color).abs().mean() < 0.06
+            assert (got_sketch - sketch).abs().mean() < 0.06
+            assert (got_color - sketch).abs().mean() > 0.2
+            # Synthetic colour halves are colourful; sketches are gray/white line art.
+            assert got_color.std(dim=0).mean() > 3 * got_sketch.std(dim=0).mean()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_palette_is_the_stored_palette(shard_dir, backend):
+    members = split_members(shard_dir, "val")
+    loader = create_loader(
+        shard_dir,
+        split="val",
+        image_size=32,
+        batch_size=4,
+        backend=backend,
+        training=False,
+        num_workers=1,
+    )
+    for batch in collect(loader):
+        for index, key in enumerate(batch["key"]):
+            stored = np.frombuffer(members[key]["palette"], dtype="<f4").reshape(9, 3)
+            expected = torch.from_numpy(stored.copy()) * 2 - 1
+            torch.testing.assert_close(batch["palette"][index], expected)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flip_hits_both_halves_alike(shard_dir, synth_root, backend):
+    members = split_members(shard_dir, "train")
+    loader = create_loader(
+        shard_dir,
+        split="train",
+        image_size=64,
+        batch_size=4,
+        backend=backend,
+        training=True,
+        seed=3,
+        num_workers=1,
+    )
+    flipped_count = 0
+    for batch in collect(loader):
+        for index, key in enumerate(batch["key"]):
+            color, sketch = source_halves(synth_root, "train", members[key]["id"].decode())
+            got_color, got_sketch = batch["color"][index], batch["sketch"][index]
+            color_flipped = (got_color - color.flip(-1)).abs().mean() < (
+                got_color - color
+            ).abs().mean()
+            sketch_flipped = (got_sketch - sketch.flip(-1)).abs().mean() < (
+                got_sketch - sketch
+            ).abs().mean()
+            assert color_flipped == sketch_flipped, f"{key}: only one half was flipped"
+            reference = color.flip(-1) if color_flipped else color
+            assert (got_color - reference).abs().mean() < 0.06
+            flipped_count += int(color_flipped)
+    assert 0 < flipped_count < len(loader) * 4, "the flip never (or always) happened"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("split", ["train", "val"])
+def test_two_ranks_are_disjoint_and_cover_the_split_in_evaluation(shard_dir, backend, split):
+    all_keys = set(split_members(shard_dir, split))
+    seen = []
+    for rank in range(2):
+        loader = create_loader(
+            shard_dir,
+            split=split,
+            image_size=32,
+            batch_size=5,
+            backend=backend,
+            training=False,
+            rank=rank,
+            world_size=2,
+            num_workers=1,
+        )
+        keys = keys_of(collect(loader))
+        assert len(keys) == len(set(keys)), "a sample was seen twice"
+        seen.append(set(keys))
+    assert not seen[0] & seen[1]
+    assert seen[0] | seen[1] == all_keys
+
+
+# 24 train samples: 3 ranks get 8 each; 5 ranks get 4 or 5, and the ranks with 5 must still
+# stop after the same number of steps as the others.
+@pytest.mark.parametrize(("world_size", "batch_size", "steps"), [(3, 5, 1), (5, 2, 2), (5, 1, 4)])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_training_ranks_are_disjoint_with_equal_full_batches(
+    shard_dir, backend, world_size, batch_size, steps
+):
+    loaders = [
+        create_loader(
+            shard_dir,
+            split="train",
+            image_size=32,
+            batch_size=batch_size,
+            backend=backend,
+            training=True,
+            rank=rank,
+            world_size=world_size,
+            seed=1,
+            num_workers=1,
+        )
+        for rank in range(world_size)
+    ]
+    batches = [collect(loader, epoch=2) for loader in loaders]
+    assert [len(b) for b in batches] == [len(loader) for loader in loaders] == [steps] * world_size
+    assert all(
+        len(batch["key"]) == batch_size for rank_batches in batches for batch in rank_batches
+    )
+    key_sets = [set(keys_of(rank_batches)) for rank_batches in batches]
+    total = world_size * steps * batch_size
+    assert sum(len(keys) for keys in key_sets) == len(set().union(*key_sets)) == total
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_same_seed_and_epoch_repeat_and_skip_batches_resumes(shard_dir, backend):
+    def make(seed):
+        return create_loader(
+            shard_dir,
+            split="train",
+            image_size=32,
+            batch_size=4,
+            backend=backend,
+            training=True,
+            seed=seed,
+            num_workers=1,
+        )
+
+    loader = make(7)
+    first = collect(loader, epoch=1)
+    again = collect(make(7), epoch=1)
+    assert keys_of(first) == keys_of(again)
+    for a, b in zip(first, again, strict=True):
+        assert torch.equal(a["color"], b["color"]) and torch.equal(a["sketch"], b["sketch"])
+    resumed = collect(loader, epoch=1, skip_batches=2)
+    assert keys_of(resumed) == keys_of(first[2:])
+    assert torch.equal(resumed[0]["color"], first[2]["color"])
+    assert keys_of(collect(loader, epoch=2)) != keys_of(first), "epochs should differ in order"
+    assert keys_of(collect(make(8), epoch=1)) != keys_of(first), "seeds should differ in order"
+
+
+@pytest.mark.parametrize("image_size", [64, 32])
+def test_dali_and_torch_batches_agree_without_augmentation(shard_dir, image_size):
+    loaders = {
+        backend: create_loader(
+            shard_dir,
+            split="val",
+            image_size=image_size,
+            batch_size=4,
+            backend=backend,
+            training=False,
+            rank=1,
+            world_size=2,
+            num_workers=1,
+        )
+        for backend in BACKENDS
+    }
+    dali_batches, torch_batches = (collect(loaders[backend]) for backend in BACKENDS)
+    assert keys_of(dali_batches) == keys_of(torch_batches)
+    for dali_batch, torch_batch in zip(dali_batches, torch_batches, strict=True):
+        torch.testing.assert_close(dali_batch["palette"], torch_batch["palette"])
+        for name in ("color", "sketch"):
+            difference = (dali_batch[name] - torch_batch[name]).abs()
+            if image_size == 64:  # no resize: only the JPEG decoders could differ
+                assert difference.max() <= 4 / 127.5
+            else:  # two antialiased resize kernels differ a little at hard line edges
+                assert difference.mean() < 0.01
+
+
+def test_bad_requests_raise_clear_errors(shard_dir, tmp_path):
+    with pytest.raises(SketchcolorError, match="no manifest"):
+        create_loader(tmp_path, split="train", image_size=32, batch_size=4)
+    with pytest.raises(SketchcolorError, match="no split 'test'"):
+        create_loader(shard_dir, split="test", image_size=32, batch_size=4)
+    with pytest.raises(SketchcolorError, match="unknown loader"):
+        create_loader(shard_dir, split="train", image_size=32, batch_size=4, backend="pil")
+    with pytest.raises(SketchcolorError, match="too few"):
+        create_loader(shard_dir, split="val", image_size=32, batch_size=16)
+
+
+@pytest.mark.gpu
+def test_dali_gpu_decode_matches_cpu(shard_dir):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    batches = {
+        device: collect(
+            create_loader(
+                shard_dir,
+                split="val",
+                image_size=64,
+                batch_size=4,
+                device=device,
+                training=False,
+                num_workers=1,
+            )
+        )
+        for device in ("cpu", "cuda:0")
+    }
+    for cpu_batch, gpu_batch in zip(batches["cpu"], batches["cuda:0"], strict=True):
+        assert cpu_batch["key"] == gpu_batch["key"]
+        assert gpu_batch["color"].device.type == "cuda"
+        # nvJPEG and libjpeg-turbo round the chroma a little differently.
+        assert (cpu_batch["color"] - gpu_batch["color"].cpu()).abs().mean() < 0.01
+        assert (cpu_batch["sketch"] - gpu_batch["sketch"].cpu()).abs().mean() < 0.01
