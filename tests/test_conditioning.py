@@ -12,6 +12,7 @@ from sketchcolor.data.conditioning import (
     input_channels,
     node_starts,
     sample_hints,
+    scaled_label_size,
 )
 from sketchcolor.errors import SketchcolorError
 
@@ -48,6 +49,29 @@ def test_labels_are_squares_on_grid_nodes_with_the_mean_colour(size, grid):
         assert mask.sum() == labels * 100, "mask pixels outside the node squares"
         # Outside labels the hint image is the paper's white background.
         assert (hints.rgb[sample][:, mask == 0] == 1).all()
+
+
+def test_label_size_scales_with_the_training_size():
+    # The paper's 10x10 labels at 512, the same share of the image at other sizes.
+    assert [scaled_label_size(size) for size in (512, 256, 128, 64, 32, 1024)] == [
+        10, 5, 3, 1, 1, 20,
+    ]  # fmt: skip
+    assert HintConfig.for_size(256).label_size == 5
+    assert HintConfig.for_size(512) == HintConfig()
+    # Explicit options win; None means "not given" (unset run options).
+    config = HintConfig.for_size(256, label_size=7, grid=8, max_labels=None, encoding="channels")
+    assert (config.label_size, config.grid, config.max_labels) == (7, 8, HintConfig().max_labels)
+    assert config.encoding == "channels"
+    assert HintConfig.for_size(128, label_size=None).label_size == 3
+    hints = sample_hints(
+        torch.zeros(2, 3, 256, 256),
+        HintConfig.for_size(256, zero_fraction=0.0),
+        torch.Generator().manual_seed(0),
+        counts=torch.tensor([3, 1]),
+    )
+    assert hints.mask.sum(dim=(1, 2, 3)).tolist() == [3 * 25, 25]
+    with pytest.raises(SketchcolorError, match="image size"):
+        scaled_label_size(0)
 
 
 def test_zero_label_fraction_and_count_range():

@@ -143,28 +143,46 @@ def test_flip_hits_both_halves_alike(shard_dir, synth_root, backend):
     assert 0 < flipped_count < len(loader) * 4, "the flip never (or always) happened"
 
 
+# (world size, batch size): 2 ranks of equal parts; 3 ranks of val's 8 samples get 2, 3, 3 (the
+# short rank's last batch is padded by DALI and the padding cut off), and 5 ranks get 4 or 5
+# of train's 24 with batch 2, so some ranks end on a partial batch and some on a full one.
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("split", ["train", "val"])
-def test_two_ranks_are_disjoint_and_cover_the_split_in_evaluation(shard_dir, backend, split):
+@pytest.mark.parametrize(
+    ("split", "world_size", "batch_size"),
+    [("train", 2, 5), ("val", 2, 5), ("val", 3, 2), ("train", 5, 2)],
+)
+def test_ranks_are_disjoint_and_cover_the_split_once_in_evaluation(
+    shard_dir, backend, split, world_size, batch_size
+):
     all_keys = set(split_members(shard_dir, split))
     seen = []
-    for rank in range(2):
+    for rank in range(world_size):
         loader = create_loader(
             shard_dir,
             split=split,
             image_size=32,
-            batch_size=5,
+            batch_size=batch_size,
             backend=backend,
             training=False,
             rank=rank,
-            world_size=2,
+            world_size=world_size,
             num_workers=1,
         )
-        keys = keys_of(collect(loader))
-        assert len(keys) == len(set(keys)), "a sample was seen twice"
-        seen.append(set(keys))
-    assert not seen[0] & seen[1]
-    assert seen[0] | seen[1] == all_keys
+        batches = collect(loader)
+        keys = keys_of(batches)
+        assert len(keys) == len(set(keys)) == loader.part_size(), "a sample seen twice or missed"
+        assert len(batches) == len(loader)
+        assert all(batch["color"].shape[0] == len(batch["key"]) for batch in batches)
+        seen.append(keys)
+    # Contiguous parts in tar order, the way DALI's reader shards: rank r holds samples
+    # count*r//world .. count*(r+1)//world.
+    count = len(all_keys)
+    assert [len(keys) for keys in seen] == [
+        count * (rank + 1) // world_size - count * rank // world_size for rank in range(world_size)
+    ]
+    everything = [key for keys in seen for key in keys]
+    assert len(everything) == len(set(everything)) == count
+    assert set(everything) == all_keys
 
 
 # 24 train samples: 3 ranks get 8 each; 5 ranks get 4 or 5, and the ranks with 5 must still
@@ -252,6 +270,30 @@ def test_dali_and_torch_batches_agree_without_augmentation(shard_dir, image_size
                 assert difference.max() <= 4 / 127.5
             else:  # two antialiased resize kernels differ a little at hard line edges
                 assert difference.mean() < 0.01
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prefetch_depth_never_changes_the_batches(shard_dir, backend):
+    def keys_and_colors(prefetch: int, num_workers: int):
+        loader = create_loader(
+            shard_dir,
+            split="train",
+            image_size=32,
+            batch_size=4,
+            backend=backend,
+            seed=3,
+            num_workers=num_workers,
+            prefetch=prefetch,
+        )
+        batches = collect(loader, epoch=1)
+        return keys_of(batches), torch.cat([batch["color"] for batch in batches])
+
+    shallow_keys, shallow_colors = keys_and_colors(prefetch=1, num_workers=1)
+    deep_keys, deep_colors = keys_and_colors(prefetch=4, num_workers=2)
+    assert shallow_keys == deep_keys and len(set(deep_keys)) == 24
+    assert torch.equal(shallow_colors, deep_colors)
+    with pytest.raises(SketchcolorError, match="prefetch"):
+        create_loader(shard_dir, split="train", image_size=32, batch_size=4, prefetch=0)
 
 
 def test_bad_requests_raise_clear_errors(shard_dir, tmp_path):

@@ -281,12 +281,41 @@ def test_models_command_measures_parameters_and_flops():
     assert rows["2.1"]["gflops"] > rows["1"]["gflops"] > 0
 
 
-def test_models_command_table_and_bad_size(capsys):
+def test_models_command_table(capsys):
     assert main(["models", "--size", "512"]) == 0
     table = capsys.readouterr().out
     assert "| 2.2 | res-attention-unet-deep |" in table and "| discriminator |" in table
-    assert main(["models", "--size", "100"]) == 2
-    assert "divisible by 256" in capsys.readouterr().err
+    assert "n/a" not in table
+
+
+def test_models_command_marks_generators_that_reject_the_size(capsys):
+    # 256: the 8-level generators work, the 9-level ones (2.2, 3) need multiples of 512.
+    assert main(["models", "--size", "256", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert list(rows) == [*list_generators(), "discriminator"]
+    assert {name for name, row in rows.items() if not row["available"]} == {"2.2", "3"}
+    for name in ("2.2", "3"):
+        assert rows[name]["gflops"] is None
+        assert "needs a multiple of 512 (512, 1024" in rows[name]["note"]
+        with torch.device("meta"):
+            generator = create_generator(name)
+        assert rows[name]["parameters"] == sum(p.numel() for p in generator.parameters())
+    assert rows["1"]["gflops"] > 0 and rows["1"]["note"] == ""
+    assert rows["discriminator"]["gflops"] == pytest.approx(
+        discriminator_cost_by_hand(256)[1], rel=1e-9
+    )
+    assert main(["models", "--size", "256"]) == 0
+    table = capsys.readouterr().out
+    assert table.count("| n/a |") == 2
+    row_2_1 = next(line for line in table.splitlines() if line.startswith("| 2.1 |"))
+    assert float(row_2_1.split("|")[5]) == pytest.approx(rows["2.1"]["gflops"], abs=0.05)
+    assert "3: not available at 256: needs a multiple of 512" in table
+    # 100 suits no generator (multiples of 256 or 512): every generator row says so.
+    assert main(["models", "--size", "100", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["available"] for row in rows] == [False] * len(list_generators()) + [True]
+    assert "needs a multiple of 256" in rows[0]["note"]
+    assert main(["models", "--size", "0"]) == 2
 
 
 def test_discriminator_batch_of_one_is_a_clear_error_in_training_only():

@@ -280,3 +280,73 @@ def test_rgb_file_with_a_grey_colour_half_is_a_grayscale_pair(tmp_path):
     Image.fromarray(pair).save(tmp_path / "colour.png")
     colour, sketch = read_pair(tmp_path / "colour.png", size=8)
     assert colour.shape == sketch.shape == (8, 8, 3)
+
+
+@pytest.mark.slow
+def test_prepare_script_is_the_shards_command(synth_root, shard_dir, tmp_path):
+    # `python shards/prepare.py SRC OUT` in a fresh process writes the very same bytes and says
+    # the same summary line as `sketchcolor shards SRC OUT`.
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "shards" / "prepare.py"
+    out = tmp_path / "script"
+    done = subprocess.run(
+        [sys.executable, str(script), str(synth_root), str(out), "--shard-size", "6"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "32 pairs written (train 24, val 8), 0 rejected" in done.stdout
+    assert "pair" in done.stderr  # the tqdm progress bar
+    assert _tree_bytes(out) == _tree_bytes(shard_dir)
+    assert _manifest(out)["splits"] == _manifest(shard_dir)["splits"]
+    refused = subprocess.run(
+        [sys.executable, str(script), str(synth_root), str(out), "--shard-size", "5"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert refused.returncode == 2 and "another source or other options" in refused.stderr
+
+
+def test_seed_and_quality_options(synth_root, shard_dir, tmp_path, capsys):
+    out = tmp_path / "seed1-q50"
+    arguments = ["--shard-size", "6", "--seed", "1", "--quality", "50"]
+    assert main(["shards", str(synth_root), str(out), *arguments]) == 0
+    assert "pair" in capsys.readouterr().err  # the progress bar
+    manifest = _manifest(out)
+    assert manifest["options"]["seed"] == 1 and manifest["options"]["quality"] == 50
+    samples, reference = _read_webdataset(out, "train"), _read_webdataset(shard_dir, "train")
+    # Another seed: the same pairs in another global order, with other k-means seeding.
+    ids, reference_ids = [s["id"] for s in samples], [s["id"] for s in reference]
+    assert sorted(ids) == sorted(reference_ids) and ids != reference_ids
+    for sample in samples[:4]:
+        expected, _ = extract_palette(
+            _source_halves(synth_root, "train", sample["id"].decode())[0], seed=1
+        )
+        np.testing.assert_allclose(
+            np.frombuffer(sample["palette"], "<f4").reshape(9, 3), expected, atol=1e-5
+        )
+    # Quality 50 makes smaller, lossier JPEGs than the default 95.
+    by_id = {s["id"]: s for s in reference}
+    assert sum(len(s["jpg"]) for s in samples) < 0.7 * sum(len(s["jpg"]) for s in reference)
+    for sample in samples[:4]:
+        colour, _ = _source_halves(synth_root, "train", sample["id"].decode())
+        low = np.asarray(Image.open(io.BytesIO(sample["jpg"])).convert("RGB"))[:, :64]
+        high = np.asarray(Image.open(io.BytesIO(by_id[sample["id"]]["jpg"])).convert("RGB"))
+        assert _psnr(low, colour) < _psnr(high[:, :64], colour)
+
+
+def test_rerun_rewrites_deleted_shard_files(synth_root, shard_dir, tmp_path, capsys):
+    out = tmp_path / "damaged"
+    shutil.copytree(shard_dir, out)
+    (out / "train-000001.tar").unlink()
+    (out / "val-000001.idx").unlink()
+    assert main(["shards", str(synth_root), str(out), "--shard-size", "6"]) == 0
+    printed = capsys.readouterr().out
+    assert "already complete" not in printed and "32 pairs written" in printed
+    assert _tree_bytes(out) == _tree_bytes(shard_dir)
+    assert _manifest(out) | {"versions": None} == _manifest(shard_dir) | {"versions": None}
+    assert not (out / ".parts").exists()

@@ -69,6 +69,8 @@ def test_hints_cli_writes_the_labels_training_would_sample(tmp_path, capsys):
             "3",
             "--grid",
             "8",
+            "--label-size",
+            "10",
         ]
     )
     assert code == 0
@@ -93,6 +95,29 @@ def test_hints_cli_writes_the_labels_training_would_sample(tmp_path, capsys):
                 mean = reference[top : top + 10, left : left + 10].reshape(-1, 3).mean(0)
                 assert np.abs(written[top + 4, left + 4, :3] - mean).max() <= 1
     assert found == 6 and mask.sum() == 600
+
+
+@pytest.mark.parametrize(("side", "size", "label_size"), [(256, None, 5), (64, 512, 10)])
+def test_hints_cli_scales_the_label_size_to_the_image(tmp_path, capsys, side, size, label_size):
+    # Default label size: the paper's 10 px at 512 scaled to the labelled image (the reference,
+    # or the reference resized to --size), the same rule as HintConfig.for_size in training.
+    reference = np.random.default_rng(2).integers(0, 256, (side, side, 3), dtype=np.uint8)
+    reference_path, hints_path = tmp_path / "ref.png", tmp_path / "hints.png"
+    Image.fromarray(reference).save(reference_path)
+    arguments = ["hints", str(reference_path), "-o", str(hints_path), "--count", "4", "--grid", "8"]
+    assert main([*arguments, *(["--size", str(size)] if size else [])]) == 0
+    capsys.readouterr()
+    mask = np.asarray(Image.open(hints_path))[..., 3] > 0
+    assert mask.shape == (size or side,) * 2
+    assert mask.sum() == 4 * label_size**2
+    # Four whole label_size squares at grid nodes hold every label pixel.
+    starts = node_starts(size or side, 8, label_size).tolist()
+    squares = sum(
+        bool(mask[top : top + label_size, left : left + label_size].all())
+        for top in starts
+        for left in starts
+    )
+    assert squares == 4
 
 
 def test_reference_hints_draw_what_training_draws():

@@ -1,6 +1,9 @@
 """`sketchcolor models`: a table of every registered generator and the discriminator, with
 parameter counts and forward GFLOPs measured at one image size.
 
+A generator that does not accept the size (Models 2.2 and 3 need multiples of 512) is listed
+with its parameter count and "n/a" for GFLOPs, with the sizes that work.
+
 Usage: sketchcolor models --size 512 [--json]
 """
 
@@ -33,12 +36,19 @@ def format_table(rows) -> str:
         "| model | aliases | in | params (M) | GFLOPs | description |",
         "|---|---|---|---:|---:|---|",
     ]
+    notes = []
     for row in rows:
         aliases = ", ".join(row.aliases) or "-"
+        gflops = f"{row.gflops:.1f}" if row.available else "n/a"
+        if not row.available:
+            notes.append(f"{row.name}: {row.note}")
         lines.append(
             f"| {row.name} | {aliases} | {row.in_channels} | {row.parameters / 1e6:.2f} "
-            f"| {row.gflops:.1f} | {row.description} |"
+            f"| {gflops} | {row.description} |"
         )
+    if notes:
+        lines.append("")
+        lines.extend(notes)
     return "\n".join(lines)
 
 

@@ -17,6 +17,7 @@ Usage:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
@@ -27,6 +28,20 @@ from sketchcolor.errors import SketchcolorError
 COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
 HINT_ENCODINGS = ("overlay", "channels")
 PALETTE_SIZE = 9
+PAPER_IMAGE_SIZE = 512
+PAPER_LABEL_SIZE = 10
+"""The paper's labels are 10x10 px on 512x512 images."""
+
+
+def scaled_label_size(image_size: int) -> int:
+    """The paper's 10 px label at 512 scaled to `image_size`, rounded half up, at least 1 px.
+
+    256 -> 5, 128 -> 3, 64 -> 1, 1024 -> 20: a label then covers the same share of the image
+    (and of a node cell) at every training size.
+    """
+    if image_size < 1:
+        raise SketchcolorError(f"image size must be positive, got {image_size}")
+    return max(1, math.floor(PAPER_LABEL_SIZE * image_size / PAPER_IMAGE_SIZE + 0.5))
 
 
 @dataclass(kw_only=True)
@@ -37,8 +52,10 @@ class HintConfig:
     """Nodes per image side. The paper's "40 nodes" read as a 40x40 grid (a node every
     12.8 px at 512); a small value such as 7 gives the other reading (about 40 nodes in all)."""
 
-    label_size: int = 10
-    """Side of one square label in pixels of the training image."""
+    label_size: int = PAPER_LABEL_SIZE
+    """Side of one square label in pixels of the training image (not rescaled here: build the
+    config with `HintConfig.for_size(image_size)` to get the paper's 10 px at 512 scaled to the
+    training size)."""
 
     max_labels: int = 40
     """Most labels per sample; a sample that gets labels gets 1..max_labels, uniformly."""
@@ -65,6 +82,18 @@ class HintConfig:
             raise SketchcolorError(
                 f"unknown hint encoding {self.encoding!r}; choose one of {', '.join(HINT_ENCODINGS)}"
             )
+
+    @classmethod
+    def for_size(cls, image_size: int, **options) -> HintConfig:
+        """The config for training at `image_size` x `image_size`.
+
+        `label_size` defaults to `scaled_label_size(image_size)` (10 at 512, 5 at 256) instead
+        of a fixed 10 px; every other option, and an explicit `label_size`, is used as given.
+        Options that are None are treated as not given (so unset run options keep defaults).
+        """
+        options = {name: value for name, value in options.items() if value is not None}
+        options.setdefault("label_size", scaled_label_size(image_size))
+        return cls(**options)
 
     def to_dict(self) -> dict:
         """JSON-serialisable form, for config.json of a run."""

@@ -104,7 +104,13 @@ class LoaderConfig:
     num_workers: int = 2
     """DALI CPU threads, or torch DataLoader workers."""
 
+    prefetch: int = 2
+    """Batches prepared ahead of the one in use: DALI's `prefetch_queue_depth`, or the torch
+    DataLoader's `prefetch_factor` (batches per worker), so the GPU never waits on data."""
+
     def __post_init__(self) -> None:
+        if self.prefetch < 1:
+            raise SketchcolorError(f"prefetch must be at least 1, got {self.prefetch}")
         if self.backend not in BACKENDS:
             raise SketchcolorError(
                 f"unknown loader {self.backend!r}; choose one of {', '.join(BACKENDS)}"
@@ -204,10 +210,13 @@ class PairLoader:
             seed=epoch_seed(config.seed, epoch, config.rank),
             device_id=device_id,
             num_threads=max(1, config.num_workers),
+            prefetch=config.prefetch,
         )
 
     def _dali_batch(self, outputs: dict) -> dict:
         device = self.config.device
+        # The only per-sample Python on the DALI path: the contract's `key` is a list of B
+        # strings, so B short byte strings are decoded here; every pixel is DALI's work.
         keys = []
         for row in outputs["source"].numpy():  # (B, L) uint8 "tar:offset:KEY.ext", zero-padded
             name = bytes(row[row > 0]).decode().rsplit(":", 1)[-1]
@@ -233,6 +242,7 @@ class PairLoader:
             world_size=config.world_size,
             seed=config.seed,
             num_workers=config.num_workers,
+            prefetch=config.prefetch,
             device=config.device,
         )
         yield from iterate_epoch(self._samples, epoch_config, epoch, skip_batches)
@@ -251,12 +261,15 @@ def create_loader(
     world_size: int = 1,
     seed: int = 0,
     num_workers: int = 2,
+    prefetch: int = 2,
 ) -> PairLoader:
     """A loader over `split` of `shard_dir` for this rank; see docs/interfaces.md.
 
     training=True: shuffled (the same order for the same seed, epoch, rank and world size),
     a random horizontal flip applied to both halves alike, only full batches.
     training=False: in order, no flip, every sample of this rank's part exactly once.
+    prefetch: batches prepared ahead (DALI queue depth; torch: per worker); never changes
+    which batches come out.
     """
     config = LoaderConfig(
         image_size=image_size,
@@ -268,5 +281,6 @@ def create_loader(
         world_size=world_size,
         seed=seed,
         num_workers=num_workers,
+        prefetch=prefetch,
     )
     return PairLoader(read_split(shard_dir, split), config)

@@ -7,6 +7,7 @@ each shard is one task for a worker process. A worker streams its pairs (validat
 palette, encode) into `NAME.tar.partial`, renames it to `NAME.tar` when complete, writes the
 `.idx` the same way, and records the shard in `OUT/.parts/NAME.json`. A re-run with the same
 plan does only the shards without a record; the manifest is written last, and `.parts` removed.
+A re-run over a finished folder from which shard files were deleted writes just those again.
 
 Usage: manifest = prepare_shards(Path("raw"), Path("shards"), ShardConfig(workers=4))
 """
@@ -129,7 +130,11 @@ def prepare_shards(
     fingerprint = plan_fingerprint(tasks, config)
     existing = check_output_folder(out, fingerprint)
     if existing is not None:
-        return PrepareResult(manifest=existing, written_now=0, already_complete=True, seconds={})
+        if not missing_shard_files(existing, out):
+            return PrepareResult(
+                manifest=existing, written_now=0, already_complete=True, seconds={}
+            )
+        reopen_for_repair(existing, tasks, out)  # a shard file was deleted: write it again
     (out / PARTS).mkdir(parents=True, exist_ok=True)
     (out / PARTS / PLAN).write_text(json.dumps({"plan_sha256": fingerprint}) + "\n")
     pending = [task for task in tasks if not _shard_done(out, task)]
@@ -202,6 +207,51 @@ def check_output_folder(out: Path, fingerprint: str) -> dict | None:
             f"{out} is not empty and holds no sketchcolor shards; choose an empty or new folder"
         )
     return None
+
+
+def missing_shard_files(manifest: dict, out: Path) -> list[str]:
+    """The tar and idx files that a finished manifest lists but `out` lacks."""
+    names = [
+        shard[kind]
+        for split in manifest["splits"].values()
+        for shard in split["shards"]
+        for kind in ("tar", "idx")
+    ]
+    return [name for name in names if not (out / name).is_file()]
+
+
+def reopen_for_repair(manifest: dict, tasks: list[ShardTask], out: Path) -> None:
+    """Turn a finished folder with missing shard files back into a resumable run of its plan.
+
+    Writes the `.parts` records of every intact shard (and of every shard whose pairs were all
+    rejected) from the manifest, then removes the manifest: the run then redoes only the shards
+    without a record, and writes the manifest again.
+    """
+    (out / PARTS).mkdir(parents=True, exist_ok=True)
+    (out / PARTS / PLAN).write_text(json.dumps({"plan_sha256": manifest["plan_sha256"]}) + "\n")
+    rejected = {item["file"]: item for item in manifest["rejected"]}
+    shards = {
+        shard["tar"]: shard for split in manifest["splits"].values() for shard in split["shards"]
+    }
+    for task in tasks:
+        record = {
+            "name": task.name,
+            "split": task.split,
+            "count": 0,
+            "rejected": [rejected[name] for name in task.files if name in rejected],
+            "seconds": {},
+        }
+        shard = shards.get(f"{task.name}.tar")
+        if shard is not None:
+            tar_path, idx_path = out / shard["tar"], out / shard["idx"]
+            if not (tar_path.is_file() and idx_path.is_file()):
+                continue  # no record: this shard is written again
+            record |= {key: shard[key] for key in ("tar", "idx", "count", "sha256")}
+            record["bytes"] = tar_path.stat().st_size
+        elif len(record["rejected"]) != len(task.files):
+            continue  # not in the manifest although it had good pairs: write it again
+        _write_json_atomically(out / PARTS / f"{task.name}.json", record)
+    (out / MANIFEST).unlink()
 
 
 def _shard_done(out: Path, task: ShardTask) -> bool:

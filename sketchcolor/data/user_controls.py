@@ -13,6 +13,7 @@ Usage:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from sketchcolor.data.conditioning import (
     Hints,
     sample_hints,
     sample_label_counts,
+    scaled_label_size,
 )
 from sketchcolor.errors import SketchcolorError
 
@@ -192,16 +194,22 @@ def write_reference_hints(
     count: int | None = None,
     seed: int = 0,
     size: int | None = None,
+    scale_label_size: bool = False,
 ) -> int:
     """Write the hint labels of `reference` as an RGBA PNG; return the number of labels.
 
     size: resize the reference to size x size first (the training size), else keep its own.
+    scale_label_size: replace `hint_config.label_size` by the paper's 10 px at 512 scaled to
+    the labelled image (its shorter side), as `HintConfig.for_size` does for training.
     """
     from PIL import Image
 
     image = load_rgb(Path(reference))
     if size is not None:
         image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+    if scale_label_size:
+        label_size = scaled_label_size(min(image.shape[:2]))
+        hint_config = dataclasses.replace(hint_config, label_size=label_size)
     hints, labels = reference_hints(image, hint_config, count=count, seed=seed)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,8 @@
 FLOPs come from `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add, counted
 for convolutions and matrix products) on a forward pass of one sample. The models are built
 on the "meta" device, so measuring the full-width models at 512x512 takes no memory or time.
+A generator that does not accept the size (the 9-level Models 2.2 and 3 need multiples of 512)
+still gets its row, with its parameter count, `gflops=None` and the sizes that work in `note`.
 
 Usage: rows = profile_models(size=512)   # one ModelProfile per generator + the discriminator
 """
@@ -41,8 +43,12 @@ class ModelProfile:
     """Square input size used for the measurement."""
     parameters: int
     """Trainable parameter count."""
-    gflops: float
-    """Forward GFLOPs for one sample (2 FLOPs per multiply-add)."""
+    gflops: float | None
+    """Forward GFLOPs for one sample (2 FLOPs per multiply-add); None when `size` is not accepted."""
+    available: bool = True
+    """False when the model does not accept `size` (then `gflops` is None)."""
+    note: str = ""
+    """Why the model is not available at `size`, naming the sizes that work; empty otherwise."""
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -58,19 +64,30 @@ def forward_gflops(model: nn.Module, sample: torch.Tensor) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def measure(build: Callable[[], nn.Module], in_channels: int, size: int) -> tuple[int, float]:
-    """(parameters, GFLOPs) of the model `build()` makes, built and run on the meta device."""
+def measure(
+    build: Callable[[], nn.Module], in_channels: int, size: int
+) -> tuple[int, float | None, str]:
+    """(parameters, GFLOPs, note) of the model `build()` makes, built and run on the meta device.
+
+    A generator that rejects `size` gives GFLOPs None and a note naming the sizes that work
+    (the parameter count does not depend on the size).
+    """
     with torch.device("meta"):
         model = build()
         sample = torch.empty(1, in_channels, size, size)  # (1, C, size, size)
-    return count_parameters(model), forward_gflops(model, sample)
+    multiple = getattr(model, "size_multiple", 1)
+    if size % multiple:
+        examples = ", ".join(str(multiple * factor) for factor in (1, 2, 3))
+        note = f"not available at {size}: needs a multiple of {multiple} ({examples}, ...)"
+        return count_parameters(model), None, note
+    return count_parameters(model), forward_gflops(model, sample), ""
 
 
 def profile_generator(
     name: str, *, size: int = 512, in_channels: int = 3, width: float = 1.0
 ) -> ModelProfile:
     """Parameter count and forward GFLOPs of the generator `name`."""
-    parameters, gflops = measure(
+    parameters, gflops, note = measure(
         lambda: create_generator(name, in_channels=in_channels, width=width), in_channels, size
     )
     return ModelProfile(
@@ -81,6 +98,8 @@ def profile_generator(
         size=size,
         parameters=parameters,
         gflops=gflops,
+        available=gflops is not None,
+        note=note,
     )
 
 
@@ -88,7 +107,7 @@ def profile_discriminator(
     *, size: int = 512, in_channels: int = 6, width: float = 1.0
 ) -> ModelProfile:
     """Parameter count and forward GFLOPs of the discriminator."""
-    parameters, gflops = measure(
+    parameters, gflops, _ = measure(
         lambda: Discriminator(in_channels=in_channels, width=width), in_channels, size
     )
     return ModelProfile(
@@ -103,7 +122,10 @@ def profile_discriminator(
 
 
 def profile_models(*, size: int = 512, width: float = 1.0) -> list[ModelProfile]:
-    """One profile per registered generator (sketch-only input) and one for the discriminator."""
+    """One profile per registered generator (sketch-only input) and one for the discriminator.
+
+    Every generator gets a row; one that rejects `size` is marked `available=False`.
+    """
     rows = [profile_generator(name, size=size, width=width) for name in list_generators()]
     rows.append(profile_discriminator(size=size, width=width))
     return rows
