@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,40 @@ def source_halves(
     return image[:, :, :half], image[:, :, half:]
 
 
+def make_loader(shard_dir: Path, **options):
+    """`create_loader` with the tests' usual options (val split, 32 px, batch 4, evaluation
+    order, one worker), each overridden by `options`."""
+    usual = {
+        "split": "val",
+        "image_size": 32,
+        "batch_size": 4,
+        "training": False,
+        "num_workers": 1,
+    }
+    return create_loader(shard_dir, **{**usual, **options})
+
+
 def collect(loader, epoch: int = 0, skip_batches: int = 0) -> list[dict]:
     return list(loader.epoch(epoch, skip_batches=skip_batches))
+
+
+def samples_of(batches: list[dict]) -> Iterator[tuple[dict, int, str]]:
+    """(batch, index in the batch, key) for every sample of `batches`."""
+    for batch in batches:
+        for index, key in enumerate(batch["key"]):
+            yield batch, index, key
+
+
+def train_halves_with_sources(shard_dir: Path, synth_root: Path, **options):
+    """A 64 px train loader and, per sample it gives: key, loaded colour and sketch halves,
+    the source PNG's colour and sketch halves."""
+    members = split_members(shard_dir, "train")
+    loader = make_loader(shard_dir, split="train", image_size=64, **options)
+    halves = []
+    for batch, index, key in samples_of(collect(loader)):
+        color, sketch = source_halves(synth_root, "train", members[key]["id"].decode())
+        halves.append((key, batch["color"][index], batch["sketch"][index], color, sketch))
+    return loader, halves
 
 
 def keys_of(batches: list[dict]) -> list[str]:
@@ -49,15 +82,7 @@ def keys_of(batches: list[dict]) -> list[str]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_batches_have_the_contract_shapes(shard_dir, backend):
-    loader = create_loader(
-        shard_dir,
-        split="val",
-        image_size=32,
-        batch_size=3,
-        backend=backend,
-        training=False,
-        num_workers=1,
-    )
+    loader = make_loader(shard_dir, batch_size=3, backend=backend)
     batches = collect(loader)
     assert len(loader) == len(batches) == 3  # 8 samples: 3 + 3 + 2
     assert [len(batch["key"]) for batch in batches] == [3, 3, 2]
@@ -71,75 +96,40 @@ def test_batches_have_the_contract_shapes(shard_dir, backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_halves_are_not_swapped_and_match_the_source(shard_dir, synth_root, backend):
-    members = split_members(shard_dir, "train")
-    loader = create_loader(
-        shard_dir,
-        split="train",
-        image_size=64,
-        batch_size=4,
-        backend=backend,
-        training=False,
-        num_workers=1,
-    )
-    for batch in collect(loader):
-        for index, key in enumerate(batch["key"]):
-            color, sketch = source_halves(synth_root, "train", members[key]["id"].decode())
-            got_color, got_sketch = batch["color"][index], batch["sketch"][index]
-            # JPEG costs a little; the other half is far away.
-            assert (got_color - color).abs().mean() < 0.06
-            assert (got_sketch - sketch).abs().mean() < 0.06
-            assert (got_color - sketch).abs().mean() > 0.2
-            # Synthetic colour halves are colourful; sketches are gray/white line art.
-            assert got_color.std(dim=0).mean() > 3 * got_sketch.std(dim=0).mean()
+    _, halves = train_halves_with_sources(shard_dir, synth_root, backend=backend)
+    for _, got_color, got_sketch, color, sketch in halves:
+        # JPEG costs a little; the other half is far away.
+        assert (got_color - color).abs().mean() < 0.06
+        assert (got_sketch - sketch).abs().mean() < 0.06
+        assert (got_color - sketch).abs().mean() > 0.2
+        # Synthetic colour halves are colourful; sketches are gray/white line art.
+        assert got_color.std(dim=0).mean() > 3 * got_sketch.std(dim=0).mean()
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_palette_is_the_stored_palette(shard_dir, backend):
     members = split_members(shard_dir, "val")
-    loader = create_loader(
-        shard_dir,
-        split="val",
-        image_size=32,
-        batch_size=4,
-        backend=backend,
-        training=False,
-        num_workers=1,
-    )
-    for batch in collect(loader):
-        for index, key in enumerate(batch["key"]):
-            stored = np.frombuffer(members[key]["palette"], dtype="<f4").reshape(9, 3)
-            expected = torch.from_numpy(stored.copy()) * 2 - 1
-            torch.testing.assert_close(batch["palette"][index], expected)
+    for batch, index, key in samples_of(collect(make_loader(shard_dir, backend=backend))):
+        stored = np.frombuffer(members[key]["palette"], dtype="<f4").reshape(9, 3)
+        expected = torch.from_numpy(stored.copy()) * 2 - 1
+        torch.testing.assert_close(batch["palette"][index], expected)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_flip_hits_both_halves_alike(shard_dir, synth_root, backend):
-    members = split_members(shard_dir, "train")
-    loader = create_loader(
-        shard_dir,
-        split="train",
-        image_size=64,
-        batch_size=4,
-        backend=backend,
-        training=True,
-        seed=3,
-        num_workers=1,
+    loader, halves = train_halves_with_sources(
+        shard_dir, synth_root, backend=backend, training=True, seed=3
     )
     flipped_count = 0
-    for batch in collect(loader):
-        for index, key in enumerate(batch["key"]):
-            color, sketch = source_halves(synth_root, "train", members[key]["id"].decode())
-            got_color, got_sketch = batch["color"][index], batch["sketch"][index]
-            color_flipped = (got_color - color.flip(-1)).abs().mean() < (
-                got_color - color
-            ).abs().mean()
-            sketch_flipped = (got_sketch - sketch.flip(-1)).abs().mean() < (
-                got_sketch - sketch
-            ).abs().mean()
-            assert color_flipped == sketch_flipped, f"{key}: only one half was flipped"
-            reference = color.flip(-1) if color_flipped else color
-            assert (got_color - reference).abs().mean() < 0.06
-            flipped_count += int(color_flipped)
+    for key, got_color, got_sketch, color, sketch in halves:
+        color_flipped = (got_color - color.flip(-1)).abs().mean() < (got_color - color).abs().mean()
+        sketch_flipped = (got_sketch - sketch.flip(-1)).abs().mean() < (
+            got_sketch - sketch
+        ).abs().mean()
+        assert color_flipped == sketch_flipped, f"{key}: only one half was flipped"
+        reference = color.flip(-1) if color_flipped else color
+        assert (got_color - reference).abs().mean() < 0.06
+        flipped_count += int(color_flipped)
     assert 0 < flipped_count < len(loader) * 4, "the flip never (or always) happened"
 
 
@@ -157,16 +147,13 @@ def test_ranks_are_disjoint_and_cover_the_split_once_in_evaluation(
     all_keys = set(split_members(shard_dir, split))
     seen = []
     for rank in range(world_size):
-        loader = create_loader(
+        loader = make_loader(
             shard_dir,
             split=split,
-            image_size=32,
             batch_size=batch_size,
             backend=backend,
-            training=False,
             rank=rank,
             world_size=world_size,
-            num_workers=1,
         )
         batches = collect(loader)
         keys = keys_of(batches)
@@ -193,17 +180,15 @@ def test_training_ranks_are_disjoint_with_equal_full_batches(
     shard_dir, backend, world_size, batch_size, steps
 ):
     loaders = [
-        create_loader(
+        make_loader(
             shard_dir,
             split="train",
-            image_size=32,
             batch_size=batch_size,
             backend=backend,
             training=True,
             rank=rank,
             world_size=world_size,
             seed=1,
-            num_workers=1,
         )
         for rank in range(world_size)
     ]
@@ -220,16 +205,7 @@ def test_training_ranks_are_disjoint_with_equal_full_batches(
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_same_seed_and_epoch_repeat_and_skip_batches_resumes(shard_dir, backend):
     def make(seed):
-        return create_loader(
-            shard_dir,
-            split="train",
-            image_size=32,
-            batch_size=4,
-            backend=backend,
-            training=True,
-            seed=seed,
-            num_workers=1,
-        )
+        return make_loader(shard_dir, split="train", backend=backend, training=True, seed=seed)
 
     loader = make(7)
     first = collect(loader, epoch=1)
@@ -247,16 +223,8 @@ def test_same_seed_and_epoch_repeat_and_skip_batches_resumes(shard_dir, backend)
 @pytest.mark.parametrize("image_size", [64, 32])
 def test_dali_and_torch_batches_agree_without_augmentation(shard_dir, image_size):
     loaders = {
-        backend: create_loader(
-            shard_dir,
-            split="val",
-            image_size=image_size,
-            batch_size=4,
-            backend=backend,
-            training=False,
-            rank=1,
-            world_size=2,
-            num_workers=1,
+        backend: make_loader(
+            shard_dir, image_size=image_size, backend=backend, rank=1, world_size=2
         )
         for backend in BACKENDS
     }
@@ -275,12 +243,11 @@ def test_dali_and_torch_batches_agree_without_augmentation(shard_dir, image_size
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_prefetch_depth_never_changes_the_batches(shard_dir, backend):
     def keys_and_colors(prefetch: int, num_workers: int):
-        loader = create_loader(
+        loader = make_loader(
             shard_dir,
             split="train",
-            image_size=32,
-            batch_size=4,
             backend=backend,
+            training=True,
             seed=3,
             num_workers=num_workers,
             prefetch=prefetch,
@@ -312,17 +279,7 @@ def test_dali_gpu_decode_matches_cpu(shard_dir):
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     batches = {
-        device: collect(
-            create_loader(
-                shard_dir,
-                split="val",
-                image_size=64,
-                batch_size=4,
-                device=device,
-                training=False,
-                num_workers=1,
-            )
-        )
+        device: collect(make_loader(shard_dir, image_size=64, device=device))
         for device in ("cpu", "cuda:0")
     }
     for cpu_batch, gpu_batch in zip(batches["cpu"], batches["cuda:0"], strict=True):

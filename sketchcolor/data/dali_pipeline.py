@@ -1,11 +1,11 @@
 """The DALI pipeline: read shards, decode each pair once, split it, resize, flip, normalise.
 
 Kept as a small processing function over a reader (as in NVIDIA's examples), so the same
-transforms serve any source of encoded pairs. Decoding is "mixed" (nvJPEG on the GPU) when a
-device id is given and CPU otherwise (`device_id=None`), which is how the tests run it.
+transforms serve any source of encoded pairs. Decoding is "mixed" (nvJPEG on the GPU) when the
+loader's device is CUDA and CPU otherwise (`device_id=None`), which is how the tests run it.
 
 Usage:
-    pipeline = build_pipeline(DaliPipelineConfig(paths=tars, index_paths=idxs, image_size=256))
+    pipeline = build_pipeline(DaliPipelineConfig(loader=loader_config, paths=tars, index_paths=idxs))
     pipeline.build()
 """
 
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from nvidia.dali import fn, pipeline_def, types
 
+from sketchcolor.data.loader import LoaderConfig
 from sketchcolor.errors import SketchcolorError
 
 READER_NAME = "Reader"
@@ -23,43 +25,23 @@ OUTPUT_NAMES = ("color", "sketch", "palette", "source")
 
 @dataclass(kw_only=True)
 class DaliPipelineConfig:
-    """Everything one DALI pipeline (one rank, one epoch) needs."""
+    """One DALI pipeline (one rank, one epoch): the loader's options plus this epoch's tars and seed."""
+
+    loader: LoaderConfig
+    """Image size, batch size, training, rank, world size, threads, prefetch and device."""
 
     paths: list[str]
-    """The split's tar files, in the order to read them."""
+    """The split's tar files, in the order to read them this epoch."""
 
     index_paths: list[str]
     """The DALI index (`wds2idx` format) beside each tar, same order as `paths`."""
 
-    image_size: int
-    """Side of the square training image each half is resized to."""
-
-    batch_size: int = 16
-    """Samples per batch."""
-
-    training: bool = True
-    """Shuffle and flip when True; read in order, pad the shard end, no flip when False."""
-
-    rank: int = 0
-    """This process's shard of the samples (DALI `shard_id`)."""
-
-    world_size: int = 1
-    """Number of shards (DALI `num_shards`)."""
-
-    seed: int = 0
-    """Seeds the reader's shuffle and the flips; the same seed gives the same batches."""
-
-    device_id: int | None = None
-    """CUDA device for decoding and processing; None runs everything on the CPU."""
-
-    num_threads: int = 2
-    """CPU worker threads of the pipeline."""
+    seed: int
+    """This epoch's seed of the reader's shuffle and the flips (derived from the loader's seed,
+    the epoch and the rank); the same seed gives the same batches."""
 
     shuffle_buffer: int = 1024
     """Samples held for shuffling (DALI `initial_fill`); the shards are also globally shuffled."""
-
-    prefetch: int = 2
-    """Batches prepared ahead, so the GPU does not wait on data."""
 
     extra: dict = field(default_factory=dict)
     """Extra keyword arguments for the DALI Pipeline (for experiments)."""
@@ -69,10 +51,15 @@ class DaliPipelineConfig:
             raise SketchcolorError(
                 "DALI pipeline needs one index file per tar, and at least one tar"
             )
-        if self.image_size < 1 or self.batch_size < 1:
-            raise SketchcolorError("image_size and batch_size must be positive")
-        if not 0 <= self.rank < self.world_size:
-            raise SketchcolorError(f"rank {self.rank} is outside world size {self.world_size}")
+
+    @property
+    def device_id(self) -> int | None:
+        """CUDA device for decoding and processing when the loader's device is CUDA; None
+        (everything on the CPU) otherwise."""
+        device = self.loader.device
+        if device.type != "cuda":
+            return None
+        return device.index if device.index is not None else torch.cuda.current_device()
 
 
 def read_shards(config: DaliPipelineConfig):
@@ -83,14 +70,14 @@ def read_shards(config: DaliPipelineConfig):
         ext=["jpg;png", "palette"],
         dtypes=[types.UINT8, types.FLOAT],  # the palette member is raw little-endian float32
         missing_component_behavior="error",
-        shard_id=config.rank,
-        num_shards=config.world_size,
-        random_shuffle=config.training,
+        shard_id=config.loader.rank,
+        num_shards=config.loader.world_size,
+        random_shuffle=config.loader.training,
         initial_fill=config.shuffle_buffer,
         seed=config.seed,
         # Evaluation pads this rank's last batch with the last sample (the iterator cuts the
         # padding off), so no sample of the next epoch slips in.
-        pad_last_batch=not config.training,
+        pad_last_batch=not config.loader.training,
         name=READER_NAME,
     )
     # "tar:offset:KEY.jpg", padded with zeros to the batch's longest, decoded to keys in Python.
@@ -100,9 +87,10 @@ def read_shards(config: DaliPipelineConfig):
 
 def process_pairs(encoded, palette, config: DaliPipelineConfig):
     """Decode, split (colour left, sketch right), resize, paired flip, normalise to [-1, 1]."""
-    decode_device = "mixed" if config.device_id is not None else "cpu"
+    device_id = config.device_id
+    decode_device = "mixed" if device_id is not None else "cpu"
     pair = fn.decoders.image(encoded, device=decode_device, output_type=types.RGB)  # (H, 2W, 3)
-    size = config.image_size
+    size = config.loader.image_size
     # Each half is cut out before resizing: resizing a region of the whole pair would let the
     # filter reach across the seam and bleed sketch pixels into the colour edge (and back).
     halves = [
@@ -113,7 +101,7 @@ def process_pairs(encoded, palette, config: DaliPipelineConfig):
         )
         for start in (0.0, 0.5)
     ]
-    if config.training:
+    if config.loader.training:
         # One coin per sample feeds both flips, so the colour and sketch halves stay aligned.
         flip = fn.random.coin_flip(probability=0.5, dtype=types.INT32)
         halves = [fn.flip(half, horizontal=flip) for half in halves]
@@ -123,7 +111,7 @@ def process_pairs(encoded, palette, config: DaliPipelineConfig):
         )
         for half in halves
     )
-    if config.device_id is not None:
+    if device_id is not None:
         palette = palette.gpu()
     return color, sketch, palette * 2.0 - 1.0
 
@@ -132,11 +120,12 @@ def build_pipeline(config: DaliPipelineConfig):
     """A DALI pipeline whose outputs are OUTPUT_NAMES: color, sketch (3, S, S), palette (27,), source."""
 
     @pipeline_def(
-        batch_size=config.batch_size,
-        num_threads=config.num_threads,
+        batch_size=config.loader.batch_size,
+        # num_workers 0 means "no worker processes" to torch; DALI needs at least one thread.
+        num_threads=max(1, config.loader.num_workers),
         device_id=config.device_id,
         seed=config.seed,
-        prefetch_queue_depth=config.prefetch,
+        prefetch_queue_depth=config.loader.prefetch,
         **config.extra,
     )
     def pairs_pipeline():

@@ -75,7 +75,8 @@ def epoch_seed(*numbers: int) -> int:
 
 @dataclass(kw_only=True)
 class LoaderConfig:
-    """What `create_loader` was asked for; see its docstring."""
+    """What `create_loader` was asked for (see its docstring); both backends read their
+    options from it, so each option and each check is written here once."""
 
     image_size: int
     """Side of the square training image each half is resized to."""
@@ -90,19 +91,20 @@ class LoaderConfig:
     """"dali" (default) or "torch" (the fallback)."""
 
     training: bool = True
-    """Shuffle + paired flip + full batches only; False: in order, every sample once."""
+    """Shuffle + paired flip + full batches only; False: in order, no flip, every sample once."""
 
     rank: int = 0
-    """This process's rank."""
+    """This process's rank: which contiguous part of the split it reads (DALI `shard_id`)."""
 
     world_size: int = 1
-    """Number of processes sharing the split."""
+    """Number of processes sharing the split (DALI `num_shards`)."""
 
     seed: int = 0
-    """Base seed of shuffles and flips."""
+    """Base seed of shuffles and flips; the same (seed, epoch, rank, world size) gives the
+    same batches."""
 
     num_workers: int = 2
-    """DALI CPU threads, or torch DataLoader workers."""
+    """DALI CPU threads (at least 1), or torch DataLoader worker processes (0: none)."""
 
     prefetch: int = 2
     """Batches prepared ahead of the one in use: DALI's `prefetch_queue_depth`, or the torch
@@ -115,8 +117,8 @@ class LoaderConfig:
             raise SketchcolorError(
                 f"unknown loader {self.backend!r}; choose one of {', '.join(BACKENDS)}"
             )
-        if self.image_size < 1 or self.batch_size < 1:
-            raise SketchcolorError("image_size and batch_size must be positive")
+        if self.image_size < 1 or self.batch_size < 1 or self.num_workers < 0:
+            raise SketchcolorError("image_size and batch_size must be positive, num_workers >= 0")
         if not 0 <= self.rank < self.world_size:
             raise SketchcolorError(f"rank {self.rank} is outside world size {self.world_size}")
 
@@ -192,25 +194,11 @@ class PairLoader:
             )
             tar_paths = [tar_paths[i] for i in order]
             index_paths = [index_paths[i] for i in order]
-        device_id = None
-        if config.device.type == "cuda":
-            device_id = (
-                config.device.index
-                if config.device.index is not None
-                else torch.cuda.current_device()
-            )
         return DaliPipelineConfig(
+            loader=config,
             paths=tar_paths,
             index_paths=index_paths,
-            image_size=config.image_size,
-            batch_size=config.batch_size,
-            training=config.training,
-            rank=config.rank,
-            world_size=config.world_size,
             seed=epoch_seed(config.seed, epoch, config.rank),
-            device_id=device_id,
-            num_threads=max(1, config.num_workers),
-            prefetch=config.prefetch,
         )
 
     def _dali_batch(self, outputs: dict) -> dict:
@@ -229,23 +217,11 @@ class PairLoader:
         }
 
     def _torch_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
-        from sketchcolor.data.torch_loader import TorchEpochConfig, iterate_epoch, read_samples
+        from sketchcolor.data.torch_loader import iterate_epoch, read_samples
 
         if self._samples is None:
             self._samples = read_samples(self.shards.tar_paths, self.shards.index_paths)
-        config = self.config
-        epoch_config = TorchEpochConfig(
-            image_size=config.image_size,
-            batch_size=config.batch_size,
-            training=config.training,
-            rank=config.rank,
-            world_size=config.world_size,
-            seed=config.seed,
-            num_workers=config.num_workers,
-            prefetch=config.prefetch,
-            device=config.device,
-        )
-        yield from iterate_epoch(self._samples, epoch_config, epoch, skip_batches)
+        yield from iterate_epoch(self._samples, self.config, epoch, skip_batches)
 
 
 def create_loader(

@@ -26,13 +26,13 @@ So the hand-written part is only `_read_index` (parse the `.idx`) and `PairDatas
 
 Usage:
     samples = read_samples(tar_paths, index_paths)
-    for batch in iterate_epoch(samples, TorchEpochConfig(image_size=256, batch_size=16), epoch=0):
+    config = LoaderConfig(image_size=256, batch_size=16, device=torch.device("cpu"), backend="torch")
+    for batch in iterate_epoch(samples, config, epoch=0):
         ...
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
@@ -42,7 +42,7 @@ import torchvision.io
 import torchvision.transforms.v2.functional as functional
 from torch.utils.data import DataLoader, Dataset
 
-from sketchcolor.data.loader import epoch_seed
+from sketchcolor.data.loader import LoaderConfig, epoch_seed
 from sketchcolor.errors import SketchcolorError
 
 IMAGE_EXTENSIONS = ("jpg", "png")
@@ -93,46 +93,6 @@ def rank_range(count: int, rank: int, world_size: int) -> range:
     return range(count * rank // world_size, count * (rank + 1) // world_size)
 
 
-@dataclass(kw_only=True)
-class TorchEpochConfig:
-    """What one epoch of the fallback loader needs."""
-
-    image_size: int
-    """Side of the square image each half is resized to."""
-
-    batch_size: int = 16
-    """Samples per batch."""
-
-    training: bool = True
-    """Shuffle, flip and drop the last partial batch when True."""
-
-    rank: int = 0
-    """This process's part of the samples."""
-
-    world_size: int = 1
-    """Number of processes sharing the samples."""
-
-    seed: int = 0
-    """Seeds the order and the flips; the same (seed, epoch, rank, world size) gives the same batches."""
-
-    num_workers: int = 2
-    """DataLoader worker processes decoding the pairs."""
-
-    prefetch: int = 2
-    """Batches each worker prepares ahead (DataLoader `prefetch_factor`)."""
-
-    device: torch.device = torch.device("cpu")
-    """Where batches are delivered."""
-
-    def __post_init__(self) -> None:
-        if self.image_size < 1 or self.batch_size < 1 or self.num_workers < 0 or self.prefetch < 1:
-            raise SketchcolorError(
-                "image_size, batch_size and prefetch must be positive, num_workers >= 0"
-            )
-        if not 0 <= self.rank < self.world_size:
-            raise SketchcolorError(f"rank {self.rank} is outside world size {self.world_size}")
-
-
 class PairDataset(Dataset):
     """Reads, decodes, splits and resizes pair `index`: uint8 halves, float palette, key."""
 
@@ -167,7 +127,7 @@ class PairDataset(Dataset):
         return {"color": color, "sketch": sketch, "palette": palette, "key": sample.key}
 
 
-def epoch_order(count: int, config: TorchEpochConfig, epoch: int) -> tuple[list[int], torch.Tensor]:
+def epoch_order(count: int, config: LoaderConfig, epoch: int) -> tuple[list[int], torch.Tensor]:
     """This rank's sample indices for `epoch`, and a flip flag for each position.
 
     Training permutes all samples with a generator seeded by (seed, epoch), identical on every
@@ -183,7 +143,7 @@ def epoch_order(count: int, config: TorchEpochConfig, epoch: int) -> tuple[list[
     return part.tolist(), flips
 
 
-def batch_positions(count: int, part_size: int, config: TorchEpochConfig) -> list[list[int]]:
+def batch_positions(count: int, part_size: int, config: LoaderConfig) -> list[list[int]]:
     """Positions in this rank's order, grouped into batches.
 
     Training keeps only full batches, and only as many as the smallest rank part fills, so
@@ -209,9 +169,7 @@ def finish_batch(batch: dict, flips: torch.Tensor, device: torch.device) -> dict
     return finished
 
 
-def iterate_epoch(
-    samples: list[Sample], config: TorchEpochConfig, epoch: int, skip_batches: int = 0
-):
+def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_batches: int = 0):
     """Yield the batches of one epoch for this rank, starting after `skip_batches`."""
     order, flips = epoch_order(len(samples), config, epoch)
     batches = batch_positions(len(samples), len(order), config)[skip_batches:]

@@ -79,16 +79,8 @@ class AttentionUNetGenerator(Generator):
             previous = skip_channels
         self.output = conv_transpose3x3(previous, 3, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_size(x.shape[-2], x.shape[-1])
-        features = []
-        for block in self.encoder:
-            x = block(x)
-            features.append(x)
-        skips = features[-2::-1]  # encoder outputs from 2x the bottleneck size upwards
-        for block, skip in zip(self.decoder, skips, strict=True):
-            x = block(x, skip)
-        return torch.tanh(self.output(x))  # (B, 3, H, W)
+    def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return block(x, skip)  # (B, skip channels, 2h, 2w)
 
 
 @register_generator(

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import nn
 
 from sketchcolor.errors import SketchcolorError
@@ -25,11 +26,32 @@ _DESCRIPTIONS: dict[str, str] = {}
 class Generator(nn.Module):
     """Base of every generator: (B, in_channels, H, W) -> (B, 3, H, W) in [-1, 1].
 
-    Subclasses set `depth` (how many times the encoder halves the size) and `config`.
+    Every generator is a U-Net: subclasses set `depth` (how many times the encoder halves the
+    size), `config`, the modules `encoder` (`depth` blocks, each halving the size), `decoder`
+    (`depth - 1` blocks, each doubling it) and `output` (to 3 channels), and say in
+    `decode_level` how a decoder block meets its skip; `forward` is shared.
     """
 
     depth: int
     config: dict[str, Any]
+    encoder: nn.ModuleList
+    decoder: nn.ModuleList
+    output: nn.Module
+
+    def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        """One decoder level: `x` (B, C, h, w) and the encoder output `skip` of size (2h, 2w)."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_size(x.shape[-2], x.shape[-1])
+        features = []
+        for block in self.encoder:
+            x = block(x)
+            features.append(x)
+        skips = features[-2::-1]  # encoder outputs from 2x the bottleneck size upwards
+        for block, skip in zip(self.decoder, skips, strict=True):
+            x = self.decode_level(block, x, skip)
+        return torch.tanh(self.output(x))  # (B, 3, H, W)
 
     @property
     def size_multiple(self) -> int:

@@ -78,16 +78,8 @@ class UNetGenerator(Generator):
             previous = channels + skip_channels
         self.output = conv_transpose3x3(previous, 3, bias=True)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.check_size(x.shape[-2], x.shape[-1])
-        features = []
-        for block in self.encoder:
-            x = block(x)
-            features.append(x)
-        skips = features[-2::-1]  # encoder outputs from 2x the bottleneck size upwards
-        for block, skip in zip(self.decoder, skips, strict=True):
-            x = torch.cat([block(x), skip], dim=1)  # (B, decoder + skip channels, h, w)
-        return torch.tanh(self.output(x))  # (B, 3, H, W)
+    def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+        return torch.cat([block(x), skip], dim=1)  # (B, decoder + skip channels, 2h, 2w)
 
 
 @register_generator("1", aliases=("unet",), description="U-Net 8+8, BatchNorm, decoder dropout")
