@@ -1,0 +1,351 @@
+"""Colorize sketches with a trained run: any size, grayscale or RGB, one file or a whole folder.
+
+A sketch is scaled so its longer side is the run's training size (the scale its strokes were
+learnt at), padded with white to a size the generator accepts, coloured, then cropped and
+scaled back to its own size. Palette and hint labels come from the user (hex colours, a
+reference image, a hints PNG or JSON drawn on the sketch's own pixel grid) and must match the
+colour control the run was trained with. Every output is written to a temporary name and
+renamed, so an interrupted call leaves only whole files.
+
+Usage: colorize(["sketch.png"], "runs/m21-hints", "out.png", hints_png="hints.png")
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from sketchcolor.errors import SketchcolorError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass(kw_only=True)
+class UserControls:
+    """The colour control a user gave, before it is fitted to each sketch."""
+
+    palette: torch.Tensor | None = None
+    """(1, 9, 3) in [-1, 1], from hex colours or a reference image."""
+
+    hints_path: Path | None = None
+    """A hints PNG or JSON, in the sketch's own pixel coordinates."""
+
+
+@dataclass
+class Placement:
+    """How one sketch sits in the generator's canvas: scaled to (height, width), then padded."""
+
+    original: tuple[int, int]
+    scaled: tuple[int, int]
+    canvas: tuple[int, int]
+
+
+# ----------------------------------------------------------------------------- inputs
+
+
+def list_sketches(sketches: str | Path | list[str | Path]) -> list[Path]:
+    """A file, a folder (its images, sorted) or a list of files -> sketch paths."""
+    items = [sketches] if isinstance(sketches, str | Path) else list(sketches)
+    paths: list[Path] = []
+    for item in map(Path, items):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise SketchcolorError(f"{item}: no sketch images ({', '.join(IMAGE_SUFFIXES)})")
+            paths.extend(found)
+        elif item.is_file():
+            paths.append(item)
+        else:
+            raise SketchcolorError(f"{item}: no such sketch file or folder")
+    if not paths:
+        raise SketchcolorError("no sketches given")
+    return paths
+
+
+def output_paths(sketches: list[Path], out: Path) -> list[Path]:
+    """OUT.png for one sketch; OUT/<stem>.png for several (or when OUT is a folder)."""
+    if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
+        if len(sketches) > 1:
+            raise SketchcolorError(f"{out}: {len(sketches)} sketches need an output folder")
+        return [out]
+    stems = [path.stem for path in sketches]
+    if len(set(stems)) != len(stems):
+        raise SketchcolorError("two sketches share a file name; their outputs would collide")
+    return [out / f"{stem}.png" for stem in stems]
+
+
+def probe_sketch(path: Path) -> tuple[int, int]:
+    """(height, width) of a sketch after decoding it fully, so a broken file fails early."""
+    return tuple(read_sketch(path).shape[-2:])
+
+
+def read_sketch(path: Path) -> torch.Tensor:
+    """A grayscale or colour image file -> (1, 3, H, W) in [-1, 1] (transparency on white)."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+                image = Image.alpha_composite(background, image.convert("RGBA"))
+            pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+    except (OSError, UnidentifiedImageError, ValueError) as error:
+        raise SketchcolorError(f"{path}: cannot read sketch ({error})") from error
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+def user_controls(
+    color_control: str,
+    run_dir: Path,
+    *,
+    palette: list[str] | str | None,
+    palette_from: str | Path | None,
+    hints_png: str | Path | None,
+    hints_json: str | Path | None,
+) -> UserControls:
+    """Check the given controls against the run's colour control and load the palette."""
+    from sketchcolor.data import user_controls as controls
+
+    if palette and palette_from:
+        raise SketchcolorError("give either a palette or --palette-from, not both")
+    if hints_png and hints_json:
+        raise SketchcolorError("give either a hints PNG or a hints JSON, not both")
+    has_palette = bool(palette or palette_from)
+    hints_path = Path(hints_png or hints_json) if (hints_png or hints_json) else None
+    takes_palette = color_control in ("palette", "mixed")
+    takes_hints = color_control in ("hints", "mixed")
+    if has_palette and not takes_palette:
+        raise SketchcolorError(
+            f"{run_dir} was trained with colour control {color_control!r}; it takes no palette"
+        )
+    if hints_path and not takes_hints:
+        raise SketchcolorError(
+            f"{run_dir} was trained with colour control {color_control!r}; it takes no hints"
+        )
+    if takes_palette and not has_palette:
+        raise SketchcolorError(
+            f"{run_dir} was trained with colour control {color_control!r}; give --palette "
+            "COLOURS or --palette-from IMAGE"
+        )
+    if hints_path is not None and not hints_path.is_file():
+        raise SketchcolorError(f"{hints_path}: no such hints file")
+    tensor = None
+    if palette:
+        colors = palette.split(",") if isinstance(palette, str) else list(palette)
+        tensor = controls.palette_from_hex([color.strip() for color in colors if color.strip()])
+    elif palette_from:
+        if not Path(palette_from).is_file():
+            raise SketchcolorError(f"{palette_from}: no such reference image")
+        tensor = controls.palette_from_image(Path(palette_from))
+    return UserControls(palette=tensor, hints_path=hints_path)
+
+
+# ----------------------------------------------------------------------------- geometry
+
+
+def place(height: int, width: int, image_size: int, multiple: int, resize: bool) -> Placement:
+    """Scale the longer side to image_size (when resize), then pad up to the size multiple."""
+    if resize:
+        scale = image_size / max(height, width)
+        scaled = (max(1, round(height * scale)), max(1, round(width * scale)))
+    else:
+        scaled = (height, width)
+    canvas = tuple(max(multiple, math.ceil(side / multiple) * multiple) for side in scaled)
+    return Placement(original=(height, width), scaled=scaled, canvas=canvas)
+
+
+def to_canvas(image: torch.Tensor, placement: Placement, *, fill: float, mode: str) -> torch.Tensor:
+    """(1, C, H, W) -> (1, C, canvas): resized to the scaled size, padded right/bottom with fill."""
+    if tuple(image.shape[-2:]) != placement.scaled:
+        kwargs = {"antialias": True} if mode == "bicubic" else {}
+        image = F.interpolate(image, size=placement.scaled, mode=mode, **kwargs)
+    pad_height = placement.canvas[0] - placement.scaled[0]
+    pad_width = placement.canvas[1] - placement.scaled[1]
+    return F.pad(image, (0, pad_width, 0, pad_height), value=fill)
+
+
+def from_canvas(output: torch.Tensor, placement: Placement) -> torch.Tensor:
+    """(1, 3, canvas) -> (1, 3, original): the padding cropped, scaled back to the sketch's size."""
+    height, width = placement.scaled
+    output = output[..., :height, :width]
+    if placement.scaled != placement.original:
+        output = F.interpolate(output, size=placement.original, mode="bicubic", antialias=True)
+    return output.clamp(-1, 1)
+
+
+def hints_for(path: Path, placement: Placement, label_size: int):
+    """The user's hints fitted to one sketch's canvas; no label in the padding."""
+    from sketchcolor.data.conditioning import Hints
+    from sketchcolor.data.user_controls import load_hints
+
+    # JSON coordinates are pixels of the original sketch; scale them to the scaled sketch.
+    hints = load_hints(
+        path, placement.scaled, label_size=label_size, source_size=placement.original
+    )
+    rgb = to_canvas(hints.rgb, placement, fill=1.0, mode="nearest")
+    mask = to_canvas(hints.mask, placement, fill=0.0, mode="nearest")
+    return Hints(rgb=rgb, mask=mask)
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def load_colorizer(run_dir: str | Path, device: torch.device):
+    """The run's generator (eval, on device), its config and hint config; one-line errors."""
+    from sketchcolor.evaluate import hint_config_of, load_run
+
+    generator, config = load_run(run_dir, device)
+    return generator, config, hint_config_of(config)
+
+
+@torch.no_grad()
+def generate(generator, config: dict, hint_config, sketch, palette, hints) -> torch.Tensor:
+    """One batch on the canvas: (B, 3, H, W) sketch -> (B, 3, H, W) colours in [-1, 1]."""
+    from sketchcolor.data.conditioning import build_generator_input
+
+    inputs = build_generator_input(
+        config["color_control"], sketch, palette=palette, hints=hints, hint_config=hint_config
+    )
+    return generator(inputs).clamp(-1, 1)
+
+
+def write_png(image: torch.Tensor, path: Path) -> None:
+    """(1, 3, H, W) in [-1, 1] -> PNG, written to a temporary name and renamed into place."""
+    pixels = ((image[0].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.partial.png")
+    Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(temporary)
+    temporary.replace(path)
+
+
+def group_by_canvas(items: list[tuple], batch_size: int) -> list[list[tuple]]:
+    """Consecutive batches of items whose canvases are the same size (they stack)."""
+    by_canvas: dict[tuple[int, int], list[tuple]] = {}
+    for item in items:
+        by_canvas.setdefault(item[1].canvas, []).append(item)
+    batches = []
+    for group in by_canvas.values():
+        batches.extend(group[i : i + batch_size] for i in range(0, len(group), batch_size))
+    return batches
+
+
+def colorize(
+    sketches: str | Path | list[str | Path],
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    palette: list[str] | str | None = None,
+    palette_from: str | Path | None = None,
+    hints_png: str | Path | None = None,
+    hints_json: str | Path | None = None,
+    batch_size: int = 8,
+    resize: bool = True,
+    device: torch.device | str | None = None,
+) -> list[Path]:
+    """Colour sketches with the run's generator; returns the written PNG paths.
+
+    sketches: a file, a folder or a list of files. out: OUT.png for one sketch, else a folder
+    (OUT/<stem>.png). palette: hex colours ("#ff0000,#00ff00" or a list); palette_from: a
+    reference image (its 9 k-means colours); hints_png / hints_json: labels on the sketch's
+    own pixel grid (one set for every sketch). resize: scale to the training size (else keep
+    the sketch's size and only pad). Everything is checked before the first image is coloured.
+    """
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    run_dir = Path(run_dir)
+    generator, config, hint_config = load_colorizer(run_dir, device)
+    controls = user_controls(
+        config["color_control"],
+        run_dir,
+        palette=palette,
+        palette_from=palette_from,
+        hints_png=hints_png,
+        hints_json=hints_json,
+    )
+    paths = list_sketches(sketches)
+    targets = output_paths(paths, Path(out))
+    image_size = int(config.get("image_size") or 512)
+    # Decode every sketch before colouring any, so a bad file fails the call with nothing
+    # written; only the sizes are kept, so a large folder does not fill the memory.
+    items = []
+    for path, target in zip(paths, targets, strict=True):
+        placement = place(*probe_sketch(path), image_size, generator.size_multiple, resize)
+        items.append((path, placement, target))
+    hints_cache: dict[tuple, object] = {}
+    bar = tqdm(total=len(items), desc="colorize", unit="img", disable=len(items) == 1)
+    for batch in group_by_canvas(items, batch_size):
+        sketch = torch.cat(
+            [to_canvas(read_sketch(path), p, fill=1.0, mode="bicubic") for path, p, _ in batch]
+        )  # (B, 3, canvas height, canvas width)
+        hints = None
+        if controls.hints_path is not None:
+            parts = []
+            for _, placement, _ in batch:
+                key = (placement.original, placement.scaled, placement.canvas)
+                if key not in hints_cache:
+                    hints_cache[key] = hints_for(
+                        controls.hints_path, placement, hint_config.label_size
+                    )
+                parts.append(hints_cache[key])
+            hints = type(parts[0])(
+                rgb=torch.cat([h.rgb for h in parts]).to(device),
+                mask=torch.cat([h.mask for h in parts]).to(device),
+            )
+        palette_batch = None
+        if controls.palette is not None:
+            palette_batch = controls.palette.expand(len(batch), -1, -1).to(device)
+        output = generate(generator, config, hint_config, sketch.to(device), palette_batch, hints)
+        for index, (_, placement, target) in enumerate(batch):
+            write_png(from_canvas(output[index : index + 1].cpu(), placement), target)
+        bar.update(len(batch))
+    bar.close()
+    return targets
+
+
+# ----------------------------------------------------------------------------- validation grid
+
+
+def colorize_validation_grid(
+    run_dir: str | Path,
+    shard_dir: str | Path,
+    out: str | Path,
+    *,
+    split: str = "val",
+    count: int = 4,
+    seed: int = 0,
+    backend: str = "torch",
+    device: torch.device | str | None = None,
+) -> Path:
+    """A side-by-side PNG of the first `count` pairs of a split: sketch | control | output | truth.
+
+    The control column shows the palette stripes or the hint labels the generator was given,
+    drawn with the same per-sample seeds as `sketchcolor evaluate`, so it shows what the
+    evaluation scored. Returns the PNG path.
+    """
+    from sketchcolor.data.loader import create_loader
+    from sketchcolor.evaluate import colorize_batch, image_size_of, sample_fixed_hints
+    from sketchcolor.training.samples import control_image, save_sample_grid
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    generator, config, hint_config = load_colorizer(run_dir, device)
+    size = image_size_of(config, Path(shard_dir))
+    loader = create_loader(shard_dir, split=split, image_size=size, batch_size=count,
+                           device=device, backend=backend, training=False, seed=seed)  # fmt: skip
+    batch = next(iter(loader.epoch(0)))
+    control = config["color_control"]
+    hints = None
+    if control in ("hints", "mixed"):
+        hints = sample_fixed_hints(batch["color"], batch["key"], hint_config, seed)
+    output = colorize_batch(generator, config, batch, seed)
+    picture = control_image(control, batch["sketch"], palette=batch["palette"], hints=hints)
+    out = Path(out)
+    temporary = out.with_name(f".{out.stem}.partial.png")
+    save_sample_grid(temporary, sketch=batch["sketch"], control=picture, output=output,
+                     target=batch["color"])  # fmt: skip
+    temporary.replace(out)
+    return out

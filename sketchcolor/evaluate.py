@@ -1,0 +1,600 @@
+"""Evaluate trained runs on a shard split: FID, PSNR, SSIM, L1, the paper's table and a chart.
+
+Each run's generator colours the split under the colour control it was trained with; hint
+labels are sampled per sample from a seed and the sample key, so every run (and every number
+of processes) sees the same hints. FID is the standard dataset-level FID (Inception-v3 pool3,
+as pytorch-fid computes it) between all generated and all real colour images of the split; the
+real images' statistics are cached by the shard manifest's hash. Under several processes
+(`accelerate launch`) each rank colours its part and everything is gathered before the numbers
+are computed, so they equal a single process's.
+
+Usage: evaluate_runs(["runs/m1-none", "runs/m21-palette"], "shards/", out_dir="evaluation/")
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from sketchcolor import fid as fid_module
+from sketchcolor import metrics
+from sketchcolor.errors import SketchcolorError
+
+RESULTS_JSON = "results.json"
+RESULTS_TABLE = "results.md"
+RESULTS_CHART = "results.png"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sketchcolor" / "fid"
+
+# The paper's FID table (models x colour controls) and its "growth of colorization quality".
+PAPER_FID = {
+    "1": {"none": 112.63, "palette": 103.58, "hints": 99.09},
+    "2.1": {"none": 98.29, "palette": 89.20, "hints": 83.44},
+    "2.2": {"none": 96.41, "palette": 84.28, "hints": 79.86},
+}
+PAPER_RATIOS = (("1", "2.1"), ("1", "2.2"), ("2.1", "2.2"))
+CONTROL_ORDER = ("none", "palette", "hints", "mixed")
+
+
+@dataclass(kw_only=True)
+class RunResult:
+    """One run's numbers, as written to results.json."""
+
+    run: str
+    """The run folder."""
+
+    model: str
+    """Generator name ("1", "2.1", "2.2", "3")."""
+
+    color_control: str
+    """The colour control the run was trained with (and evaluated under)."""
+
+    hint_encoding: str | None
+    """"overlay" or "channels" for hints and mixed runs, else None."""
+
+    image_size: int
+    """Side of the square images the run was evaluated at."""
+
+    fid: float | None
+    """Dataset-level FID against the split's real images; None when the weights are missing."""
+
+    psnr: float
+    """Mean PSNR in dB over the images (on [-1, 1], peak-to-peak 2)."""
+
+    ssim: float
+    """Mean SSIM over the images (Gaussian window 11, sigma 1.5)."""
+
+    l1: float
+    """Mean absolute error on [-1, 1]."""
+
+    images: int
+    """How many images were coloured."""
+
+    @property
+    def control_label(self) -> str:
+        """Column name in the table: the colour control, marked when hints use channels."""
+        if self.hint_encoding == "channels":
+            return f"{self.color_control} (channels)"
+        return self.color_control
+
+
+# ----------------------------------------------------------------------------- run folders
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """A run folder's config.json; one-line errors for a missing or foreign folder."""
+    from sketchcolor.models import read_generator_config
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SketchcolorError(f"{run_dir}: no such run folder")
+    config = read_generator_config(run_dir)
+    if "color_control" not in config:
+        raise SketchcolorError(f"{run_dir}/config.json: has no 'color_control'; not a run folder")
+    return config
+
+
+def load_run(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The run's generator (eval mode, on device) and its config.json."""
+    from sketchcolor.models import load_generator
+
+    read_run_config(run_dir)
+    generator, config = load_generator(run_dir)
+    return generator.eval().to(device), config
+
+
+def hint_config_of(config: dict):
+    """The run's HintConfig (defaults when the run recorded none)."""
+    from sketchcolor.data.conditioning import HintConfig
+
+    return HintConfig(**(config.get("hint_config") or {}))
+
+
+def image_size_of(config: dict, shard_dir: Path) -> int:
+    """The size the run was trained at, else the shards' half size."""
+    if config.get("image_size"):
+        return int(config["image_size"])
+    manifest = json.loads((shard_dir / "manifest.json").read_text())
+    if manifest.get("half_size"):
+        return int(manifest["half_size"])
+    raise SketchcolorError(f"{shard_dir}: the run records no image_size and the shards keep sizes")
+
+
+# ----------------------------------------------------------------------------- generation
+
+
+def sample_seed(key: str, seed: int) -> int:
+    """A per-sample seed from the sample key, independent of batching and process count."""
+    return (zlib.crc32(key.encode()) + 1_000_003 * seed) % (2**63)
+
+
+def sample_fixed_hints(color: torch.Tensor, keys: list[str], hint_config, seed: int):
+    """Training-style hint labels, each sample's drawn from its own seeded generator."""
+    from sketchcolor.data.conditioning import Hints, sample_hints
+
+    parts = []
+    for index, key in enumerate(keys):
+        generator = torch.Generator(color.device).manual_seed(sample_seed(key, seed))
+        parts.append(sample_hints(color[index : index + 1], hint_config, generator))
+    return Hints(
+        rgb=torch.cat([part.rgb for part in parts]), mask=torch.cat([part.mask for part in parts])
+    )
+
+
+@torch.no_grad()
+def colorize_batch(generator, config: dict, batch: dict, seed: int) -> torch.Tensor:
+    """The run's output for a loader batch, under its colour control: (B, 3, H, W) in [-1, 1]."""
+    from sketchcolor.data.conditioning import build_generator_input
+
+    control = config["color_control"]
+    hint_config = hint_config_of(config)
+    hints = None
+    if control in ("hints", "mixed"):
+        hints = sample_fixed_hints(batch["color"], batch["key"], hint_config, seed)
+    inputs = build_generator_input(
+        control, batch["sketch"], palette=batch["palette"], hints=hints, hint_config=hint_config
+    )
+    return generator(inputs).clamp(-1, 1)
+
+
+def key_index(key: str) -> int | None:
+    """The sequence number in a `{split}_{seq:08d}` key, None for other keys."""
+    tail = key.rsplit("_", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def keep_mask(keys: list[str], max_images: int | None) -> list[bool]:
+    """Which samples to use: the first `max_images` of the split by key, the same on any rank."""
+    if max_images is None:
+        return [True] * len(keys)
+    return [(index := key_index(key)) is not None and index < max_images for key in keys]
+
+
+# ----------------------------------------------------------------------------- one run
+
+
+@dataclass
+class RunCollection:
+    """Per-image values and Inception features gathered over a run's part of the split."""
+
+    psnr: list[np.ndarray]
+    ssim: list[np.ndarray]
+    l1: list[np.ndarray]
+    fake_features: list[np.ndarray]
+    real_features: list[np.ndarray]
+
+
+def collect_run(
+    generator,
+    config: dict,
+    loader,
+    *,
+    inception,
+    need_real: bool,
+    seed: int,
+    max_images: int | None,
+    description: str,
+) -> RunCollection:
+    """Colour this rank's part of the split and collect metrics and features per image."""
+    collection = RunCollection([], [], [], [], [])
+    for batch in tqdm(loader.epoch(0), total=len(loader), desc=description, unit="batch"):
+        keep = keep_mask(batch["key"], max_images)
+        if not any(keep):
+            continue
+        index = torch.tensor(keep, device=batch["sketch"].device).nonzero().flatten()
+        batch = {
+            "sketch": batch["sketch"][index],
+            "color": batch["color"][index],
+            "palette": batch["palette"][index],
+            "key": [key for key, kept in zip(batch["key"], keep, strict=True) if kept],
+        }
+        fake = colorize_batch(generator, config, batch, seed)  # (B, 3, H, W)
+        real = batch["color"]
+        collection.psnr.append(metrics.psnr(fake, real).cpu().numpy())
+        collection.ssim.append(metrics.ssim(fake, real).cpu().numpy())
+        collection.l1.append(metrics.l1(fake, real).cpu().numpy())
+        if inception is not None:
+            fake01 = fid_module.to_inception_input(fake)
+            collection.fake_features.append(fid_module.inception_features(inception, fake01))
+            if need_real:
+                real01 = fid_module.to_inception_input(real)
+                collection.real_features.append(fid_module.inception_features(inception, real01))
+    return collection
+
+
+def gather_arrays(parts: list[np.ndarray], accelerator, width: int | None = None) -> np.ndarray:
+    """Concatenate this rank's arrays and gather every rank's (one process: as is)."""
+    local = np.concatenate(parts) if parts else np.zeros((0,) if width is None else (0, width))
+    if accelerator is None or accelerator.num_processes == 1:
+        return local
+    # gather_object: ranks may hold different numbers of images, which tensor gathers refuse.
+    gathered = accelerator.gather_for_metrics([local], use_gather_object=True)
+    return np.concatenate(gathered)
+
+
+def mean_or_nan(values: np.ndarray) -> float:
+    """The mean of per-image values; NaN for none (JSON writes it as null)."""
+    return float(values.mean()) if len(values) else float("nan")
+
+
+def evaluate_run(
+    run_dir: Path,
+    shard_dir: Path,
+    split: str,
+    *,
+    device: torch.device,
+    inception,
+    reference: dict,
+    batch_size: int,
+    seed: int,
+    max_images: int | None,
+    backend: str,
+    accelerator,
+) -> RunResult:
+    """Evaluate one run folder; `reference` maps image size -> {"path", "stats"} for FID."""
+    from sketchcolor.data.loader import create_loader
+
+    generator, config = load_run(run_dir, device)
+    image_size = image_size_of(config, shard_dir)
+    rank = accelerator.process_index if accelerator else 0
+    world_size = accelerator.num_processes if accelerator else 1
+    loader = create_loader(
+        shard_dir,
+        split=split,
+        image_size=image_size,
+        batch_size=batch_size,
+        device=device,
+        backend=backend,
+        training=False,
+        rank=rank,
+        world_size=world_size,
+        seed=seed,
+    )
+    entry = reference.get(image_size)
+    need_real = inception is not None and entry is not None and entry["stats"] is None
+    collection = collect_run(
+        generator,
+        config,
+        loader,
+        inception=inception,
+        need_real=need_real,
+        seed=seed,
+        max_images=max_images,
+        description=f"evaluate {run_dir.name}",
+    )
+    psnr = gather_arrays(collection.psnr, accelerator)
+    ssim = gather_arrays(collection.ssim, accelerator)
+    l1 = gather_arrays(collection.l1, accelerator)
+    if len(psnr) == 0:
+        raise SketchcolorError(f"{shard_dir}: split {split!r} gave no images to evaluate")
+    fid = None
+    if inception is not None:
+        fake_features = gather_arrays(collection.fake_features, accelerator, 2048)
+        if need_real:
+            real_features = gather_arrays(collection.real_features, accelerator, 2048)
+            entry["stats"] = fid_module.feature_statistics(real_features)
+            if accelerator is None or accelerator.is_main_process:
+                fid_module.save_statistics(entry["path"], *entry["stats"])
+        fid = fid_module.frechet_distance(
+            *fid_module.feature_statistics(fake_features), *entry["stats"]
+        )
+    control = config["color_control"]
+    encoding = hint_config_of(config).encoding if control in ("hints", "mixed") else None
+    return RunResult(
+        run=str(run_dir),
+        model=str(config["model"]),
+        color_control=control,
+        hint_encoding=encoding,
+        image_size=image_size,
+        fid=fid,
+        psnr=mean_or_nan(psnr),
+        ssim=mean_or_nan(ssim),
+        l1=mean_or_nan(l1),
+        images=len(psnr),
+    )
+
+
+# ----------------------------------------------------------------------------- all runs
+
+
+def plan_reference(
+    run_configs: list[dict],
+    shard_dir: Path,
+    split: str,
+    cache_dir: Path,
+    weights_path: Path,
+    max_images: int | None = None,
+) -> dict:
+    """Per image size: the cache file and its statistics when already cached (else None).
+
+    Decided once, before any run, so every process agrees on which run computes them.
+    """
+    reference = {}
+    for config in run_configs:
+        size = image_size_of(config, shard_dir)
+        if size in reference:
+            continue
+        path = fid_module.reference_cache_path(
+            cache_dir, shard_dir, split, size, weights_path, max_images
+        )
+        stats = fid_module.load_statistics_file(path) if path.is_file() else None
+        reference[size] = {"path": path, "stats": stats}
+    return reference
+
+
+def evaluate_runs(
+    run_dirs: list[str | Path],
+    shard_dir: str | Path,
+    split: str = "val",
+    *,
+    out_dir: str | Path,
+    batch_size: int = 16,
+    seed: int = 0,
+    max_images: int | None = None,
+    inception_weights: str | Path | None = None,
+    cache_dir: str | Path | None = None,
+    backend: str = "auto",
+    device: torch.device | str | None = None,
+    accelerator=None,
+) -> dict[str, Any]:
+    """Evaluate every run on the split and write results.json, results.md and results.png.
+
+    run_dirs: run folders (generator.safetensors + config.json). max_images: only the first N
+    samples of the split (by key). inception_weights: the FID weights file (default: the torch
+    hub cache); when missing, FID is None with the reason and the other metrics still run.
+    backend: the loader, "dali", "torch" or "auto" (DALI when installed and a GPU is there).
+    accelerator: an `accelerate.Accelerator` to split the work over processes (optional).
+    Returns the results.json content.
+    """
+    from sketchcolor.training.setup import resolve_backend
+
+    backend = resolve_backend(backend)
+    shard_dir = Path(shard_dir)
+    out_dir = Path(out_dir)
+    if not (shard_dir / "manifest.json").is_file():
+        raise SketchcolorError(f"{shard_dir}: no manifest.json; not a shard folder")
+    if not run_dirs:
+        raise SketchcolorError("evaluate needs at least one run folder")
+    if accelerator is not None:
+        device = accelerator.device
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    configs = [read_run_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+
+    fid_message = fid_module.inception_weights_message(inception_weights)
+    inception, reference = None, {}
+    if fid_message is None:
+        weights_path = fid_module.resolve_weights_path(inception_weights)
+        inception = fid_module.load_inception(weights_path, device)
+        cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
+        reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images)
+
+    results = [
+        evaluate_run(
+            Path(run_dir),
+            shard_dir,
+            split,
+            device=device,
+            inception=inception,
+            reference=reference,
+            batch_size=batch_size,
+            seed=seed,
+            max_images=max_images,
+            backend=backend,
+            accelerator=accelerator,
+        )
+        for run_dir in run_dirs
+    ]
+    processes = accelerator.num_processes if accelerator else 1
+    payload = results_payload(results, shard_dir, split, seed, fid_message, processes)
+    if accelerator is None or accelerator.is_main_process:
+        write_outputs(payload, results, out_dir)
+    return payload
+
+
+def results_payload(
+    results: list[RunResult],
+    shard_dir: Path,
+    split: str,
+    seed: int,
+    fid_message: str | None,
+    processes: int,
+) -> dict[str, Any]:
+    """The content of results.json."""
+    return {
+        "shards": str(shard_dir),
+        "split": split,
+        "seed": seed,
+        "processes": processes,
+        "fid": "dataset-level FID, Inception-v3 pool3 (2048-d), pytorch-fid's weights",
+        "fid_unavailable": fid_message,
+        "runs": [json_safe(asdict(result)) for result in results],
+    }
+
+
+def json_safe(record: dict) -> dict:
+    """NaN and infinities become null (strict JSON has neither)."""
+    return {
+        key: None if isinstance(value, float) and not math.isfinite(value) else value
+        for key, value in record.items()
+    }
+
+
+# ----------------------------------------------------------------------------- outputs
+
+
+def write_outputs(payload: dict, results: list[RunResult], out_dir: Path) -> None:
+    """results.json, the markdown table and the bar chart, each written whole then renamed."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(out_dir / RESULTS_JSON, json.dumps(payload, indent=2) + "\n")
+    write_atomic(out_dir / RESULTS_TABLE, results_markdown(results, payload["fid_unavailable"]))
+    write_chart(results, out_dir / RESULTS_CHART)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to a temporary name beside `path`, then rename it into place."""
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_text(text)
+    temporary.replace(path)
+
+
+def model_order(results: list[RunResult]) -> list[str]:
+    """The models present, in registry order (1, 2.1, 2.2, 3)."""
+    from sketchcolor.models import list_generators
+
+    known = list_generators()
+    present = {result.model for result in results}
+    return [name for name in known if name in present] + sorted(present - set(known))
+
+
+def control_order(results: list[RunResult]) -> list[str]:
+    """The colour-control columns present, in the paper's order."""
+    present = {result.control_label for result in results}
+    return sorted(present, key=lambda label: (CONTROL_ORDER.index(label.split(" ")[0]), label))
+
+
+def grid(results: list[RunResult], metric: str) -> dict[tuple[str, str], float | None]:
+    """(model, control label) -> the metric (the last run wins when two share a cell)."""
+    return {(r.model, r.control_label): getattr(r, metric) for r in results}
+
+
+def format_number(value: float | None, digits: int) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
+
+
+def models_by_controls_table(results: list[RunResult], metric: str, digits: int) -> list[str]:
+    """A markdown table in the paper's form: one row per model, one column per colour control."""
+    models, controls = model_order(results), control_order(results)
+    cells = grid(results, metric)
+    lines = ["| model | " + " | ".join(controls) + " |", "|---" * (len(controls) + 1) + "|"]
+    for model in models:
+        values = [format_number(cells.get((model, control)), digits) for control in controls]
+        lines.append(f"| {model} | " + " | ".join(values) + " |")
+    return lines
+
+
+def ratio_table(results: list[RunResult]) -> list[str]:
+    """The paper's "growth of colorization quality": FIDa/FIDb per colour control, > 1 = b better.
+
+    Every ordered pair of models present (earlier model over later), with the paper's own ratio
+    beside ours where the paper has one.
+    """
+    models, controls = model_order(results), control_order(results)
+    cells = grid(results, "fid")
+    lines = ["| ratio | " + " | ".join(controls) + " |", "|---" * (len(controls) + 1) + "|"]
+    for position, first in enumerate(models):
+        for second in models[position + 1 :]:
+            values = []
+            for control in controls:
+                ours_a, ours_b = cells.get((first, control)), cells.get((second, control))
+                ours = ours_a / ours_b if ours_a and ours_b else None
+                paper_a = PAPER_FID.get(first, {}).get(control)
+                paper_b = PAPER_FID.get(second, {}).get(control)
+                text = format_number(ours, 3)
+                if paper_a and paper_b:
+                    text += f" (paper {paper_a / paper_b:.3f})"
+                values.append(text)
+            lines.append(f"| FID{first}/FID{second} | " + " | ".join(values) + " |")
+    return lines
+
+
+def per_run_table(results: list[RunResult]) -> list[str]:
+    """Every run on its own row with all its numbers."""
+    lines = [
+        "| run | model | colour control | size | images | FID | PSNR (dB) | SSIM | L1 |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {Path(r.run).name} | {r.model} | {r.control_label} | {r.image_size} | {r.images} "
+            f"| {format_number(r.fid, 2)} | {format_number(r.psnr, 2)} "
+            f"| {format_number(r.ssim, 4)} | {format_number(r.l1, 4)} |"
+        )
+    return lines
+
+
+def results_markdown(results: list[RunResult], fid_message: str | None) -> str:
+    """The whole results.md: FID in the paper's form, its ratios, PSNR/SSIM, every run."""
+    lines = ["# Evaluation", ""]
+    if fid_message is None:
+        lines += ["## FID (dataset-level, lower is better)", ""]
+        lines += models_by_controls_table(results, "fid", 2)
+        lines += ["", "## FID ratios (the paper's quality growth; > 1: the second is better)", ""]
+        lines += ratio_table(results)
+    else:
+        lines += ["FID unavailable: " + fid_message]
+    lines += ["", "## PSNR (dB, higher is better)", ""]
+    lines += models_by_controls_table(results, "psnr", 2)
+    lines += ["", "## SSIM (higher is better)", ""]
+    lines += models_by_controls_table(results, "ssim", 4)
+    lines += ["", "## Every run", ""]
+    lines += per_run_table(results)
+    lines += ["", "## The paper's FID (averaged per-pair FIDs; not comparable in scale)", ""]
+    lines += [
+        "| model | none | palette | hints |",
+        "|---|---|---|---|",
+        *(
+            f"| {model} | "
+            + " | ".join(f"{row[c]:.2f}" for c in ("none", "palette", "hints"))
+            + " |"
+            for model, row in PAPER_FID.items()
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_chart(results: list[RunResult], path: Path) -> None:
+    """Grouped bars per colour control, one bar per model: FID (if any), PSNR and SSIM."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("psnr", "PSNR (dB, higher is better)"), ("ssim", "SSIM (higher is better)")]
+    if any(r.fid is not None for r in results):
+        panels.insert(0, ("fid", "FID (lower is better)"))
+    models, controls = model_order(results), control_order(results)
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    bar_width = 0.8 / len(models)
+    for axis, (metric, title) in zip(axes[0], panels, strict=True):
+        cells = grid(results, metric)
+        for position, model in enumerate(models):
+            heights = [cells.get((model, control)) for control in controls]
+            heights = [h if h is not None and math.isfinite(h) else 0.0 for h in heights]
+            offsets = np.arange(len(controls)) + (position - (len(models) - 1) / 2) * bar_width
+            axis.bar(offsets, heights, bar_width, label=f"model {model}")
+        axis.set_xticks(np.arange(len(controls)), controls)
+        axis.set_title(title)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=len(models), frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.92))  # room for the legend above the panels
+    temporary = path.with_name(path.stem + ".partial.png")
+    figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    temporary.replace(path)
