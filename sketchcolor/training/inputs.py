@@ -1,0 +1,45 @@
+"""Turn a loader batch into what the models eat: the generator input with its colour control.
+
+Hints are drawn from a torch.Generator seeded by (seed, step, micro-batch, rank), so a resumed
+run draws exactly the hints the uninterrupted run drew, without saving any generator state.
+
+Usage: inputs, hints = step_inputs(batch, color_control="hints", hint_config=HintConfig(), seed=3)
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sketchcolor.data.conditioning import HintConfig, Hints, build_generator_input, sample_hints
+from sketchcolor.training.step import StepInputs
+
+
+def uses_hints(color_control: str) -> bool:
+    return color_control in ("hints", "mixed")
+
+
+def seeded_generator(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def step_inputs(
+    batch: dict,
+    *,
+    color_control: str,
+    hint_config: HintConfig,
+    seed: int,
+    channels_last: bool = False,
+) -> tuple[StepInputs, Hints | None]:
+    """The models' inputs for one batch; `seed` drives the simulated hint labels."""
+    sketch, color = batch["sketch"], batch["color"]  # (B, 3, H, W) each
+    hints = None
+    if uses_hints(color_control):
+        hints = sample_hints(color, hint_config, seeded_generator(color.device, seed))
+    generator_input = build_generator_input(
+        color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config
+    )  # (B, C, H, W)
+    if channels_last:
+        generator_input = generator_input.contiguous(memory_format=torch.channels_last)
+        sketch = sketch.contiguous(memory_format=torch.channels_last)
+        color = color.contiguous(memory_format=torch.channels_last)
+    return StepInputs(generator_input=generator_input, sketch=sketch, color=color), hints

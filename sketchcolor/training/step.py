@@ -1,0 +1,76 @@
+"""One pix2pix GAN training step, as a plain function returning the losses.
+
+The order is pix2pix's: generate; update D on the detached fake; freeze D; update G against it.
+Accelerate does the rest: `accelerator.backward` scales fp16 losses and divides them for
+gradient accumulation, and the prepared optimizers only really step (and zero) on the last
+micro-batch of an accumulation, so the calls below are the same with or without accumulation.
+
+Usage:
+    with accelerator.accumulate(generator, discriminator):
+        losses = train_step(inputs, generator=..., discriminator=..., optimizer_g=..., optimizer_d=...,
+                            generator_loss=..., accelerator=accelerator)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sketchcolor import losses as loss_functions
+
+
+@dataclass(kw_only=True)
+class StepInputs:
+    """What one micro-batch feeds the models."""
+
+    generator_input: torch.Tensor
+    """(B, C, H, W) sketch plus colour control, in [-1, 1]."""
+    sketch: torch.Tensor
+    """(B, 3, H, W) the line art, in [-1, 1]; the discriminator's condition."""
+    color: torch.Tensor
+    """(B, 3, H, W) the real colour image, in [-1, 1]; the target."""
+
+
+def set_requires_grad(model: torch.nn.Module, flag: bool) -> None:
+    for parameter in model.parameters():
+        parameter.requires_grad_(flag)
+
+
+def train_step(
+    inputs: StepInputs,
+    *,
+    generator: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    optimizer_g: torch.optim.Optimizer,
+    optimizer_d: torch.optim.Optimizer,
+    generator_loss,
+    accelerator,
+) -> dict[str, torch.Tensor]:
+    """Update D, then G, on one micro-batch; returns detached losses (`loss_d`, `loss_g`, `loss_g_*`)."""
+    fake = generator(inputs.generator_input)  # (B, 3, H, W)
+    real_pair = torch.cat([inputs.sketch, inputs.color], dim=1)  # (B, 6, H, W)
+    fake_pair = torch.cat([inputs.sketch, fake], dim=1)  # (B, 6, H, W)
+
+    # Discriminator: real pairs -> 1, fakes -> 0. The fake is detached so no gradient reaches G.
+    set_requires_grad(discriminator, True)
+    real_logits = discriminator(real_pair)  # (B, 1)
+    fake_logits = discriminator(fake_pair.detach())  # (B, 1)
+    loss_d = loss_functions.discriminator_loss(real_logits.float(), fake_logits.float())
+    accelerator.backward(loss_d)
+    optimizer_d.step()
+    optimizer_d.zero_grad(set_to_none=True)
+
+    # Generator: frozen D, so G's backward neither computes nor accumulates D gradients.
+    set_requires_grad(discriminator, False)
+    fake_logits = discriminator(fake_pair)  # (B, 1)
+    loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color)
+    accelerator.backward(loss_g)
+    optimizer_g.step()
+    optimizer_g.zero_grad(set_to_none=True)
+    set_requires_grad(discriminator, True)
+
+    losses = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+    for name, value in parts.items():
+        losses[f"loss_g_{name}"] = torch.as_tensor(value).detach()
+    return losses
