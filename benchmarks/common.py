@@ -11,6 +11,7 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -21,8 +22,17 @@ from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
-LIBRARIES = ("torch", "torchvision", "nvidia-dali-cuda130", "faiss-cpu", "faiss-gpu-cu12",
-             "accelerate", "webdataset", "numpy", "pillow")
+LIBRARIES = (
+    "torch",
+    "torchvision",
+    "nvidia-dali-cuda130",
+    "faiss-cpu",
+    "faiss-gpu-cu12",
+    "accelerate",
+    "webdataset",
+    "numpy",
+    "pillow",
+)
 
 
 def base_parser(description: str) -> argparse.ArgumentParser:
@@ -44,10 +54,8 @@ def machine_info() -> dict:
         "libraries": {},
     }
     for name in LIBRARIES:
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             info["libraries"][name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
     try:
         import torch
 
@@ -69,8 +77,13 @@ def _cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def median_time(work: Callable[[], object], *, warmup: int = 1, repeats: int = 5,
-                synchronize: Callable[[], None] | None = None) -> float:
+def median_time(
+    work: Callable[[], object],
+    *,
+    warmup: int = 1,
+    repeats: int = 5,
+    synchronize: Callable[[], None] | None = None,
+) -> float:
     """Median wall-clock seconds of `work()` over `repeats` runs after `warmup` runs.
 
     Pass `synchronize=torch.cuda.synchronize` for GPU work: kernels run asynchronously,
