@@ -1,4 +1,4 @@
-"""Evaluate trained runs on a shard split: FID, PSNR, SSIM, L1, the paper's table and a chart.
+"""Evaluate trained runs on a shard split: FID, PSNR, SSIM and L1 per run.
 
 Each run's generator colours the split under the colour control it was trained with; hint
 labels are sampled per sample from a seed and the sample key, so every run (and every number
@@ -6,7 +6,8 @@ of processes) sees the same hints. FID is the standard dataset-level FID (Incept
 as pytorch-fid computes it) between all generated and all real colour images of the split; the
 real images' statistics are cached by the shard manifest's hash. Under several processes
 (`accelerate launch`) each rank colours its part and everything is gathered before the numbers
-are computed, so they equal a single process's.
+are computed, so they equal a single process's. Writing the results (results.json, the paper's
+table, the chart) is `sketchcolor.evaluation_report`'s job; its names are re-exported here.
 
 Usage: evaluate_runs(["runs/m1-none", "runs/m21-palette"], "shards/", out_dir="evaluation/")
 """
@@ -14,9 +15,8 @@ Usage: evaluate_runs(["runs/m1-none", "runs/m21-palette"], "shards/", out_dir="e
 from __future__ import annotations
 
 import json
-import math
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,62 +27,9 @@ from tqdm import tqdm
 from sketchcolor import fid as fid_module
 from sketchcolor import metrics
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.evaluation_report import RunResult, results_payload, write_outputs
 
-RESULTS_JSON = "results.json"
-RESULTS_TABLE = "results.md"
-RESULTS_CHART = "results.png"
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sketchcolor" / "fid"
-
-# The paper's FID table (models x colour controls) and its "growth of colorization quality".
-PAPER_FID = {
-    "1": {"none": 112.63, "palette": 103.58, "hints": 99.09},
-    "2.1": {"none": 98.29, "palette": 89.20, "hints": 83.44},
-    "2.2": {"none": 96.41, "palette": 84.28, "hints": 79.86},
-}
-PAPER_RATIOS = (("1", "2.1"), ("1", "2.2"), ("2.1", "2.2"))
-CONTROL_ORDER = ("none", "palette", "hints", "mixed")
-
-
-@dataclass(kw_only=True)
-class RunResult:
-    """One run's numbers, as written to results.json."""
-
-    run: str
-    """The run folder."""
-
-    model: str
-    """Generator name ("1", "2.1", "2.2", "3")."""
-
-    color_control: str
-    """The colour control the run was trained with (and evaluated under)."""
-
-    hint_encoding: str | None
-    """"overlay" or "channels" for hints and mixed runs, else None."""
-
-    image_size: int
-    """Side of the square images the run was evaluated at."""
-
-    fid: float | None
-    """Dataset-level FID against the split's real images; None when the weights are missing."""
-
-    psnr: float
-    """Mean PSNR in dB over the images (on [-1, 1], peak-to-peak 2)."""
-
-    ssim: float
-    """Mean SSIM over the images (Gaussian window 11, sigma 1.5)."""
-
-    l1: float
-    """Mean absolute error on [-1, 1]."""
-
-    images: int
-    """How many images were coloured."""
-
-    @property
-    def control_label(self) -> str:
-        """Column name in the table: the colour control, marked when hints use channels."""
-        if self.hint_encoding == "channels":
-            return f"{self.color_control} (channels)"
-        return self.color_control
 
 
 # ----------------------------------------------------------------------------- run folders
@@ -416,185 +363,3 @@ def evaluate_runs(
     if accelerator is None or accelerator.is_main_process:
         write_outputs(payload, results, out_dir)
     return payload
-
-
-def results_payload(
-    results: list[RunResult],
-    shard_dir: Path,
-    split: str,
-    seed: int,
-    fid_message: str | None,
-    processes: int,
-) -> dict[str, Any]:
-    """The content of results.json."""
-    return {
-        "shards": str(shard_dir),
-        "split": split,
-        "seed": seed,
-        "processes": processes,
-        "fid": "dataset-level FID, Inception-v3 pool3 (2048-d), pytorch-fid's weights",
-        "fid_unavailable": fid_message,
-        "runs": [json_safe(asdict(result)) for result in results],
-    }
-
-
-def json_safe(record: dict) -> dict:
-    """NaN and infinities become null (strict JSON has neither)."""
-    return {
-        key: None if isinstance(value, float) and not math.isfinite(value) else value
-        for key, value in record.items()
-    }
-
-
-# ----------------------------------------------------------------------------- outputs
-
-
-def write_outputs(payload: dict, results: list[RunResult], out_dir: Path) -> None:
-    """results.json, the markdown table and the bar chart, each written whole then renamed."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_atomic(out_dir / RESULTS_JSON, json.dumps(payload, indent=2) + "\n")
-    write_atomic(out_dir / RESULTS_TABLE, results_markdown(results, payload["fid_unavailable"]))
-    write_chart(results, out_dir / RESULTS_CHART)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary name beside `path`, then rename it into place."""
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(text)
-    temporary.replace(path)
-
-
-def model_order(results: list[RunResult]) -> list[str]:
-    """The models present, in registry order (1, 2.1, 2.2, 3)."""
-    from sketchcolor.models import list_generators
-
-    known = list_generators()
-    present = {result.model for result in results}
-    return [name for name in known if name in present] + sorted(present - set(known))
-
-
-def control_order(results: list[RunResult]) -> list[str]:
-    """The colour-control columns present, in the paper's order."""
-    present = {result.control_label for result in results}
-    return sorted(present, key=lambda label: (CONTROL_ORDER.index(label.split(" ")[0]), label))
-
-
-def grid(results: list[RunResult], metric: str) -> dict[tuple[str, str], float | None]:
-    """(model, control label) -> the metric (the last run wins when two share a cell)."""
-    return {(r.model, r.control_label): getattr(r, metric) for r in results}
-
-
-def format_number(value: float | None, digits: int) -> str:
-    return "n/a" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
-
-
-def models_by_controls_table(results: list[RunResult], metric: str, digits: int) -> list[str]:
-    """A markdown table in the paper's form: one row per model, one column per colour control."""
-    models, controls = model_order(results), control_order(results)
-    cells = grid(results, metric)
-    lines = ["| model | " + " | ".join(controls) + " |", "|---" * (len(controls) + 1) + "|"]
-    for model in models:
-        values = [format_number(cells.get((model, control)), digits) for control in controls]
-        lines.append(f"| {model} | " + " | ".join(values) + " |")
-    return lines
-
-
-def ratio_table(results: list[RunResult]) -> list[str]:
-    """The paper's "growth of colorization quality": FIDa/FIDb per colour control, > 1 = b better.
-
-    Every ordered pair of models present (earlier model over later), with the paper's own ratio
-    beside ours where the paper has one.
-    """
-    models, controls = model_order(results), control_order(results)
-    cells = grid(results, "fid")
-    lines = ["| ratio | " + " | ".join(controls) + " |", "|---" * (len(controls) + 1) + "|"]
-    for position, first in enumerate(models):
-        for second in models[position + 1 :]:
-            values = []
-            for control in controls:
-                ours_a, ours_b = cells.get((first, control)), cells.get((second, control))
-                ours = ours_a / ours_b if ours_a and ours_b else None
-                paper_a = PAPER_FID.get(first, {}).get(control)
-                paper_b = PAPER_FID.get(second, {}).get(control)
-                text = format_number(ours, 3)
-                if paper_a and paper_b:
-                    text += f" (paper {paper_a / paper_b:.3f})"
-                values.append(text)
-            lines.append(f"| FID{first}/FID{second} | " + " | ".join(values) + " |")
-    return lines
-
-
-def per_run_table(results: list[RunResult]) -> list[str]:
-    """Every run on its own row with all its numbers."""
-    lines = [
-        "| run | model | colour control | size | images | FID | PSNR (dB) | SSIM | L1 |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        lines.append(
-            f"| {Path(r.run).name} | {r.model} | {r.control_label} | {r.image_size} | {r.images} "
-            f"| {format_number(r.fid, 2)} | {format_number(r.psnr, 2)} "
-            f"| {format_number(r.ssim, 4)} | {format_number(r.l1, 4)} |"
-        )
-    return lines
-
-
-def results_markdown(results: list[RunResult], fid_message: str | None) -> str:
-    """The whole results.md: FID in the paper's form, its ratios, PSNR/SSIM, every run."""
-    lines = ["# Evaluation", ""]
-    if fid_message is None:
-        lines += ["## FID (dataset-level, lower is better)", ""]
-        lines += models_by_controls_table(results, "fid", 2)
-        lines += ["", "## FID ratios (the paper's quality growth; > 1: the second is better)", ""]
-        lines += ratio_table(results)
-    else:
-        lines += ["FID unavailable: " + fid_message]
-    lines += ["", "## PSNR (dB, higher is better)", ""]
-    lines += models_by_controls_table(results, "psnr", 2)
-    lines += ["", "## SSIM (higher is better)", ""]
-    lines += models_by_controls_table(results, "ssim", 4)
-    lines += ["", "## Every run", ""]
-    lines += per_run_table(results)
-    lines += ["", "## The paper's FID (averaged per-pair FIDs; not comparable in scale)", ""]
-    lines += [
-        "| model | none | palette | hints |",
-        "|---|---|---|---|",
-        *(
-            f"| {model} | "
-            + " | ".join(f"{row[c]:.2f}" for c in ("none", "palette", "hints"))
-            + " |"
-            for model, row in PAPER_FID.items()
-        ),
-    ]
-    return "\n".join(lines) + "\n"
-
-
-def write_chart(results: list[RunResult], path: Path) -> None:
-    """Grouped bars per colour control, one bar per model: FID (if any), PSNR and SSIM."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    panels = [("psnr", "PSNR (dB, higher is better)"), ("ssim", "SSIM (higher is better)")]
-    if any(r.fid is not None for r in results):
-        panels.insert(0, ("fid", "FID (lower is better)"))
-    models, controls = model_order(results), control_order(results)
-    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
-    bar_width = 0.8 / len(models)
-    for axis, (metric, title) in zip(axes[0], panels, strict=True):
-        cells = grid(results, metric)
-        for position, model in enumerate(models):
-            heights = [cells.get((model, control)) for control in controls]
-            heights = [h if h is not None and math.isfinite(h) else 0.0 for h in heights]
-            offsets = np.arange(len(controls)) + (position - (len(models) - 1) / 2) * bar_width
-            axis.bar(offsets, heights, bar_width, label=f"model {model}")
-        axis.set_xticks(np.arange(len(controls)), controls)
-        axis.set_title(title)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="upper center", ncol=len(models), frameon=False)
-    figure.tight_layout(rect=(0, 0, 1, 0.92))  # room for the legend above the panels
-    temporary = path.with_name(path.stem + ".partial.png")
-    figure.savefig(temporary, dpi=100)
-    plt.close(figure)
-    temporary.replace(path)

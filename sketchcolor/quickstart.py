@@ -89,7 +89,8 @@ def train_runs(config: QuickstartConfig, shard_dir: Path) -> list[Path]:
 
 def evaluate(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> dict:
     """FID (when the Inception weights are there), PSNR, SSIM and L1 on the val split."""
-    from sketchcolor.evaluate import RESULTS_TABLE, evaluate_runs
+    from sketchcolor.evaluate import evaluate_runs
+    from sketchcolor.evaluation_report import RESULTS_TABLE
 
     out_dir = config.out / "evaluation"
     results = evaluate_runs(run_dirs, shard_dir, "val", out_dir=out_dir, seed=config.seed,

@@ -19,14 +19,8 @@ import torch
 from sketchcolor import fid, metrics
 from sketchcolor.cli import main
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluate import (
-    PAPER_FID,
-    RunResult,
-    evaluate_runs,
-    plan_reference,
-    results_markdown,
-    sample_fixed_hints,
-)
+from sketchcolor.evaluate import evaluate_runs, plan_reference, sample_fixed_hints
+from sketchcolor.evaluation_report import PAPER_FID, RunResult, results_markdown
 from tests.test_fid import write_standin_weights
 
 SIZE = 256  # the smallest size Models 1 and 2.1 (8 levels) accept

@@ -40,7 +40,8 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from accelerate import Accelerator
 
-    from sketchcolor.evaluate import RESULTS_TABLE, evaluate_runs
+    from sketchcolor.evaluate import evaluate_runs
+    from sketchcolor.evaluation_report import RESULTS_TABLE
     from sketchcolor.training.setup import has_gpu, release_accelerator
 
     # cpu=True without a GPU: only then does Accelerate turn torchrun's environment into a
