@@ -58,7 +58,6 @@ def train(config: TrainConfig) -> Path:
     try:
         main_process = accelerator.is_main_process
         checkpoint_root = config.out / "checkpoints"
-        resume_from = prepare_run_folder(config, accelerator)
         hint_config = HintConfig.for_size(config.size, **hint_options(config))
 
         # --- data: every rank reads its own part of the shards, directly onto its device
@@ -77,6 +76,10 @@ def train(config: TrainConfig) -> Path:
             )
         total_steps = config.max_steps or config.epochs * steps_per_epoch
 
+        # Built before the seed is set (loading VGG16 draws random numbers) and before the run
+        # folder is written, so missing weights fail the run with nothing written.
+        generator_loss = build_generator_loss(config).to(accelerator.device)
+
         # --- models and optimizers (identical initial weights on every rank, from the seed)
         set_seed(config.seed)
         generator = create_generator(
@@ -85,6 +88,8 @@ def train(config: TrainConfig) -> Path:
             width=config.width,
         )
         generator.check_size(config.size, config.size)
+        # Only now, with data, model, size and loss weights checked, is the run folder touched.
+        resume_from = prepare_run_folder(config, accelerator)
         discriminator = Discriminator(in_channels=6, width=config.width)
         if config.channels_last:
             generator.to(memory_format=torch.channels_last)
@@ -108,7 +113,6 @@ def train(config: TrainConfig) -> Path:
         # The generator itself, without DDP or torch.compile wrappers: what EMA, samples and export use.
         plain_generator = accelerator.unwrap_model(generator, keep_torch_compile=False)
         inference_model = averaged_generator(ema) if ema is not None else plain_generator
-        generator_loss = build_generator_loss(config).to(accelerator.device)
 
         # --- resume: weights, optimizers, scaler, EMA, then the step and the data position
         progress = TrainingProgress()

@@ -304,6 +304,13 @@ def test_cli_flags_fill_the_config_and_keep_its_defaults():
 def test_a_generator_the_size_does_not_fit_is_refused_before_training(shard_dir, tmp_path):
     with pytest.raises(SketchcolorError, match="divisible by 256"):
         train(tiny_config(shard_dir, tmp_path / "run", size=128))
+    # Refused runs write nothing: no run folder half-made from a typo.
+    with pytest.raises(SketchcolorError, match="unknown generator '7'"):
+        train(tiny_config(shard_dir, tmp_path / "run", model="7"))
+    with pytest.raises(SketchcolorError, match="VGG16 weights"):
+        train(tiny_config(shard_dir, tmp_path / "run", feature_loss=True,
+                          vgg_weights=tmp_path / "missing.pth"))  # fmt: skip
+    assert not (tmp_path / "run").exists()
 
 
 def test_quickstart_configs_cover_models_1_and_2_1_with_none_and_hints(tmp_path):
