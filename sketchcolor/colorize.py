@@ -23,6 +23,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.evaluation_report import create_output_folder
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -74,11 +75,25 @@ def output_paths(sketches: list[Path], out: Path) -> list[Path]:
     if out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir():
         if len(sketches) > 1:
             raise SketchcolorError(f"{out}: {len(sketches)} sketches need an output folder")
+        refuse_overwriting_sketches(sketches, [out])
         return [out]
     stems = [path.stem for path in sketches]
     if len(set(stems)) != len(stems):
         raise SketchcolorError("two sketches share a file name; their outputs would collide")
-    return [out / f"{stem}.png" for stem in stems]
+    targets = [out / f"{stem}.png" for stem in stems]
+    refuse_overwriting_sketches(sketches, targets)
+    return targets
+
+
+def refuse_overwriting_sketches(sketches: list[Path], targets: list[Path]) -> None:
+    """An output that is one of the sketches (e.g. `-o` the sketch folder itself) is refused."""
+    inputs = {path.resolve() for path in sketches}
+    for target in targets:
+        if target.resolve() in inputs:
+            raise SketchcolorError(
+                f"{target}: is one of the sketches; writing there would replace it, "
+                "choose another output"
+            )
 
 
 def probe_sketch(path: Path) -> tuple[int, int]:
@@ -91,6 +106,8 @@ def read_sketch(path: Path) -> torch.Tensor:
     try:
         with Image.open(path) as image:
             image.load()
+            if image.mode in SIXTEEN_BIT_MODES:
+                image = sixteen_to_eight_bits(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 background = Image.new("RGBA", image.size, (255, 255, 255, 255))
                 image = Image.alpha_composite(background, image.convert("RGBA"))
@@ -98,6 +115,23 @@ def read_sketch(path: Path) -> torch.Tensor:
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise SketchcolorError(f"{path}: cannot read sketch ({error})") from error
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+# Pillow opens 16-bit grayscale PNGs (common from scanners) in these modes; its own conversion
+# to RGB clips at 255 instead of scaling, which would turn every mid-grey line white.
+SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
+
+
+def sixteen_to_eight_bits(image: Image.Image) -> Image.Image:
+    """A 16-bit grayscale image as 8-bit "L", 0..65535 scaled to 0..255.
+
+    Mode "I" (32-bit) holds 16-bit PNGs in older Pillows but also plain 0..255 images, so it
+    is scaled only when its values go past 255.
+    """
+    values = np.asarray(image, dtype=np.float64)  # (H, W)
+    if image.mode != "I" or values.max(initial=0) > 255:
+        values = values / 257.0  # 0..65535 -> 0..255
+    return Image.fromarray(np.clip(np.round(values), 0, 255).astype(np.uint8), "L")
 
 
 def user_controls(
@@ -216,12 +250,18 @@ def generate(generator, config: dict, hint_config, sketch, palette, hints) -> to
 
 
 def write_png(image: torch.Tensor, path: Path) -> None:
-    """(1, 3, H, W) in [-1, 1] -> PNG, written to a temporary name and renamed into place."""
+    """(1, 3, H, W) in [-1, 1] -> an image file in the format its suffix names (PNG for a
+    folder's outputs), written to a temporary name and renamed into place."""
     pixels = ((image[0].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial.png")
-    Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(temporary)
-    temporary.replace(path)
+    create_output_folder(path.parent)
+    # The temporary name keeps the suffix, so Pillow picks the format the user asked for.
+    temporary = path.with_name(f".{path.stem}.partial{path.suffix.lower() or '.png'}")
+    try:
+        Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(temporary)
+        temporary.replace(path)
+    except OSError as error:  # disk full, permissions: no partial file left behind
+        temporary.unlink(missing_ok=True)
+        raise SketchcolorError(f"{path}: cannot write ({error.strerror or error})") from error
 
 
 def group_by_canvas(items: list[tuple], batch_size: int) -> list[list[tuple]]:
@@ -256,6 +296,8 @@ def colorize(
     own pixel grid (one set for every sketch). resize: scale to the training size (else keep
     the sketch's size and only pad). Everything is checked before the first image is coloured.
     """
+    if batch_size < 1:
+        raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     run_dir = Path(run_dir)
     generator, config, hint_config = load_colorizer(run_dir, device)
@@ -276,6 +318,8 @@ def colorize(
     for path, target in zip(paths, targets, strict=True):
         placement = place(*probe_sketch(path), image_size, generator.size_multiple, resize)
         items.append((path, placement, target))
+    for folder in dict.fromkeys(target.parent for target in targets):
+        create_output_folder(folder)  # an unwritable output fails before any colouring
     hints_cache: dict[tuple, object] = {}
     bar = tqdm(total=len(items), desc="colorize", unit="img", disable=len(items) == 1)
     for batch in group_by_canvas(items, batch_size):

@@ -27,7 +27,12 @@ from tqdm import tqdm
 from sketchcolor import fid as fid_module
 from sketchcolor import metrics
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluation_report import RunResult, results_payload, write_outputs
+from sketchcolor.evaluation_report import (
+    RunResult,
+    create_output_folder,
+    results_payload,
+    write_outputs,
+)
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sketchcolor" / "fid"
 
@@ -148,10 +153,15 @@ def collect_run(
     seed: int,
     max_images: int | None,
     description: str,
+    show_progress: bool = True,
 ) -> RunCollection:
     """Colour this rank's part of the split and collect metrics and features per image."""
     collection = RunCollection([], [], [], [], [])
-    for batch in tqdm(loader.epoch(0), total=len(loader), desc=description, unit="batch"):
+    batches = tqdm(
+        loader.epoch(0), total=len(loader), desc=description, unit="batch",
+        disable=not show_progress,
+    )  # fmt: skip
+    for batch in batches:
         keep = keep_mask(batch["key"], max_images)
         if not any(keep):
             continue
@@ -235,6 +245,8 @@ def evaluate_run(
         seed=seed,
         max_images=max_images,
         description=f"evaluate {run_dir.name}",
+        # one bar for the whole evaluation, not one per rank
+        show_progress=accelerator is None or accelerator.is_main_process,
     )
     psnr = gather_arrays(collection.psnr, accelerator)
     ssim = gather_arrays(collection.ssim, accelerator)
@@ -329,10 +341,16 @@ def evaluate_runs(
         raise SketchcolorError(f"{shard_dir}: no manifest.json; not a shard folder")
     if not run_dirs:
         raise SketchcolorError("evaluate needs at least one run folder")
+    if batch_size < 1:
+        raise SketchcolorError(f"batch_size must be at least 1, got {batch_size}")
+    if max_images is not None and max_images < 1:
+        raise SketchcolorError(f"max_images must be at least 1, got {max_images}")
     if accelerator is not None:
         device = accelerator.device
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     configs = [read_run_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    if accelerator is None or accelerator.is_main_process:
+        create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
     fid_message = fid_module.inception_weights_message(inception_weights)
     inception, reference = None, {}

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from sketchcolor.errors import SketchcolorError
+
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
 RESULTS_CHART = "results.png"
@@ -108,9 +110,19 @@ def json_safe(record: dict) -> dict:
 # ----------------------------------------------------------------------------- outputs
 
 
+def create_output_folder(folder: Path) -> None:
+    """mkdir -p, with a one-line error for a place that cannot hold it (read-only, a file...)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SketchcolorError(
+            f"{folder}: cannot create the output folder ({error.strerror or error})"
+        ) from error
+
+
 def write_outputs(payload: dict, results: list[RunResult], out_dir: Path) -> None:
     """results.json, the markdown table and the bar chart, each written whole then renamed."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    create_output_folder(out_dir)
     write_atomic(out_dir / RESULTS_JSON, json.dumps(payload, indent=2) + "\n")
     write_atomic(out_dir / RESULTS_TABLE, results_markdown(results, payload["fid_unavailable"]))
     write_chart(results, out_dir / RESULTS_CHART)
@@ -165,6 +177,8 @@ def ratio_table(results: list[RunResult]) -> list[str]:
     beside ours where the paper has one.
     """
     models, controls = model_order(results), control_order(results)
+    if len(models) < 2:
+        return [f"Ratios compare two models; only model {models[0]} was evaluated."]
     cells = grid(results, "fid")
     lines = ["| ratio | " + " | ".join(controls) + " |", "|---" * (len(controls) + 1) + "|"]
     for position, first in enumerate(models):

@@ -239,6 +239,8 @@ def fid_between_folders(
     device: torch.device | str | None = None,
 ) -> float:
     """FID between two image folders (or .npz statistics), like `python -m pytorch_fid A B`."""
+    if batch_size < 1:
+        raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     for path in (path_a, path_b):
         if not Path(path).exists():
             raise SketchcolorError(f"{path}: no such folder or file")

@@ -119,6 +119,9 @@ def train(config: TrainConfig) -> Path:
         if resume_from is not None:
             accelerator.load_state(str(resume_from))
             progress = TrainingProgress.from_file(resume_from / checkpoints.PROGRESS_FILE)
+            # The saved optimizer state carries the old lr and betas; this run's flags win, so
+            # `--resume --lr 1e-5` after a diverged run really lowers the rate.
+            apply_optimizer_settings((optimizer_g, optimizer_d), lr=config.lr, betas=config.betas)
         last_checkpoint = resume_from
 
         accelerator.init_trackers("tensorboard", config=tracker_hparams(config))
@@ -210,6 +213,13 @@ def train(config: TrainConfig) -> Path:
         return config.out
     finally:
         release_accelerator(accelerator)
+
+
+def apply_optimizer_settings(optimizers, *, lr: float, betas: tuple[float, float]) -> None:
+    """Set every parameter group's learning rate and Adam betas (after loading a checkpoint)."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"], group["betas"] = lr, betas
 
 
 def training_batches(loader, progress: TrainingProgress, batches_per_epoch: int, total_steps: int):

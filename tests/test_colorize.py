@@ -118,6 +118,24 @@ def test_keep_size_pads_without_scaling(runs, tmp_path):
     assert Image.open(written).size == (260, 200)
 
 
+def test_16_bit_sketches_jpeg_outputs_and_a_zero_batch(runs, tmp_path):
+    sketch8 = write_sketch(tmp_path / "eight.png", 70, 90)
+    pixels = np.asarray(Image.open(sketch8)).astype(np.uint16) * 257  # 0..255 -> 0..65535
+    Image.fromarray(pixels).save(tmp_path / "sixteen.png")
+    assert Image.open(tmp_path / "sixteen.png").mode.startswith("I")
+    (from8,) = colorize(sketch8, runs["none"], tmp_path / "from8.png", device="cpu")
+    (from16,) = colorize(tmp_path / "sixteen.png", runs["none"], tmp_path / "from16.png",
+                         device="cpu")  # fmt: skip
+    # Pillow alone would clip 16-bit greys at 255 (a white sketch); scaled, they are the same.
+    assert torch.equal(read_output(from8), read_output(from16))
+
+    (jpeg,) = colorize(sketch8, runs["none"], tmp_path / "out.jpg", device="cpu")
+    with Image.open(jpeg) as image:
+        assert image.format == "JPEG" and image.size == (90, 70)
+    with pytest.raises(SketchcolorError, match="batch size must be at least 1"):
+        colorize(sketch8, runs["none"], tmp_path / "zero.png", batch_size=0, device="cpu")
+
+
 def test_cli_colorizes_and_reports(runs, tmp_path, capsys):
     sketch = write_sketch(tmp_path / "sketch.png", 100, 70)
     out = tmp_path / "out.png"
@@ -175,6 +193,22 @@ def test_a_bad_sketch_in_a_folder_fails_before_anything_is_written(runs, tmp_pat
     assert main(["colorize", str(tmp_path / "nope.png"), "--run", str(runs["none"]), "-o",
                  str(out)]) == 2  # fmt: skip
     assert "nope.png: no such sketch file or folder" in capsys.readouterr().err
+
+    # An output onto a sketch would destroy the input: refused, the sketch left as it was.
+    before = (folder / "a.png").read_bytes()
+    assert main(["colorize", str(folder / "a.png"), "--run", str(runs["none"]), "-o",
+                 str(folder)]) == 2  # fmt: skip
+    assert "a.png: is one of the sketches" in capsys.readouterr().err
+    assert main(["colorize", str(folder / "a.png"), "--run", str(runs["none"]), "-o",
+                 str(folder / "a.png")]) == 2  # fmt: skip
+    assert "is one of the sketches" in capsys.readouterr().err
+    assert (folder / "a.png").read_bytes() == before
+
+    # An output place that cannot be made is one line too, before anything is coloured.
+    (tmp_path / "a-file").write_text("")
+    assert main(["colorize", str(folder / "a.png"), "--run", str(runs["none"]), "-o",
+                 str(tmp_path / "a-file" / "out.png")]) == 2  # fmt: skip
+    assert "cannot create the output folder" in capsys.readouterr().err
 
 
 def test_validation_grid_shows_sketch_control_output_truth(runs, shard_dir, tmp_path):

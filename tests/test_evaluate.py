@@ -183,6 +183,10 @@ def test_the_table_reproduces_the_papers_ratios():
         "| FID1/FID2.2 | 1.168 (paper 1.168) | 1.229 (paper 1.229) | 1.241 (paper 1.241) |" in table
     )
     assert "| FID2.1/FID2.2 | 1.020 (paper 1.020) |" in table
+    # One model: the ratio section says why it is empty instead of showing a bare header.
+    alone = results_markdown([r for r in results if r.model == "2.1"], None)
+    assert "Ratios compare two models; only model 2.1 was evaluated." in alone
+    assert "| ratio |" not in alone
 
 
 def test_cli_writes_the_outputs_and_errors_are_one_line(runs, shard_dir, tmp_path, capsys,
@@ -197,9 +201,13 @@ def test_cli_writes_the_outputs_and_errors_are_one_line(runs, shard_dir, tmp_pat
     cases = [
         ([str(tmp_path / "missing-run")], "missing-run: no such run folder"),
         ([str(runs["m1-none"]), "--split", "nope"], "nope"),
-    ]
+        ([str(runs["m1-none"]), "--max-images", "0"], "max_images must be at least 1, got 0"),
+        ([str(runs["m1-none"]), "--batch-size", "0"], "batch_size must be at least 1, got 0"),
+        ([str(runs["m1-none"]), "--out", str(out / "results.md" / "x")],
+         "cannot create the output folder"),
+    ]  # fmt: skip
     for extra, expected in cases:
-        assert main(["evaluate", *extra, "--data", str(shard_dir), "--out", str(out)]) == 2
+        assert main(["evaluate", "--data", str(shard_dir), "--out", str(out), *extra]) == 2
         error = capsys.readouterr().err.strip()
         assert len(error.splitlines()) == 1 and expected in error
     assert main(["evaluate", str(runs["m1-none"]), "--data", str(tmp_path)]) == 2

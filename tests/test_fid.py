@@ -155,6 +155,8 @@ def test_bad_inputs_give_one_line_errors(folders, standin_weights, tmp_path):
         fid.read_image01(broken / "x.png")
     with pytest.raises(SketchcolorError, match="at least 2 images"):
         fid.feature_statistics(np.zeros((1, 2048)))
+    with pytest.raises(SketchcolorError, match="batch size must be at least 1, got 0"):
+        fid.fid_between_folders(*folders, weights_path=standin_weights, batch_size=0)
 
 
 def test_reference_cache_key_follows_the_manifest(standin_weights, tmp_path):

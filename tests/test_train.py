@@ -107,6 +107,8 @@ def test_run_folder_holds_what_evaluate_and_colorize_read(resume_runs):
     assert [folder.name for _, folder in found] == [
         "step-4"
     ]  # keep_checkpoints=1 in the tiny preset
+    # Every sample grid is whole (written under a temporary name, then renamed), none left over.
+    assert sorted(path.name for path in (run / "samples").iterdir()) == ["step-2.png", "step-4.png"]
     grid = Image.open(run / "samples/step-4.png")
     assert grid.size == (
         4 * 256 + 5 * 2,
@@ -168,10 +170,16 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_checkpoint(
     assert f"last good checkpoint is {run / 'checkpoints' / 'step-2'}" in message
     assert [step for step, _ in checkpoints.list_checkpoints(run / "checkpoints")] == [2]
 
-    # The checkpoint loads and training continues from it once the loss is healthy again.
+    # The checkpoint loads and training continues from it once the loss is healthy again,
+    # at the lower learning rate the message suggests (not the one saved in the checkpoint).
     monkeypatch.setattr(losses, "discriminator_loss", real_loss)
-    assert cli.main(arguments(3, "--resume")) == 0
+    assert cli.main(arguments(3, "--resume", "--lr", "1e-5", "--betas", "0.9", "0.99")) == 0
     assert [step for step, _ in checkpoints.list_checkpoints(run / "checkpoints")] == [2, 3]
+    for name in ("optimizer.bin", "optimizer_1.bin"):
+        saved = torch.load(run / "checkpoints/step-3" / name, weights_only=True)
+        assert [(g["lr"], tuple(g["betas"])) for g in saved["param_groups"]] == [
+            (1e-5, (0.9, 0.99))
+        ]
     assert all(
         torch.isfinite(value).all() for value in weights(run / "generator.safetensors").values()
     )
@@ -268,6 +276,35 @@ def test_checkpoints_rotate_and_a_crash_mid_save_keeps_the_last_good_one(tmp_pat
         release_accelerator(accelerator)
 
 
+def test_a_crash_while_exporting_keeps_the_last_exported_generator(tmp_path, monkeypatch):
+    from sketchcolor.data.conditioning import HintConfig
+    from sketchcolor.models import create_generator, load_generator
+    from sketchcolor.training.run_folder import export_generator
+
+    config = tiny_config(tmp_path / "shards", tmp_path / "run")
+    generator = create_generator("1", in_channels=3, width=1 / 16)
+    export_generator(config, generator, HintConfig.for_size(256), step=1)
+    good = weights(config.out / "generator.safetensors")
+
+    def crash_half_way(state, path, metadata=None):
+        Path(path).write_bytes(b"half a file")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(safetensors.torch, "save_file", crash_half_way)
+    with torch.no_grad():
+        next(generator.parameters()).add_(1.0)
+    with pytest.raises(KeyboardInterrupt):
+        export_generator(config, generator, HintConfig.for_size(256), step=2)
+    monkeypatch.undo()
+    assert_same_weights(weights(config.out / "generator.safetensors"), good)
+    assert load_generator(config.out)[1]["step"] == 1
+    export_generator(config, generator, HintConfig.for_size(256), step=3)
+    assert load_generator(config.out)[1]["step"] == 3
+    assert sorted(path.name for path in config.out.iterdir()) == [
+        "config.json", "generator.safetensors"
+    ]  # fmt: skip
+
+
 def test_cli_flags_fill_the_config_and_keep_its_defaults():
     import argparse
 
@@ -311,6 +348,9 @@ def test_a_generator_the_size_does_not_fit_is_refused_before_training(shard_dir,
         train(tiny_config(shard_dir, tmp_path / "run", feature_loss=True,
                           vgg_weights=tmp_path / "missing.pth"))  # fmt: skip
     assert not (tmp_path / "run").exists()
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(SketchcolorError, match="a-file/run: cannot create the run folder"):
+        train(tiny_config(shard_dir, tmp_path / "a-file" / "run"))
 
 
 def test_quickstart_configs_cover_models_1_and_2_1_with_none_and_hints(tmp_path):

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -20,6 +22,7 @@ TRAIN_CONFIG_FILE = "train_config.json"
 SAMPLES_FOLDER = "samples"
 LOGS_FOLDER = "logs"
 AUDIT_FOLDER = "audit"
+EXPORT_STAGING_FOLDER = ".partial-export"
 
 
 def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
@@ -40,7 +43,12 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
             )
     accelerator.wait_for_everyone()  # every rank has chosen its checkpoint before any clean-up
     if accelerator.is_main_process:
-        config.out.mkdir(parents=True, exist_ok=True)
+        try:
+            config.out.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise SketchcolorError(
+                f"{config.out}: cannot create the run folder ({error.strerror or error})"
+            ) from error
         checkpoints.remove_partial_checkpoints(checkpoint_root)
         config.save(saved_config)
     accelerator.wait_for_everyone()
@@ -89,6 +97,7 @@ def write_samples(config: TrainConfig, accelerator, model, sample: dict, step: i
 def export_generator(config: TrainConfig, model, hint_config, step: int) -> None:
     """generator.safetensors + config.json in the run folder, what evaluate and colorize load."""
     from sketchcolor.models import save_generator
+    from sketchcolor.models.saving import CONFIG_FILE, WEIGHTS_FILE
 
     metadata = {
         "color_control": config.color_control,
@@ -97,7 +106,15 @@ def export_generator(config: TrainConfig, model, hint_config, step: int) -> None
         "ema": config.ema,
         "step": step,
     }
-    save_generator(model, config.out, metadata=metadata)
+    # save_generator writes in place; a crash in the middle of a later export would spoil the
+    # good weights already there. So write beside them, then move each file in with one rename
+    # (the weights first, the config last, as save_generator orders them).
+    staging = config.out / EXPORT_STAGING_FOLDER
+    shutil.rmtree(staging, ignore_errors=True)
+    save_generator(model, staging, metadata=metadata)
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        os.replace(staging / name, config.out / name)
+    staging.rmdir()
 
 
 def parameters_sha256(model: torch.nn.Module) -> str:

@@ -56,5 +56,8 @@ def save_sample_grid(
     columns = torch.stack([sketch, control, output, target], dim=1)  # (B, 4, 3, H, W)
     tiles = columns.flatten(0, 1).float().cpu().clamp(-1, 1) * 0.5 + 0.5  # (4B, 3, H, W) in [0, 1]
     path.parent.mkdir(parents=True, exist_ok=True)
-    torchvision.utils.save_image(tiles, path, nrow=4, padding=2, pad_value=1.0)
+    # Written whole under a temporary name, then renamed: a viewer never sees half a grid.
+    temporary = path.with_name(f".{path.stem}.partial.png")
+    torchvision.utils.save_image(tiles, temporary, nrow=4, padding=2, pad_value=1.0)
+    temporary.replace(path)
     return path
