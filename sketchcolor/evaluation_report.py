@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.files import write_text_atomically
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
@@ -123,16 +124,11 @@ def create_output_folder(folder: Path) -> None:
 def write_outputs(payload: dict, results: list[RunResult], out_dir: Path) -> None:
     """results.json, the markdown table and the bar chart, each written whole then renamed."""
     create_output_folder(out_dir)
-    write_atomic(out_dir / RESULTS_JSON, json.dumps(payload, indent=2) + "\n")
-    write_atomic(out_dir / RESULTS_TABLE, results_markdown(results, payload["fid_unavailable"]))
+    write_text_atomically(out_dir / RESULTS_JSON, json.dumps(payload, indent=2) + "\n")
+    write_text_atomically(
+        out_dir / RESULTS_TABLE, results_markdown(results, payload["fid_unavailable"])
+    )
     write_chart(results, out_dir / RESULTS_CHART)
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to a temporary name beside `path`, then rename it into place."""
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_text(text)
-    temporary.replace(path)
 
 
 def model_order(results: list[RunResult]) -> list[str]:

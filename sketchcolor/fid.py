@@ -26,6 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.files import file_sha256
 
 WEIGHTS_FILE_NAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = (
@@ -66,11 +67,7 @@ def inception_weights_message(weights_path: str | Path | None = None) -> str | N
 @functools.lru_cache(maxsize=8)
 def weights_fingerprint(weights_path: Path) -> str:
     """A short content hash of the weights file, so cached statistics never mix networks."""
-    digest = hashlib.sha256()
-    with open(weights_path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:16]
+    return file_sha256(weights_path)[:16]
 
 
 def build_fid_inception() -> torch.nn.Module:

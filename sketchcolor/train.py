@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from sketchcolor.config import TrainConfig
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.seeding import mixed_seed
 from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress
 from sketchcolor.training.setup import has_gpu, release_accelerator, resolve_backend
@@ -50,7 +51,6 @@ def train(config: TrainConfig) -> Path:
         create_accelerator,
         hint_options,
         maybe_sync_batchnorm,
-        step_seed,
     )
     from sketchcolor.training.step import train_step
 
@@ -151,10 +151,10 @@ def train(config: TrainConfig) -> Path:
                 rank = accelerator.process_index
                 # Dropout and hints depend only on (seed, step, micro-batch, rank), so a resumed
                 # run draws exactly what the uninterrupted run drew, whatever ran in between.
-                torch.manual_seed(step_seed(config.seed, progress.step, micro_batch, rank))
+                torch.manual_seed(mixed_seed(config.seed, progress.step, micro_batch, rank))
                 inputs, _ = step_inputs(
                     batch, color_control=config.color_control, hint_config=hint_config,
-                    seed=step_seed(config.seed, progress.step, micro_batch, rank, 1),
+                    seed=mixed_seed(config.seed, progress.step, micro_batch, rank, 1),
                     channels_last=config.channels_last,
                 )  # fmt: skip
                 with accelerator.accumulate(generator, discriminator), accelerator.autocast():

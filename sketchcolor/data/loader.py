@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.seeding import mixed_seed
 
 BACKENDS = ("dali", "torch")
 MANIFEST_FORMAT = "sketchcolor-shards/1"
@@ -66,11 +67,6 @@ def read_split(shard_dir: str | Path, split: str) -> SplitShards:
         index_paths=[str(shard_dir / shard["idx"]) for shard in shards],
         count=sum(int(shard["count"]) for shard in shards),
     )
-
-
-def epoch_seed(*numbers: int) -> int:
-    """A 31-bit seed mixed from several integers (DALI seeds are signed 32-bit)."""
-    return int(np.random.SeedSequence(list(numbers)).generate_state(1)[0] >> 1)
 
 
 @dataclass(kw_only=True)
@@ -189,7 +185,7 @@ class PairLoader:
         if config.training:
             # Visit the tars in a new order each epoch (the same on every rank, so the ranks'
             # contiguous parts stay disjoint); the reader's buffer shuffles within them.
-            order = np.random.default_rng(epoch_seed(config.seed, epoch)).permutation(
+            order = np.random.default_rng(mixed_seed(config.seed, epoch, bits=31)).permutation(
                 len(tar_paths)
             )
             tar_paths = [tar_paths[i] for i in order]
@@ -198,7 +194,7 @@ class PairLoader:
             loader=config,
             paths=tar_paths,
             index_paths=index_paths,
-            seed=epoch_seed(config.seed, epoch, config.rank),
+            seed=mixed_seed(config.seed, epoch, config.rank, bits=31),
         )
 
     def _dali_batch(self, outputs: dict) -> dict:

@@ -31,6 +31,7 @@ from PIL import Image
 from sketchcolor.data.dali_index import IndexedTarWriter, write_dali_index
 from sketchcolor.data.pairs import SPLITS, InvalidPair, join_halves, list_pairs, read_pair
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.files import file_sha256, write_text_atomically
 
 FORMAT = "sketchcolor-shards/1"
 IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
@@ -368,7 +369,7 @@ def write_shard(
         idx_partial = out / f"{task.name}.idx.partial"
         write_dali_index(idx_partial, writer.index)
         os.replace(idx_partial, idx_path)
-        record |= {"tar": tar_path.name, "idx": idx_path.name, "sha256": _sha256(partial)}
+        record |= {"tar": tar_path.name, "idx": idx_path.name, "sha256": file_sha256(partial)}
         record["bytes"] = partial.stat().st_size
         os.replace(partial, tar_path)  # the tar appears only when whole
         seconds["write"] += time.perf_counter() - started
@@ -479,15 +480,5 @@ def load_manifest(shard_dir: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_json_atomically(path: Path, data: dict) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(partial, path)
+    write_text_atomically(path, json.dumps(data, indent=2) + "\n")

@@ -42,8 +42,9 @@ import torchvision.io
 import torchvision.transforms.v2.functional as functional
 from torch.utils.data import DataLoader, Dataset
 
-from sketchcolor.data.loader import LoaderConfig, epoch_seed
+from sketchcolor.data.loader import LoaderConfig
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.seeding import mixed_seed
 
 IMAGE_EXTENSIONS = ("jpg", "png")
 
@@ -133,7 +134,7 @@ def epoch_order(count: int, config: LoaderConfig, epoch: int) -> tuple[list[int]
     Training permutes all samples with a generator seeded by (seed, epoch), identical on every
     rank, then takes this rank's contiguous part, so ranks stay disjoint.
     """
-    generator = torch.Generator().manual_seed(epoch_seed(config.seed, epoch))
+    generator = torch.Generator().manual_seed(mixed_seed(config.seed, epoch, bits=31))
     order = torch.randperm(count, generator=generator) if config.training else torch.arange(count)
     part_range = rank_range(count, config.rank, config.world_size)
     part = order[part_range.start : part_range.stop]

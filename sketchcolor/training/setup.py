@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import importlib.util
 
-import numpy as np
 import torch
 
 from sketchcolor.config import TrainConfig
@@ -106,10 +105,3 @@ def build_generator_loss(config: TrainConfig):
     )
     features = VGG16Features.pretrained(config.vgg_weights) if config.feature_loss else None
     return GeneratorLoss(weights, features=features)
-
-
-def step_seed(*numbers: int) -> int:
-    """A well-mixed 63-bit seed from a tuple of integers (numpy's SeedSequence does the mixing)."""
-    return int(
-        np.random.SeedSequence(list(numbers)).generate_state(1, np.uint64)[0] >> np.uint64(1)
-    )
