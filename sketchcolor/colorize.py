@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation_report import create_output_folder
 
@@ -109,8 +110,7 @@ def read_sketch(path: Path) -> torch.Tensor:
             if image.mode in SIXTEEN_BIT_MODES:
                 image = sixteen_to_eight_bits(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-                background = Image.new("RGBA", image.size, (255, 255, 255, 255))
-                image = Image.alpha_composite(background, image.convert("RGBA"))
+                image = composite_on_white(image)
             pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise SketchcolorError(f"{path}: cannot read sketch ({error})") from error
@@ -145,6 +145,7 @@ def user_controls(
 ) -> UserControls:
     """Check the given controls against the run's colour control and load the palette."""
     from sketchcolor.data import user_controls as controls
+    from sketchcolor.data.conditioning import uses_hints, uses_palette
 
     if palette and palette_from:
         raise SketchcolorError("give either a palette or --palette-from, not both")
@@ -152,8 +153,8 @@ def user_controls(
         raise SketchcolorError("give either a hints PNG or a hints JSON, not both")
     has_palette = bool(palette or palette_from)
     hints_path = Path(hints_png or hints_json) if (hints_png or hints_json) else None
-    takes_palette = color_control in ("palette", "mixed")
-    takes_hints = color_control in ("hints", "mixed")
+    takes_palette = uses_palette(color_control)
+    takes_hints = uses_hints(color_control)
     if has_palette and not takes_palette:
         raise SketchcolorError(
             f"{run_dir} was trained with colour control {color_control!r}; it takes no palette"
@@ -372,7 +373,7 @@ def colorize_validation_grid(
     evaluation scored. Returns the PNG path.
     """
     from sketchcolor.data.loader import create_loader
-    from sketchcolor.evaluate import colorize_batch, image_size_of, sample_fixed_hints
+    from sketchcolor.evaluate import image_size_of, run_hints
     from sketchcolor.training.samples import control_image, save_sample_grid
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -381,15 +382,10 @@ def colorize_validation_grid(
     loader = create_loader(shard_dir, split=split, image_size=size, batch_size=count,
                            device=device, backend=backend, training=False, seed=seed)  # fmt: skip
     batch = next(iter(loader.epoch(0)))
-    control = config["color_control"]
-    hints = None
-    if control in ("hints", "mixed"):
-        hints = sample_fixed_hints(batch["color"], batch["key"], hint_config, seed)
-    output = colorize_batch(generator, config, batch, seed)
-    picture = control_image(control, batch["sketch"], palette=batch["palette"], hints=hints)
-    out = Path(out)
-    temporary = out.with_name(f".{out.stem}.partial.png")
-    save_sample_grid(temporary, sketch=batch["sketch"], control=picture, output=output,
-                     target=batch["color"])  # fmt: skip
-    temporary.replace(out)
-    return out
+    hints = run_hints(config, batch, seed)
+    output = generate(generator, config, hint_config, batch["sketch"], batch["palette"], hints)
+    picture = control_image(config["color_control"], batch["sketch"], palette=batch["palette"],
+                            hints=hints)  # fmt: skip
+    # save_sample_grid writes under a temporary name and renames: never half a picture.
+    return save_sample_grid(Path(out), sketch=batch["sketch"], control=picture, output=output,
+                            target=batch["color"])  # fmt: skip

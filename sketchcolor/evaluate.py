@@ -26,6 +26,8 @@ from tqdm import tqdm
 
 from sketchcolor import fid as fid_module
 from sketchcolor import metrics
+from sketchcolor.colorize import generate
+from sketchcolor.data.conditioning import uses_hints
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation_report import (
     RunResult,
@@ -100,20 +102,11 @@ def sample_fixed_hints(color: torch.Tensor, keys: list[str], hint_config, seed: 
     )
 
 
-@torch.no_grad()
-def colorize_batch(generator, config: dict, batch: dict, seed: int) -> torch.Tensor:
-    """The run's output for a loader batch, under its colour control: (B, 3, H, W) in [-1, 1]."""
-    from sketchcolor.data.conditioning import build_generator_input
-
-    control = config["color_control"]
-    hint_config = hint_config_of(config)
-    hints = None
-    if control in ("hints", "mixed"):
-        hints = sample_fixed_hints(batch["color"], batch["key"], hint_config, seed)
-    inputs = build_generator_input(
-        control, batch["sketch"], palette=batch["palette"], hints=hints, hint_config=hint_config
-    )
-    return generator(inputs).clamp(-1, 1)
+def run_hints(config: dict, batch: dict, seed: int):
+    """The fixed-seed hint labels a run's colour control takes for a batch; None without hints."""
+    if not uses_hints(config["color_control"]):
+        return None
+    return sample_fixed_hints(batch["color"], batch["key"], hint_config_of(config), seed)
 
 
 def key_index(key: str) -> int | None:
@@ -172,7 +165,10 @@ def collect_run(
             "palette": batch["palette"][index],
             "key": [key for key, kept in zip(batch["key"], keep, strict=True) if kept],
         }
-        fake = colorize_batch(generator, config, batch, seed)  # (B, 3, H, W)
+        hints = run_hints(config, batch, seed)
+        # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
+        fake = generate(generator, config, hint_config_of(config), batch["sketch"],
+                        batch["palette"], hints)  # fmt: skip
         real = batch["color"]
         collection.psnr.append(metrics.psnr(fake, real).cpu().numpy())
         collection.ssim.append(metrics.ssim(fake, real).cpu().numpy())
@@ -265,7 +261,7 @@ def evaluate_run(
             *fid_module.feature_statistics(fake_features), *entry["stats"]
         )
     control = config["color_control"]
-    encoding = hint_config_of(config).encoding if control in ("hints", "mixed") else None
+    encoding = hint_config_of(config).encoding if uses_hints(control) else None
     return RunResult(
         run=str(run_dir),
         model=str(config["model"]),

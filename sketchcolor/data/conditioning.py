@@ -118,6 +118,16 @@ def check_color_control(color_control: str) -> None:
         )
 
 
+def uses_hints(color_control: str) -> bool:
+    """Whether a colour control feeds hint labels to the generator (hints, mixed)."""
+    return color_control in ("hints", "mixed")
+
+
+def uses_palette(color_control: str) -> bool:
+    """Whether a colour control feeds the 9-colour palette to the generator (palette, mixed)."""
+    return color_control in ("palette", "mixed")
+
+
 def input_channels(color_control: str, hint_config: HintConfig | None = None) -> int:
     """Generator input channels: none 3, palette 30, hints 3 or 7, mixed 30 or 34."""
     check_color_control(color_control)
@@ -264,10 +274,10 @@ def build_generator_input(
     hint_config = hint_config or HintConfig()
     batch, _, height, width = sketch.shape
     parts = [sketch]
-    if color_control in ("hints", "mixed"):
+    if uses_hints(color_control):
         hints = hints if hints is not None else empty_hints(sketch)
         parts = [encode_hints(sketch, hints, hint_config.encoding)]
-    if color_control in ("palette", "mixed"):
+    if uses_palette(color_control):
         if palette is None:
             raise SketchcolorError(f"colour control {color_control!r} needs a palette")
         if palette.shape != (batch, PALETTE_SIZE, 3):

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import torch
 
-from sketchcolor.data.conditioning import HintConfig, Hints, build_generator_input, sample_hints
+from sketchcolor.data.conditioning import (
+    HintConfig,
+    Hints,
+    build_generator_input,
+    sample_hints,
+    uses_hints,
+)
 from sketchcolor.training.step import StepInputs
-
-
-def uses_hints(color_control: str) -> bool:
-    return color_control in ("hints", "mixed")
 
 
 def seeded_generator(device: torch.device, seed: int) -> torch.Generator:
