@@ -121,6 +121,16 @@ def create_output_folder(folder: Path) -> None:
         ) from error
 
 
+def summary_text(payload: dict, out_dir: Path, command: str) -> str:
+    """What a command prints after evaluating: the FID caveat, the results table, where it is."""
+    lines = []
+    if payload["fid_unavailable"]:
+        lines.append(f"{command}: FID not computed: {payload['fid_unavailable']}")
+    lines.append((out_dir / RESULTS_TABLE).read_text().rstrip("\n"))
+    lines.append(f"{command}: results in {out_dir}")
+    return "\n".join(lines)
+
+
 def write_outputs(payload: dict, results: list[RunResult], out_dir: Path) -> None:
     """results.json, the markdown table and the bar chart, each written whole then renamed."""
     create_output_folder(out_dir)

@@ -90,15 +90,12 @@ def train_runs(config: QuickstartConfig, shard_dir: Path) -> list[Path]:
 def evaluate(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> dict:
     """FID (when the Inception weights are there), PSNR, SSIM and L1 on the val split."""
     from sketchcolor.evaluate import evaluate_runs
-    from sketchcolor.evaluation_report import RESULTS_TABLE
+    from sketchcolor.evaluation_report import summary_text
 
     out_dir = config.out / "evaluation"
     results = evaluate_runs(run_dirs, shard_dir, "val", out_dir=out_dir, seed=config.seed,
                             backend="torch", device="cpu")  # fmt: skip
-    if results["fid_unavailable"]:
-        print(f"quickstart: FID not computed: {results['fid_unavailable']}")
-    print((out_dir / RESULTS_TABLE).read_text())
-    print(f"quickstart: results in {out_dir}")
+    print(summary_text(results, out_dir, "quickstart"))
     return results
 
 

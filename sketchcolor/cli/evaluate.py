@@ -41,7 +41,7 @@ def run(args) -> int:
     from accelerate import Accelerator
 
     from sketchcolor.evaluate import evaluate_runs
-    from sketchcolor.evaluation_report import RESULTS_TABLE
+    from sketchcolor.evaluation_report import summary_text
     from sketchcolor.training.setup import has_gpu, release_accelerator
 
     # cpu=True without a GPU: only then does Accelerate turn torchrun's environment into a
@@ -65,8 +65,5 @@ def run(args) -> int:
     finally:
         release_accelerator(accelerator)
     if is_main_process:
-        if results["fid_unavailable"]:
-            print(f"evaluate: FID not computed: {results['fid_unavailable']}")
-        print((args.out / RESULTS_TABLE).read_text(), end="")
-        print(f"evaluate: results in {args.out}")
+        print(summary_text(results, args.out, "evaluate"))
     return 0

@@ -111,10 +111,15 @@ def decode_image(path: Path) -> Image.Image:
 def _to_rgb(image: Image.Image) -> Image.Image:
     """RGB, with any transparency composited on white (the sketch's paper colour)."""
     if image.mode in ("RGBA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
+        return composite_on_white(image)
     return image.convert("RGB")
+
+
+def composite_on_white(image: Image.Image) -> Image.Image:
+    """An image with transparency as RGB over a white ground (paper under the drawing)."""
+    rgba = image.convert("RGBA")
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(white, rgba).convert("RGB")
 
 
 def split_halves(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
