@@ -102,6 +102,10 @@ class TrainConfig:
     sync_batchnorm: bool = False
     """Under multi-GPU DDP, turn BatchNorm layers into SyncBatchNorm (no effect otherwise)."""
 
+    batchnorm_batches: int = 32
+    """Training batches whose statistics replace the BatchNorm running statistics in every
+    export (Model 1; 0 keeps the running ones, which lag the weights: docs/learning.md)."""
+
     feature_loss: bool = True
     """Use the VGG16 feature loss (needs pretrained weights, see vgg_weights)."""
     vgg_weights: Path | None = None
@@ -155,6 +159,10 @@ class TrainConfig:
                 raise SketchcolorError(f"{name} must be at least 1, got {value}")
         if self.max_steps is not None and self.max_steps < 1:
             raise SketchcolorError(f"max_steps must be at least 1, got {self.max_steps}")
+        if self.batchnorm_batches < 0:
+            raise SketchcolorError(
+                f"batchnorm_batches must be 0 (off) or more, got {self.batchnorm_batches}"
+            )
         if self.sample_every < 0:
             raise SketchcolorError(f"sample_every must be 0 (off) or more, got {self.sample_every}")
         if not (self.width > 0 and self.lr > 0 and self.num_workers >= 0):

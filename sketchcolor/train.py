@@ -35,6 +35,7 @@ def train(config: TrainConfig) -> Path:
     from sketchcolor.data.conditioning import HintConfig, input_channels
     from sketchcolor.data.loader import create_loader
     from sketchcolor.models import Discriminator, create_generator
+    from sketchcolor.training.batchnorm import with_recomputed_statistics
     from sketchcolor.training.ema import averaged_generator, create_ema
     from sketchcolor.training.guard import check_finite
     from sketchcolor.training.inputs import step_inputs
@@ -113,6 +114,13 @@ def train(config: TrainConfig) -> Path:
         # The generator itself, without DDP or torch.compile wrappers: what EMA, samples and export use.
         plain_generator = accelerator.unwrap_model(generator, keep_torch_compile=False)
         inference_model = averaged_generator(ema) if ema is not None else plain_generator
+
+        def exported():
+            # BatchNorm running statistics lag the weights (training/batchnorm.py): the export
+            # gets statistics recomputed from its own weights; the live model keeps its own.
+            return with_recomputed_statistics(
+                inference_model, loader, config, hint_config, batches=config.batchnorm_batches
+            )
 
         # --- resume: weights, optimizers, scaler, EMA, then the step and the data position
         progress = TrainingProgress()
@@ -200,13 +208,13 @@ def train(config: TrainConfig) -> Path:
                         accelerator, checkpoint_root, progress, keep=config.keep_checkpoints
                     )
                     if main_process:
-                        export_generator(config, inference_model, hint_config, progress.step)
+                        export_generator(config, exported(), hint_config, progress.step)
                 if final:
                     break
 
         # --- the end: inference weights (also when resuming a run that had already finished)
         if main_process:
-            export_generator(config, inference_model, hint_config, progress.step)
+            export_generator(config, exported(), hint_config, progress.step)
         if config.write_rank_audit:
             write_rank_audit(config, accelerator, generator, discriminator, keys_seen)
         accelerator.wait_for_everyone()

@@ -19,15 +19,20 @@ def test_quickstart_runs_every_step_and_reuses_its_folder(tmp_path, capsys):
 
     results = json.loads((out / "evaluation" / "results.json").read_text())
     runs = {(run["model"], run["color_control"]): run for run in results["runs"]}
-    assert set(runs) == {("1", "none"), ("1", "hints"), ("2.1", "none"), ("2.1", "hints")}
+    assert set(runs) == {("1", "none"), ("1", "palette"), ("1", "hints")}
     for run in runs.values():
         assert run["images"] == 2
         assert 0 < run["psnr"] < 60 and -1 <= run["ssim"] <= 1 and 0 < run["l1"] <= 2
     # No Inception weights here: FID is unavailable and says which file goes where.
     assert "pt_inception-2015-12-05-6726825d.pth" in results["fid_unavailable"]
-    assert "| 2.1 |" in (out / "evaluation" / "results.md").read_text()
+    assert "| 1 |" in (out / "evaluation" / "results.md").read_text()
+    # The comparison table and the one-line verdict on the targets.
+    printed = capsys.readouterr().out
+    assert "| 1 | hints |" in printed and "| 1 | palette |" in printed
+    verdict = next(line for line in printed.splitlines() if "val L1 as targeted" in line)
+    assert "model 1 hints" in verdict and "(target 15%:" in verdict and "(target 5%:" in verdict
 
-    for name in ("model-1-none", "model-1-hints", "model-2.1-none", "model-2.1-hints"):
+    for name in ("model-1-none", "model-1-palette", "model-1-hints"):
         config = json.loads((out / "runs" / name / "config.json").read_text())
         assert config["image_size"] == 256
         assert (out / "runs" / name / "generator.safetensors").stat().st_size > 0

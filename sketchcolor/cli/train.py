@@ -92,6 +92,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _option(parser, "--seed", "seed", "random seed", type=int)
     _option(parser, "--loader", "loader_backend", "batch loader", choices=LOADER_BACKENDS)
     _option(parser, "--num-workers", "num_workers", "loader workers per process", type=int)
+    _option(
+        parser,
+        "--batchnorm-batches",
+        "batchnorm_batches",
+        "training batches that recompute BatchNorm statistics at export (0: keep running ones)",
+        type=int,
+    )
     _switch(parser, "--ema", "ema", "keep an EMA of the generator and export it")
     _option(parser, "--ema-decay", "ema_decay", "EMA decay per step", type=float)
     _switch(parser, "--compile", "compile", "torch.compile the models")

@@ -49,6 +49,8 @@ def train_step(
 ) -> dict[str, torch.Tensor]:
     """Update D, then G, on one micro-batch; returns detached losses (`loss_d`, `loss_g`, `loss_g_*`)."""
     fake = generator(inputs.generator_input)  # (B, 3, H, W)
+    if generator_loss.weights.adversarial == 0:
+        return reconstruction_step(fake, inputs, optimizer_g, generator_loss, accelerator)
     real_pair = torch.cat([inputs.sketch, inputs.color], dim=1)  # (B, 6, H, W)
     fake_pair = torch.cat([inputs.sketch, fake], dim=1)  # (B, 6, H, W)
 
@@ -71,6 +73,20 @@ def train_step(
     set_requires_grad(discriminator, True)
 
     losses = {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+    for name, value in parts.items():
+        losses[f"loss_g_{name}"] = torch.as_tensor(value).detach()
+    return losses
+
+
+def reconstruction_step(fake, inputs: StepInputs, optimizer_g, generator_loss, accelerator) -> dict:
+    """The generator update alone, for runs without the adversarial term (small CPU presets):
+    the discriminator would only cost time, as no gradient of it would reach the generator."""
+    zero_logits = fake.new_zeros(fake.shape[0], 1)  # weighted by 0: only keeps the loss's shape
+    loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color)
+    accelerator.backward(loss_g)
+    optimizer_g.step()
+    optimizer_g.zero_grad(set_to_none=True)
+    losses = {"loss_d": torch.zeros((), device=fake.device), "loss_g": loss_g.detach()}
     for name, value in parts.items():
         losses[f"loss_g_{name}"] = torch.as_tensor(value).detach()
     return losses

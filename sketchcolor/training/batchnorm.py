@@ -1,0 +1,92 @@
+"""BatchNorm running statistics that match the exported weights ("precise BN").
+
+During training a BatchNorm layer keeps running means and variances with momentum 0.1: an
+average over roughly the last ten batches, each computed with older weights and with dropout
+on. At Model 1's 1x1 to 4x4 inner levels a batch of 8 gives 8 to 128 values per channel,
+so these averages are both noisy and stale, and the eval-mode generator can score far worse
+than the same weights in train mode (docs/learning.md has the numbers). Recomputing the
+statistics from the final weights, over training-style inputs with dropout off as at
+inference, removes the mismatch; generators without BatchNorm (Models 2.x, 3) are untouched.
+
+Usage: recompute_batchnorm_statistics(generator, (inputs for inputs in some_batches))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+BATCHNORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+
+
+def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    """The model's BatchNorm layers that keep running statistics."""
+    return [
+        module
+        for module in model.modules()
+        if isinstance(module, BATCHNORM_TYPES) and module.track_running_stats
+    ]
+
+
+@torch.no_grad()
+def recompute_batchnorm_statistics(model: nn.Module, inputs: Iterable[torch.Tensor]) -> int:
+    """Replace every BatchNorm layer's running statistics by their exact average over `inputs`.
+
+    The layers see the inputs in train mode with a cumulative average (momentum None), as
+    `torch.optim.swa_utils.update_bn` does, but every other module (dropout above all) stays
+    in eval mode, so the statistics are those of the network that inference runs. Returns the
+    number of batches used (0 when the model has no BatchNorm: nothing is read or changed).
+    The model is left in the mode it was in.
+    """
+    layers = batchnorm_layers(model)
+    if not layers:
+        return 0
+    was_training = model.training
+    momenta = [layer.momentum for layer in layers]
+    model.eval()
+    for layer in layers:
+        layer.reset_running_stats()
+        layer.momentum = None  # cumulative moving average: every batch counts the same
+        layer.train()
+    batches = 0
+    for batch in inputs:
+        model(batch)
+        batches += 1
+    for layer, momentum in zip(layers, momenta, strict=True):
+        layer.momentum = momentum
+    model.train(was_training)
+    return batches
+
+
+def with_recomputed_statistics(
+    generator: nn.Module, loader, config, hint_config, *, batches: int
+) -> nn.Module:
+    """A copy of `generator` whose BatchNorm statistics come from `batches` training batches.
+
+    The batches are the first of a fixed epoch with hints drawn from fixed seeds, so the result
+    depends only on the weights (an exact resume exports the same bytes), and the live model's
+    buffers stay as training left them. Returns `generator` itself when there is nothing to do.
+    """
+    import copy
+    import itertools
+
+    from sketchcolor.seeding import mixed_seed
+    from sketchcolor.training.inputs import step_inputs
+
+    if batches <= 0 or not batchnorm_layers(generator):
+        return generator
+    statistics_epoch = 1_000_003  # any fixed epoch: its shuffle and flips are the loader's own
+    copy_ = copy.deepcopy(generator)
+
+    def inputs():
+        for number, batch in enumerate(itertools.islice(loader.epoch(statistics_epoch), batches)):
+            seed = mixed_seed(config.seed, statistics_epoch, number)
+            step, _ = step_inputs(
+                batch, color_control=config.color_control, hint_config=hint_config, seed=seed
+            )
+            yield step.generator_input
+
+    recompute_batchnorm_statistics(copy_, inputs())
+    return copy_
