@@ -29,7 +29,7 @@ class QuickstartConfig:
     """Synthetic pairs in all (train + val): 270 + 30 (fewer makes the val L1 noisy)."""
     size: int = 256
     """Half size of the synthetic pairs and training size (the smallest Model 1 and 2.1 take)."""
-    steps: int = 150
+    steps: int = 1200
     """Training steps per run (batches of 8)."""
     samples: int = 4
     """Validation sketches in colorized.png."""

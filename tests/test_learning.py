@@ -20,14 +20,12 @@ from sketchcolor.evaluate import evaluate_runs, load_run
 from sketchcolor.train import train
 from sketchcolor.training.presets import small_run_config
 
-torch.set_num_threads(2)
-
 
 @pytest.fixture(scope="module")
 def learning_shards(tmp_path_factory) -> Path:
-    """48 train + 16 val synthetic pairs at 128 px (trained at 256 px, as Model 1 needs)."""
+    """72 train + 24 val synthetic pairs at 128 px (trained at 256 px, as Model 1 needs)."""
     root = tmp_path_factory.mktemp("learning")
-    config = SynthConfig(count=64, size=128, seed=3, val_fraction=0.25)
+    config = SynthConfig(count=96, size=128, seed=3, val_fraction=0.25)
     write_synthetic_dataset(root / "synth", config, progress=False)
     prepare_shards(
         root / "synth", root / "shards", ShardConfig(shard_size=32, seed=0), progress=False
@@ -39,10 +37,14 @@ def train_l1_per_step(run_dir: Path) -> list[float]:
     """The logged train/loss_g_pixel values (one per step with log_every=1), in step order."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    (events_dir,) = {path.parent for path in run_dir.rglob("events.out.tfevents.*")}
-    accumulator = EventAccumulator(str(events_dir))
-    accumulator.Reload()
-    return [event.value for event in accumulator.Scalars("train/loss_g_pixel")]
+    values = {}
+    for events in run_dir.rglob("events.out.tfevents.*"):  # the run's and the hparams' files
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        if "train/loss_g_pixel" in accumulator.Tags()["scalars"]:
+            for event in accumulator.Scalars("train/loss_g_pixel"):
+                values[event.step] = event.value
+    return [values[step] for step in sorted(values)]
 
 
 def val_l1(run_dirs: list[Path], shards: Path, out: Path) -> dict[str, float]:
@@ -55,10 +57,11 @@ def test_a_tiny_run_fits_a_small_fixed_set(learning_shards, tmp_path):
     """Model 1, sketch only, 40 steps over 48 pairs (batches of 8): measured train L1 0.62 after
     step 1 and about 0.3 over the last 5 steps (0.5x). Asserted: at most 0.75x."""
     run = train(small_run_config(learning_shards, tmp_path / "fit", color_control="none",
-                                 max_steps=40, log_every=1))  # fmt: skip
+                                 max_steps=150, log_every=1))  # fmt: skip
     losses = train_l1_per_step(run)
-    assert len(losses) == 40
+    assert len(losses) == 150
     last = sum(losses[-5:]) / 5
+    print(f"fit: train L1 step 1 {losses[0]:.4f}, last 5 steps {last:.4f}")
     assert last <= 0.75 * losses[0], f"train L1 {losses[0]:.3f} -> {last:.3f}"
 
 
@@ -67,7 +70,7 @@ def hints_and_sketch_only_runs(learning_shards, tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("runs")
     runs = [
         train(
-            small_run_config(learning_shards, root / control, color_control=control, max_steps=60)
+            small_run_config(learning_shards, root / control, color_control=control, max_steps=300)
         )  # fmt: skip
         for control in ("none", "hints")
     ]
@@ -84,6 +87,7 @@ def test_hints_beat_sketch_only_on_held_out_pairs(hints_and_sketch_only_runs):
     spread of either run (about 2% on this split).
     """
     scores = hints_and_sketch_only_runs["val_l1"]
+    print(f"held-out val L1: {scores}")
     assert scores["hints"] <= 0.9 * scores["none"], scores
 
 
@@ -119,5 +123,8 @@ def test_exported_model_1_scores_the_same_in_eval_mode_as_in_batch_statistics_mo
         return float(sum(values) / len(values))
 
     eval_mode, batch_mode = mean_l1(False), mean_l1(True)
+    print(
+        f"hints run on training batches: eval mode {eval_mode:.4f}, batch statistics {batch_mode:.4f}"
+    )
     assert abs(eval_mode - batch_mode) <= 0.05 * batch_mode, (eval_mode, batch_mode)
     assert json.loads((run / "config.json").read_text())["image_size"] == 256

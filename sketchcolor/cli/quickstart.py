@@ -20,7 +20,7 @@ def register(subparsers) -> None:
     parser.add_argument("--out", type=Path, default=Path("quickstart"), help="output folder")
     parser.add_argument("--count", type=int, default=300, help="synthetic pairs (default 300)")
     parser.add_argument(
-        "--steps", type=int, default=150, help="training steps per run (default 150)"
+        "--steps", type=int, default=1200, help="training steps per run (default 1200)"
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.set_defaults(run=run)
