@@ -12,6 +12,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from sketchcolor.errors import SketchcolorError
+
 
 def write_text_atomically(path: Path, text: str) -> None:
     """Write `text` to `path.partial`, then rename it to `path`."""
@@ -27,3 +29,13 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def create_output_folder(folder: Path) -> None:
+    """mkdir -p, with a one-line error for a place that cannot hold it (read-only, a file...)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SketchcolorError(
+            f"{folder}: cannot create the output folder ({error.strerror or error})"
+        ) from error

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sketchcolor.config import COLOR_CONTROLS, HintConfig, scaled_label_size
 from sketchcolor.data.conditioning import (
-    COLOR_CONTROLS,
-    HintConfig,
     build_generator_input,
     input_channels,
     node_starts,
     sample_hints,
-    scaled_label_size,
 )
 from sketchcolor.errors import SketchcolorError
 

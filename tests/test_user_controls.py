@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from sketchcolor.cli import main
-from sketchcolor.data.conditioning import HintConfig, node_starts, sample_hints
+from sketchcolor.config import HintConfig
+from sketchcolor.data.conditioning import node_starts, sample_hints
 from sketchcolor.data.user_controls import (
     hints_from_json,
     load_hints,

@@ -26,10 +26,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sketchcolor.config import PALETTE_ENGINES as ENGINES
+from sketchcolor.config import PALETTE_SIZE
 from sketchcolor.errors import SketchcolorError
 
-PALETTE_SIZE = 9
-ENGINES = ("auto", "faiss-cpu", "faiss-gpu", "torch")
 SAMPLE_SIDE = 64  # pixels per side of the clustering sample (4096 points)
 ITERATIONS = 20
 CANDIDATES = 4  # greedy k-means++ candidates per step: 2 + ln(9), rounded up

@@ -28,58 +28,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sketchcolor.config import IMAGE_FORMATS, ShardConfig
 from sketchcolor.data.dali_index import IndexedTarWriter, write_dali_index
 from sketchcolor.data.pairs import SPLITS, InvalidPair, join_halves, list_pairs, read_pair
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import file_sha256, write_text_atomically
 
 FORMAT = "sketchcolor-shards/1"
-IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
 PARTS = ".parts"
 PLAN = "plan.json"
 MANIFEST = "manifest.json"
 PALETTE_CHUNK = 32  # pairs whose palettes are solved together (the torch engine batches them)
 VERSIONED_LIBRARIES = ("sketchcolor", "numpy", "pillow", "faiss-cpu", "faiss-gpu-cu12", "torch")
-
-
-@dataclasses.dataclass(kw_only=True)
-class ShardConfig:
-    """Options of `sketchcolor shards`; all of them go into the manifest."""
-
-    size: int | None = None
-    """Resize each half to size x size; None keeps the source size."""
-    shard_size: int = 1000
-    """Pairs per tar (the last shard of a split holds the rest)."""
-    workers: int = 1
-    """Worker processes; 1 runs in this process."""
-    image_format: str = "jpeg"
-    """"jpeg" (DALI decodes it on the GPU) or "png" (lossless, decoded on the CPU only)."""
-    quality: int = 95
-    """JPEG quality; chroma is kept at full resolution (4:4:4) so colour edges stay sharp."""
-    seed: int = 0
-    """Seed of the global shuffle and of the palette k-means."""
-    palette_engine: str = "auto"
-    """k-means engine of sketchcolor.data.palette ("auto" picks the fastest for the device)."""
-
-    def __post_init__(self):
-        if self.size is not None and self.size < 8:
-            raise SketchcolorError(f"--size must be at least 8, got {self.size}")
-        if self.shard_size < 1:
-            raise SketchcolorError(f"--shard-size must be at least 1, got {self.shard_size}")
-        if self.workers < 1:
-            raise SketchcolorError(f"--workers must be at least 1, got {self.workers}")
-        if self.image_format not in IMAGE_FORMATS:
-            raise SketchcolorError(
-                f"--format must be one of {sorted(IMAGE_FORMATS)}, got {self.image_format!r}"
-            )
-        if not 1 <= self.quality <= 100:
-            raise SketchcolorError(f"--quality must be in 1..100, got {self.quality}")
-        from sketchcolor.data.palette import ENGINES
-
-        if self.palette_engine not in ENGINES:
-            raise SketchcolorError(
-                f"--palette-engine must be one of {ENGINES}, got {self.palette_engine!r}"
-            )
 
 
 @dataclasses.dataclass(kw_only=True)

@@ -12,7 +12,6 @@ Usage: write_synthetic_dataset(Path("synth"), SynthConfig(count=100, size=256, s
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 from pathlib import Path
@@ -20,39 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sketchcolor.errors import SketchcolorError
+from sketchcolor.config import SynthConfig
 
 OUTLINE = (0, 0, 0)
 WHITE = (255, 255, 255)
-
-
-@dataclasses.dataclass(kw_only=True)
-class SynthConfig:
-    """What `sketchcolor synth` writes."""
-
-    count: int = 100
-    """Number of pairs in all (train + val)."""
-    size: int = 256
-    """Side S of each half; every file is 2S wide and S high."""
-    seed: int = 0
-    """Seed of every random choice; the same seed gives the same bytes."""
-    val_fraction: float = 0.1
-    """Share of the pairs written to data/val (the rest go to data/train)."""
-
-    def __post_init__(self):
-        if self.count < 1:
-            raise SketchcolorError(f"--count must be at least 1, got {self.count}")
-        if self.size < 16:
-            raise SketchcolorError(f"--size must be at least 16, got {self.size}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise SketchcolorError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-
-    @property
-    def val_count(self) -> int:
-        """Pairs that go to data/val: at least one when val_fraction > 0 and count > 1."""
-        if self.val_fraction == 0 or self.count < 2:
-            return 0
-        return min(self.count - 1, max(1, round(self.count * self.val_fraction)))
 
 
 def write_synthetic_dataset(out: Path, config: SynthConfig, *, progress: bool = True) -> dict:
