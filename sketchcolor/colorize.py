@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import create_output_folder
+from sketchcolor.files import atomic_output, create_output_folder
 from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hints
 from sketchcolor.sample_grid import control_image, save_sample_grid
 
@@ -239,12 +239,11 @@ def write_png(image: torch.Tensor, path: Path) -> None:
     pixels = ((image[0].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
     create_output_folder(path.parent)
     # The temporary name keeps the suffix, so Pillow picks the format the user asked for.
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix.lower() or '.png'}")
+    image = Image.fromarray(pixels.permute(1, 2, 0).numpy())
     try:
-        Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(temporary)
-        temporary.replace(path)
+        with atomic_output(path) as temporary:
+            image.save(temporary, format=None if path.suffix else "PNG")
     except OSError as error:  # disk full, permissions: no partial file left behind
-        temporary.unlink(missing_ok=True)
         raise SketchcolorError(f"{path}: cannot write ({error.strerror or error})") from error
 
 

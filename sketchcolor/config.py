@@ -460,11 +460,17 @@ def _build_fields(cls: type, values: dict) -> dict:
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"unknown option(s) {', '.join(unknown)} for {cls.__name__}")
+    fields = {item.name: item for item in dataclasses.fields(cls)}
     built = {}
     for name, value in values.items():
         kind = hints[name]
         if dataclasses.is_dataclass(kind) and isinstance(value, dict):
-            value = kind(**_build_fields(kind, value))
+            # A section's options not in the file keep the section's own default (for the
+            # hints of a training run, label_size None: scaled to the image size).
+            factory = fields[name].default_factory
+            base = factory() if factory is not dataclasses.MISSING else None
+            section = _build_fields(kind, value)
+            value = dataclasses.replace(base, **section) if base is not None else kind(**section)
         elif isinstance(value, list):
             value = tuple(value)
         built[name] = value

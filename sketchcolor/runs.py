@@ -20,6 +20,7 @@ import torch
 
 from sketchcolor.config import HintConfig, TrainConfig, flatten
 from sketchcolor.data.conditioning import Hints, build_generator_input, sample_hints, uses_hints
+from sketchcolor.data.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import write_text_atomically
 from sketchcolor.models import load_generator, read_generator_config, save_generator
@@ -30,38 +31,6 @@ SAMPLES_FOLDER = "samples"
 LOGS_FOLDER = "logs"
 AUDIT_FOLDER = "audit"
 EXPORT_STAGING_FOLDER = ".partial-export"
-
-
-def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
-    """Check the run folder against --resume, write train_config.json; returns the checkpoint to resume."""
-    from sketchcolor.training import checkpoint as checkpoints
-
-    checkpoint_root = config.out / "checkpoints"
-    resume_from = checkpoints.latest_checkpoint(checkpoint_root)
-    if resume_from is not None and not config.resume:
-        raise SketchcolorError(
-            f"{config.out} already holds checkpoints (latest {resume_from.name}); "
-            "pass --resume to continue it, or choose another --out"
-        )
-    saved_config = config.out / TRAIN_CONFIG_FILE
-    if resume_from is not None and saved_config.is_file():
-        conflicts = config.resume_conflicts(TrainConfig.load(saved_config))
-        if conflicts:
-            raise SketchcolorError(
-                f"cannot resume {config.out} with other settings: {'; '.join(conflicts)}"
-            )
-    accelerator.wait_for_everyone()  # every rank has chosen its checkpoint before any clean-up
-    if accelerator.is_main_process:
-        try:
-            config.out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SketchcolorError(
-                f"{config.out}: cannot create the run folder ({error.strerror or error})"
-            ) from error
-        checkpoints.remove_partial_checkpoints(checkpoint_root)
-        config.save(saved_config)
-    accelerator.wait_for_everyone()
-    return resume_from
 
 
 def samples_path(run_dir: Path, step: int) -> Path:
@@ -156,7 +125,7 @@ def image_size_of(config: dict, shard_dir: Path) -> int:
     """The size the run was trained at, else the shards' half size."""
     if config.get("image_size"):
         return int(config["image_size"])
-    manifest = json.loads((shard_dir / "manifest.json").read_text())
+    manifest = read_manifest(shard_dir)
     if manifest.get("half_size"):
         return int(manifest["half_size"])
     raise SketchcolorError(f"{shard_dir}: the run records no image_size and the shards keep sizes")

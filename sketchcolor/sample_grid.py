@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 import torchvision
 
+from sketchcolor.files import atomic_output
+
 
 def palette_stripes(palette: torch.Tensor, height: int, width: int) -> torch.Tensor:
     """(B, 9, 3) colours in [-1, 1] -> (B, 3, height, width): one vertical stripe per colour."""
@@ -56,8 +58,6 @@ def save_sample_grid(
     columns = torch.stack([sketch, control, output, target], dim=1)  # (B, 4, 3, H, W)
     tiles = columns.flatten(0, 1).float().cpu().clamp(-1, 1) * 0.5 + 0.5  # (4B, 3, H, W) in [0, 1]
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Written whole under a temporary name, then renamed: a viewer never sees half a grid.
-    temporary = path.with_name(f".{path.stem}.partial.png")
-    torchvision.utils.save_image(tiles, temporary, nrow=4, padding=2, pad_value=1.0)
-    temporary.replace(path)
+    with atomic_output(path) as temporary:  # a viewer never sees half a grid
+        torchvision.utils.save_image(tiles, temporary, nrow=4, padding=2, pad_value=1.0)
     return path

@@ -20,7 +20,9 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
     """Every sketchcolor module `path` imports anywhere in its body (`from a import b` counts
     a.b when b is a module, else a)."""
     found = set()
-    package = module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    package = (
+        module_name(path) if path.name == "__init__.py" else module_name(path).rpartition(".")[0]
+    )
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
@@ -38,7 +40,9 @@ def imported_modules(path: Path, known: set[str]) -> set[str]:
 def import_graph() -> dict[str, set[str]]:
     paths = sorted(PACKAGE.rglob("*.py"))
     known = {module_name(path) for path in paths}
-    return {module_name(path): imported_modules(path, known) - {module_name(path)} for path in paths}
+    return {
+        module_name(path): imported_modules(path, known) - {module_name(path)} for path in paths
+    }
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -78,5 +82,9 @@ def test_the_package_has_no_import_cycles():
 
 def test_evaluation_and_colorize_do_not_import_training():
     graph = import_graph()
-    for name in ("sketchcolor.colorize", "sketchcolor.runs", *[m for m in graph if m.startswith("sketchcolor.evaluation")]):
+    for name in (
+        "sketchcolor.colorize",
+        "sketchcolor.runs",
+        *[m for m in graph if m.startswith("sketchcolor.evaluation")],
+    ):
         assert not any(target.startswith("sketchcolor.training") for target in graph[name]), name

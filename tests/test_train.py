@@ -377,7 +377,7 @@ def test_launch_configs_are_valid_accelerate_configs():
         assert config.num_processes == processes
 
 
-def test_sweep_covers_every_model_and_colour_control():
+def test_sweep_covers_every_model_and_color_control():
     result = subprocess.run(
         ["bash", str(REPO / "launch/sweep.sh"), "shards", "runs", "--epochs", "3"],
         env={**os.environ, "DRY_RUN": "1", "LAUNCHER": "accelerate launch --config_file launch/eight-gpus.yaml"},

@@ -29,7 +29,7 @@ def options():
 
 def parse_train_config(argv: Sequence[str], prog: str = "sketchcolor train"):
     """The TrainConfig for a training command line (flags not given keep the defaults)."""
-    from sketchcolor.cli import parse_options
+    from sketchcolor.cli.options import parse_options
 
     return parse_options(options(), argv, prog=prog, description=DESCRIPTION)
 

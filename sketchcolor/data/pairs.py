@@ -73,12 +73,12 @@ def read_pair(path: Path, *, size: int | None = None) -> tuple[np.ndarray, np.nd
     `size` resizes each half to size x size. Raises InvalidPair with the reason.
     """
     image = decode_image(path)
-    colour, sketch = split_halves(image)
-    if is_grayscale(colour):
+    color, sketch = split_halves(image)
+    if is_grayscale(color):
         raise InvalidPair("grayscale pair: the colour half has no colour")
-    if size is not None and colour.shape[0] != size:
-        colour, sketch = resize_half(colour, size), resize_half(sketch, size)
-    return colour, sketch
+    if size is not None and color.shape[0] != size:
+        color, sketch = resize_half(color, size), resize_half(sketch, size)
+    return color, sketch
 
 
 def decode_image(path: Path) -> Image.Image:
@@ -129,9 +129,9 @@ def split_halves(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     return pixels[:, :half], pixels[:, half:]
 
 
-def is_grayscale(colour: np.ndarray) -> bool:
+def is_grayscale(color: np.ndarray) -> bool:
     """True when every pixel has (nearly) equal R, G and B."""
-    spread = colour.max(axis=2).astype(np.int16) - colour.min(axis=2)
+    spread = color.max(axis=2).astype(np.int16) - color.min(axis=2)
     return int(spread.max()) <= GRAYSCALE_TOLERANCE
 
 
@@ -141,6 +141,6 @@ def resize_half(half: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized)
 
 
-def join_halves(colour: np.ndarray, sketch: np.ndarray) -> np.ndarray:
+def join_halves(color: np.ndarray, sketch: np.ndarray) -> np.ndarray:
     """The pair image again: uint8 (S, 2S, 3), colour left, sketch right."""
-    return np.concatenate([colour, sketch], axis=1)
+    return np.concatenate([color, sketch], axis=1)

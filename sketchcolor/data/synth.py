@@ -55,38 +55,38 @@ def encode_png(image: Image.Image) -> bytes:
 def make_pair(size: int, *, seed: int, index: int) -> Image.Image:
     """One pair as an RGB image 2*size wide, size high: colour left, sketch right."""
     rng = np.random.default_rng([seed, index])
-    colour, sketch = draw_scene(size, rng)
+    color, sketch = draw_scene(size, rng)
     pair = Image.new("RGB", (2 * size, size))
-    pair.paste(colour, (0, 0))
+    pair.paste(color, (0, 0))
     pair.paste(sketch, (size, 0))
     return pair
 
 
 def draw_scene(size: int, rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     """Draw the colour picture and its sketch together, shape by shape (later shapes on top)."""
-    colour = np.empty((size, size, 3), np.uint8)  # (H, W, 3)
-    colour[:] = random_colour(rng, light=True)
+    color = np.empty((size, size, 3), np.uint8)  # (H, W, 3)
+    color[:] = random_color(rng, light=True)
     sketch = np.full((size, size, 3), 255, np.uint8)  # (H, W, 3)
     line_width = max(1, size // 128)
     for _ in range(int(rng.integers(4, 9))):
         mask, box = random_shape_mask(size, rng)  # (h, w) bool inside the box
-        base = random_colour(rng)
+        base = random_color(rng)
         shadow = cel_shadow(mask, size, rng)
         outline = outline_of(mask, line_width)
-        colour_box, sketch_box = colour[box], sketch[box]  # views: writes go to the picture
-        colour_box[mask] = base
-        colour_box[shadow] = shade(base, 0.65)
-        colour_box[outline] = OUTLINE
+        color_box, sketch_box = color[box], sketch[box]  # views: writes go to the picture
+        color_box[mask] = base
+        color_box[shadow] = shade(base, 0.65)
+        color_box[outline] = OUTLINE
         sketch_box[mask] = WHITE
         sketch_box[outline] = OUTLINE
     for _ in range(int(rng.integers(1, 4))):
         stroke = curved_stroke(size, rng, line_width)
-        colour[stroke] = OUTLINE
+        color[stroke] = OUTLINE
         sketch[stroke] = OUTLINE
-    return Image.fromarray(colour), Image.fromarray(sketch)
+    return Image.fromarray(color), Image.fromarray(sketch)
 
 
-def random_colour(rng: np.random.Generator, *, light: bool = False) -> tuple[int, int, int]:
+def random_color(rng: np.random.Generator, *, light: bool = False) -> tuple[int, int, int]:
     """A saturated random colour (light pastel for backgrounds) from a random hue."""
     hue = rng.random()
     saturation = rng.uniform(0.15, 0.35) if light else rng.uniform(0.45, 1.0)
@@ -101,8 +101,8 @@ def hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[int, int, i
     return (round(red * 255), round(green * 255), round(blue * 255))
 
 
-def shade(colour: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
-    return tuple(round(channel * factor) for channel in colour)
+def shade(color: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(round(channel * factor) for channel in color)
 
 
 def random_shape_mask(size: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:

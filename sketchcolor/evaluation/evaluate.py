@@ -23,6 +23,7 @@ import torch
 from tqdm import tqdm
 
 from sketchcolor.data.conditioning import uses_hints
+from sketchcolor.data.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
 from sketchcolor.evaluation import metrics
@@ -264,8 +265,7 @@ def evaluate_runs(
     backend = resolve_backend(backend)
     shard_dir = Path(shard_dir)
     out_dir = Path(out_dir)
-    if not (shard_dir / "manifest.json").is_file():
-        raise SketchcolorError(f"{shard_dir}: no manifest.json; not a shard folder")
+    read_manifest(shard_dir)  # a folder that is not shards fails now, before any work
     if not run_dirs:
         raise SketchcolorError("evaluate needs at least one run folder")
     if batch_size < 1:

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sketchcolor.files import create_output_folder, write_text_atomically
+from sketchcolor.files import atomic_output, create_output_folder, write_text_atomically
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
@@ -262,7 +262,6 @@ def write_chart(results: list[RunResult], path: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=len(models), frameon=False)
     figure.tight_layout(rect=(0, 0, 1, 0.92))  # room for the legend above the panels
-    temporary = path.with_name(path.stem + ".partial.png")
-    figure.savefig(temporary, dpi=100)
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
-    temporary.replace(path)

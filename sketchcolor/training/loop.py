@@ -22,11 +22,11 @@ from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.data.conditioning import input_channels
 from sketchcolor.data.loader import create_loader
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import prepare_run_folder, tracker_hparams, write_rank_audit
+from sketchcolor.runs import tracker_hparams, write_rank_audit
 from sketchcolor.seeding import mixed_seed
 from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress
-from sketchcolor.training.checkpointer import Checkpointer
+from sketchcolor.training.checkpointer import Checkpointer, prepare_run_folder
 from sketchcolor.training.ema import averaged_generator, create_ema
 from sketchcolor.training.guard import check_finite
 from sketchcolor.training.inputs import step_inputs

@@ -5,13 +5,13 @@ Usage: samples = SampleWriter(config, hint_config, accelerator, model); samples.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
 from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.data.loader import create_loader
+from sketchcolor.data.manifest import read_manifest
 from sketchcolor.runs import samples_path
 from sketchcolor.sample_grid import control_image, save_sample_grid
 from sketchcolor.training.inputs import step_inputs
@@ -19,7 +19,7 @@ from sketchcolor.training.inputs import step_inputs
 
 def load_sample_batch(config: TrainConfig, hint_config: HintConfig, device) -> dict:
     """A fixed set of validation pairs (training pairs when there is no val split) and their inputs."""
-    manifest = json.loads((config.data / "manifest.json").read_text())
+    manifest = read_manifest(config.data)
     has_val = manifest.get("splits", {}).get("val", {}).get("count", 0) > 0
     loader = create_loader(
         config.data, split="val" if has_val else "train", image_size=config.model.size,
