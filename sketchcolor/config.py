@@ -414,9 +414,7 @@ def read_config_file(path: Path) -> dict:
             values = tomllib.loads(text)
         else:
             values = json.loads(text)
-    except (OSError, ValueError) as error:  # yaml and toml errors are ValueErrors too
-        raise SketchcolorError(f"{path}: not a readable config ({error})") from error
-    except Exception as error:  # yaml.YAMLError
+    except Exception as error:  # OSError, JSON/TOML ValueErrors, yaml.YAMLError
         raise SketchcolorError(f"{path}: not a readable config ({error})") from error
     if not isinstance(values, dict):
         raise SketchcolorError(f"{path}: a config must be a mapping of option names to values")

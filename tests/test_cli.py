@@ -95,17 +95,16 @@ def test_the_hint_section_is_the_one_hint_config():
         TrainConfig.from_flat(data="d", out="o", hint_colour=3)
 
 
-def test_sketchcolor_help_is_fast_and_imports_no_torch():
-    code = "import sys; from sketchcolor.cli import main; main(['--help'])"
-    probe = f"{code}\n"
+def test_sketchcolor_help_lists_the_commands_and_imports_no_torch():
+    script = (
+        "import sys\nfrom sketchcolor.cli import main\ntry:\n    main(['--help'])\n"
+        "except SystemExit:\n    pass\nprint('torch imported:', 'torch' in sys.modules)"
+    )
     result = subprocess.run(
-        [sys.executable, "-c", "import sys, runpy; sys.argv=['sketchcolor','--help'];"
-         "import sketchcolor.cli as c\ntry:\n  c.main(['--help'])\nexcept SystemExit: pass\n"
-         "print('torch' in sys.modules)"],
-        capture_output=True, text=True, cwd=REPO, check=True,
-    )  # fmt: skip
-    assert probe and result.stdout.strip().endswith("False")
-    assert "train" in result.stdout and "quickstart" in result.stdout
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
+    )
+    assert result.stdout.strip().endswith("torch imported: False")
+    assert all(name in result.stdout for name in ("train", "quickstart", "colorize", "fid"))
 
 
 # --- README.md: every command example must parse with the generated parsers
