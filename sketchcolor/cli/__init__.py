@@ -18,6 +18,7 @@ from sketchcolor.cli import (
     fid,
     hints,
     models,
+    pairs,
     quickstart,
     shards,
     synth,
@@ -25,7 +26,7 @@ from sketchcolor.cli import (
 )
 from sketchcolor.errors import SketchcolorError
 
-COMMAND_MODULES = (quickstart, synth, shards, hints, models, train, evaluate, fid, colorize)
+COMMAND_MODULES = (quickstart, synth, pairs, shards, hints, models, train, evaluate, fid, colorize)
 
 
 def build_parser() -> argparse.ArgumentParser:
