@@ -218,6 +218,18 @@ def test_line_art_of_an_image_does_not_depend_on_its_batch():
         assert together.shape == (5, 1, 40, 48) and together.min() >= 0 and together.max() <= 1
 
 
+def test_hysteresis_by_labels_equals_hysteresis_by_growth():
+    """The CPU path (scipy labels) and the GPU path (max-pool growth) keep the same pixels."""
+    from sketchcolor.data.line_art import _hysteresis_by_growth, _hysteresis_by_labels
+
+    values = torch.rand(3, 1, 64, 80, generator=torch.Generator().manual_seed(1))
+    strong, weak = values > 0.97, values > 0.62  # weak below the percolation threshold
+    by_labels = _hysteresis_by_labels(strong, weak)
+    assert torch.equal(by_labels, _hysteresis_by_growth(strong, weak))
+    kept, possible = int(by_labels.sum()), int(weak.sum())
+    assert int((strong & weak).sum()) < kept < possible  # growth happened, and stopped
+
+
 def test_xdog_recovers_the_synthetic_sketches(synth_root):
     """On `sketchcolor synth` pairs the true sketch is known: XDoG of the colour half finds it.
 

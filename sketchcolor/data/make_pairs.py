@@ -59,7 +59,9 @@ RESAMPLING = {
     "bilinear": Image.Resampling.BILINEAR,
     "box": Image.Resampling.BOX,
 }
-PNG_COMPRESS_LEVEL = 6  # fixed: the same pixels always give the same bytes
+# Fixed, so the same pixels give the same bytes; 3 as in `shards`: measured at 256 px, 2.4x
+# faster than zlib's default 6 for files 1.7% larger.
+PNG_COMPRESS_LEVEL = 3
 WHITE = (255, 255, 255)
 # Options that change the speed but never the bytes; left out of the recorded fingerprint.
 SPEED_OPTIONS = ("batch_size", "workers", "device")
