@@ -233,9 +233,10 @@ def test_hysteresis_by_labels_equals_hysteresis_by_growth():
 def test_xdog_recovers_the_synthetic_sketches(synth_root):
     """On `sketchcolor synth` pairs the true sketch is known: XDoG of the colour half finds it.
 
-    Measured on these 64 px pairs: every true line pixel lies within 1 px of an extracted one
-    (recall 1.000) and 94-100% of the extracted line pixels lie within 1 px of a true line
-    (the rest draw the cel shadows, which the true sketch leaves out).
+    Measured on these 64 px pairs with the defaults: 98.4-100% of the true line pixels lie
+    within 1 px of an extracted one (recall) and 89.2-98.8% of the extracted line pixels lie
+    within 1 px of a true line (precision; the rest draw the cel shadows, which the true
+    sketch leaves out).
     """
     pairs = [
         np.asarray(Image.open(p).convert("RGB")) for p in sorted(synth_root.rglob("*.png"))[:8]
@@ -246,7 +247,7 @@ def test_xdog_recovers_the_synthetic_sketches(synth_root):
         truth, found = pair[:, SIZE:, 0] < 128, line < 0.5
         recall = (truth & binary_dilation(found)).sum() / truth.sum()
         precision = (found & binary_dilation(truth)).sum() / found.sum()
-        assert recall >= 0.98 and precision >= 0.85
+        assert recall >= 0.97 and precision >= 0.85
 
 
 def _photo_line_art(method: str) -> tuple[list[np.ndarray], np.ndarray]:
@@ -271,12 +272,13 @@ def _darkness_edge_correlation(line: np.ndarray, colour: np.ndarray) -> float:
 def test_line_art_of_photographs_is_dark_lines_on_the_edges(method, dark_band, min_correlation):
     """Astronaut, chelsea and coffee from scikit-image, centre-cropped to 256 px, defaults.
 
-    Measured share of pixels darker than 128: XDoG 0.144 / 0.057 / 0.079, Sobel 0.219 / 0.041
-    / 0.102 (mostly white, dark lines). Pearson correlation of the line art's darkness with
-    skimage's Sobel edge map of the same photograph: XDoG 0.246 / 0.176 / 0.278 (XDoG's lines
-    are thin and lie on the dark side of an edge, beside the edge map's ridge), Sobel 0.870 /
-    0.611 / 0.865; with another photograph's edge map every method gives |r| <= 0.041, so the
-    thresholds separate matching from non-matching edges.
+    Measured share of pixels darker than 128: XDoG 0.168 / 0.064 / 0.093, Sobel 0.200 / 0.033
+    / 0.094 (mostly white, dark lines). Pearson correlation of the line art's darkness with
+    skimage's Sobel edge map of the same photograph: XDoG 0.188 / 0.182 / 0.174 (XDoG's lines
+    are thin and lie on the dark side of an edge, beside the edge map's ridge), Sobel 0.839 /
+    0.551 / 0.832; with another photograph's edge map every method gives |r| <= 0.041, so the
+    thresholds (0.12 and 0.4, against 0.08 for a wrong photograph) separate matching from
+    non-matching edges.
     """
     colours, lines = _photo_line_art(method)
     for index, (colour, line) in enumerate(zip(colours, lines, strict=True)):

@@ -14,7 +14,7 @@ DEFAULTS = {
     "fit": "crop",
     "resample": "lanczos",
     "method": "xdog",
-    "sigma": 0.6,
+    "sigma": 0.8,
     "k": 1.6,
     "p": 20.0,
     "epsilon": -0.02,

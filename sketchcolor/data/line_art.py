@@ -39,7 +39,7 @@ class LineArtConfig:
     method: str = "xdog"
     """"xdog" (difference of Gaussians with a soft threshold) or "sobel" (Sobel magnitude
     with hysteresis, like Canny without thinning)."""
-    sigma: float = 0.6
+    sigma: float = 0.8
     """XDoG: standard deviation in pixels of the finer Gaussian (line width grows with it);
     also the pre-blur of "sobel"."""
     k: float = 1.6
