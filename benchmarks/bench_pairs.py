@@ -130,6 +130,7 @@ def main() -> None:
     size = args.size or (256 if args.quick else 512)
     repeats = 3
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    load_at_start = os.getloadavg()[0]  # a shared machine's other work slows every row
     source = Path(tempfile.mkdtemp(prefix="bench-pairs-src-"))
     write_source(source, count, size)
     rows = end_to_end_rows(source, count, size, devices, sorted({1, args.workers}), repeats)
@@ -137,6 +138,7 @@ def main() -> None:
     for row in rows:
         row["speedup_vs_1_worker_cpu"] = round(row["pairs_per_s"] / rows[0]["pairs_per_s"], 2)
     batch_sizes = (1, 4, 16) if args.quick else (1, 4, 16, 64)
+    extractor = extractor_rows(size, devices, batch_sizes, repeats)
     write_result(
         "bench_pairs",
         {
@@ -144,8 +146,12 @@ def main() -> None:
             "source_format": "jpeg quality 92, shorter side 1.25-1.5 x S",
             "half_size": size,
             "torch_threads": torch.get_num_threads(),
+            "load_average_1min": {
+                "start": round(load_at_start, 2),
+                "end": round(os.getloadavg()[0], 2),
+            },
             "rows": rows,
-            "extractor_rows": extractor_rows(size, devices, batch_sizes, repeats),
+            "extractor_rows": extractor,
         },
         args.json,
     )

@@ -19,7 +19,7 @@ from skimage.filters import sobel
 from sketchcolor.cli import build_parser, main
 from sketchcolor.data.line_art import LineArtConfig, extract_line_art
 from sketchcolor.data.make_pairs import PairsConfig, make_pairs, square_and_resize
-from sketchcolor.data.pairs import hash_split, list_pairs
+from sketchcolor.data.pairs import InvalidPair, hash_split, list_pairs
 from sketchcolor.errors import SketchcolorError
 
 SIZE = 64
@@ -163,6 +163,26 @@ def test_transparency_is_composited_on_white(tmp_path):
     assert (pixels[:8, :8] == 255).all()  # transparent ground -> white
     assert tuple(pixels[32, 32]) == (0, 120, 255)
     assert pixels[:, SIZE:].min() < 100  # the square's outline is drawn
+
+
+def test_exif_rotation_is_applied_and_grayscale_kept_on_request(tmp_path):
+    from sketchcolor.data.make_pairs import load_colour
+
+    landscape = np.zeros((40, 80, 3), np.uint8)
+    landscape[:, :40] = (255, 0, 0)  # left half red
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(landscape).save(tmp_path / "rotated.jpg", exif=exif, quality=95)
+    upright = load_colour(tmp_path / "rotated.jpg", PairsConfig(size=20, fit="pad"))
+    assert upright[1, 10, 0] > 200 and upright[-2, 10, 0] < 60  # red on top after rotation
+    assert (upright[:, :4] > 240).all()  # portrait now: white margins left and right
+
+    grey16 = (np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16).astype(np.uint16)
+    Image.fromarray(grey16).save(tmp_path / "grey16.png")
+    with pytest.raises(InvalidPair, match="grayscale image"):
+        load_colour(tmp_path / "grey16.png", PairsConfig(size=32))
+    kept = load_colour(tmp_path / "grey16.png", PairsConfig(size=32, allow_grayscale=True))
+    assert kept.shape == (32, 32, 3) and kept[0, 0, 0] < 10 and kept[-1, -1, 0] > 240
 
 
 def test_shards_take_the_pairs_unchanged(pair_folder, tmp_path):
