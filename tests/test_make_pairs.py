@@ -139,6 +139,16 @@ def test_other_options_or_foreign_folder_refused(image_folder, pair_folder, tmp_
     assert (foreign / "notes.txt").read_text() == "mine"
 
 
+def test_output_folder_inside_the_source_is_not_read_as_input(tmp_path):
+    source = tmp_path / "images"
+    source.mkdir()
+    Image.fromarray(skimage.data.coffee()).save(source / "coffee.png")
+    first = make_pairs(source, source / "my-pairs", _config(), progress=False)
+    second = make_pairs(source, source / "my-pairs", _config(), progress=False)
+    assert first.written_now == 1 and second.written_now == 0
+    assert sum(second.counts.values()) == 1 and second.skipped == []
+
+
 def test_pad_keeps_the_whole_picture_on_white_and_crop_keeps_the_middle():
     wide = np.zeros((50, 100, 3), np.uint8)
     wide[:, :25] = (255, 0, 0)  # red left quarter, black elsewhere
