@@ -96,7 +96,7 @@ def register(subparsers) -> None:
     extractor.add_argument(
         "--high", type=float, default=d["high"], help="Sobel: strong-edge contrast (%(default)s)"
     )
-    speed = parser.add_argument_group("speed (never changes the output bytes)")
+    speed = parser.add_argument_group("speed (batch size and threads never change the bytes)")
     speed.add_argument(
         "--batch-size",
         type=int,
@@ -109,7 +109,8 @@ def register(subparsers) -> None:
     speed.add_argument(
         "--device",
         default=d["device"],
-        help="extractor device: auto, cpu, cuda, cuda:1 (%(default)s)",
+        help="extractor device: auto, cpu, cuda, cuda:1 (%(default)s); a GPU may round a few "
+        "pixels differently from the CPU",,
     )
     parser.set_defaults(run=run)
 

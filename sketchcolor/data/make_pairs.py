@@ -9,9 +9,9 @@ layout that `sketchcolor shards OUT SHARDS` reads unchanged. NAME is the file's 
 without its suffix, folders joined by "__"; the split is `hash_split(NAME.png)`, the function
 `shards` uses for a flat folder, so a pair's split never changes when files come and go.
 
-The same images and options give the same bytes: every stage is deterministic and a line
-drawing never depends on which images share its batch (so `--batch-size`, `--workers` and a
-resume change the speed only). Each pair is written to `NAME.png.partial` and renamed when
+The same images and options on the same device give the same bytes: every stage is
+deterministic and a line drawing never depends on which images share its batch (so
+`--batch-size`, `--workers` and a resume change the speed only). Each pair is written to `NAME.png.partial` and renamed when
 whole. OUT/pairs.json records the options when the run starts; a re-run with the same options
 writes only the pairs that are missing, a re-run with other options is refused. Files that
 cannot be used are skipped, and OUT/pairs-report.json lists them with their reasons.
@@ -63,7 +63,9 @@ RESAMPLING = {
 # faster than zlib's default 6 for files 1.7% larger.
 PNG_COMPRESS_LEVEL = 3
 WHITE = (255, 255, 255)
-# Options that change the speed but never the bytes; left out of the recorded fingerprint.
+# Options left out of the recorded fingerprint: batch size and threads never change the bytes;
+# the device may change a few rounded pixels (not checked on a GPU yet), but a folder begun on
+# one machine may be completed on another.
 SPEED_OPTIONS = ("batch_size", "workers", "device")
 
 
@@ -91,7 +93,8 @@ class PairsConfig:
     workers: int = 1
     """Threads that decode, resize and encode images (Pillow works outside the GIL)."""
     device: str = "auto"
-    """Torch device of the extractor: "auto" (CUDA when present, else the CPU), "cpu", "cuda"."""
+    """Torch device of the extractor: "auto" (CUDA when present, else the CPU), "cpu", "cuda"
+    (a GPU may round a few pixels differently from the CPU)."""
 
     def __post_init__(self):
         if self.size < 8:
