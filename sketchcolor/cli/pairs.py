@@ -110,7 +110,7 @@ def register(subparsers) -> None:
         "--device",
         default=d["device"],
         help="extractor device: auto, cpu, cuda, cuda:1 (%(default)s); a GPU may round a few "
-        "pixels differently from the CPU",,
+        "pixels differently from the CPU",
     )
     parser.set_defaults(run=run)
 
