@@ -317,3 +317,19 @@ def test_line_art_of_photographs_is_dark_lines_on_the_edges(method, dark_band, m
         assert _darkness_edge_correlation(line, colour) >= min_correlation, PHOTOS[index]
         other = colours[(index + 1) % len(colours)]
         assert abs(_darkness_edge_correlation(line, other)) < 0.08, PHOTOS[index]
+
+
+@pytest.mark.gpu
+def test_line_art_on_the_gpu_matches_the_cpu_and_repeats_exactly():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    colours, _ = _photo_line_art("xdog")
+    batch = torch.from_numpy(np.stack(colours)).permute(0, 3, 1, 2).float() / 255
+    for method in ("xdog", "sobel"):
+        config = LineArtConfig(method=method)
+        first = extract_line_art(batch.cuda(), config)
+        assert torch.equal(first, extract_line_art(batch.cuda(), config))
+        on_gpu = (first[:, 0] * 255).round().cpu().numpy()
+        on_cpu = (extract_line_art(batch, config)[:, 0] * 255).round().numpy()
+        differing = np.abs(on_gpu - on_cpu) > 1
+        assert differing.mean() < 0.001, (method, differing.mean())
