@@ -123,7 +123,14 @@ def test_resume_writes_only_what_is_missing(image_folder, pair_folder, tmp_path)
     assert result.written_now == 1 and sum(result.counts.values()) == 16
     assert _pair_files(out) == before
     again = make_pairs(image_folder, out, _config(), progress=False)
-    assert again.written_now == 0
+    assert again.written_now == 0 and again.orphans == []
+    reduced = tmp_path / "reduced-source"
+    shutil.copytree(image_folder, reduced)
+    (reduced / "logo-rgba.png").unlink()
+    without_logo = make_pairs(reduced, out, _config(), progress=False)
+    logo_pair = f"data/{hash_split('logo-rgba.png')}/logo-rgba.png"
+    assert without_logo.orphans == [logo_pair] and (out / logo_pair).exists()
+    assert "1 without a source image" in without_logo.summary()
 
 
 def test_other_options_or_foreign_folder_refused(image_folder, pair_folder, tmp_path):

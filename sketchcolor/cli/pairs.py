@@ -149,4 +149,8 @@ def run(args) -> int:
     print(f"{args.out}: {result.summary()}")
     for item in result.skipped:
         print(f"  skipped {item['file']}: {item['reason']}")
+    for name in result.orphans:
+        print(
+            f"  {name}: no image under SRC makes this pair any more (kept; delete it if unwanted)"
+        )
     return 0

@@ -150,12 +150,17 @@ class PairsResult:
     seconds: dict
     """Seconds per stage in this call: decode (read + resize), extract, encode (PNG + write)."""
     device: str
+    orphans: list = dataclasses.field(default_factory=list)
+    """Pair files in OUT/data that no image under SRC makes any more (their image was removed
+    or renamed); kept, since they may be wanted, but `shards` would read them too."""
 
     def summary(self) -> str:
         counts = ", ".join(f"{split} {count}" for split, count in self.counts.items())
         total = sum(self.counts.values())
+        orphans = f", {len(self.orphans)} without a source image" if self.orphans else ""
         return (
-            f"{total} pairs ({counts}), {self.written_now} written now, {len(self.skipped)} skipped"
+            f"{total} pairs ({counts}), {self.written_now} written now, "
+            f"{len(self.skipped)} skipped{orphans}"
         )
 
 
@@ -178,7 +183,12 @@ def make_pairs(
         if item.output(out).exists():
             counts[item.split] += 1
     result = PairsResult(
-        counts=counts, written_now=written_now, skipped=skipped, seconds=seconds, device=device
+        counts=counts,
+        written_now=written_now,
+        skipped=skipped,
+        seconds=seconds,
+        device=device,
+        orphans=find_orphans(out, plan),
     )
     write_report(out, config, result)
     return result
@@ -209,6 +219,17 @@ def plan_pairs(source: Path, out: Path) -> tuple[list[PlannedPair], list[dict]]:
         taken[name] = relative
         plan.append(PlannedPair(source=relative, name=name, split=hash_split(name)))
     return plan, skipped
+
+
+def find_orphans(out: Path, plan: list[PlannedPair]) -> list[str]:
+    """Pair files under OUT/data that the plan does not make, as paths relative to OUT."""
+    expected = {item.output(out) for item in plan}
+    return sorted(
+        path.relative_to(out).as_posix()
+        for split in SPLITS
+        for path in (out / "data" / split).glob("*.png")
+        if path not in expected
+    )
 
 
 def output_name(relative: str) -> str:
@@ -338,7 +359,11 @@ def _timed(seconds: dict, stage: str, function, *args):
 
 def load_colour(path: Path, config: PairsConfig) -> np.ndarray:
     """Decode, check and square one colour image: uint8 (S, S, 3). Raises InvalidPair."""
-    image = ImageOps.exif_transpose(open_image(path))
+    image = open_image(path)
+    try:
+        image = ImageOps.exif_transpose(image)
+    except (ValueError, TypeError, SyntaxError, OSError) as error:  # a malformed EXIF block
+        raise InvalidPair(f"corrupt EXIF orientation ({error})") from None
     colourless = image.mode in ("1", "L", "LA", "La", "I", "I;16", "F")
     if colourless and not config.allow_grayscale:
         raise InvalidPair(f"grayscale image (mode {image.mode}); --allow-grayscale keeps it")
@@ -415,6 +440,7 @@ def write_report(out: Path, config: PairsConfig, result: PairsResult) -> None:
         "format": FORMAT,
         "counts": result.counts,
         "skipped": result.skipped,
+        "orphans": result.orphans,
         "options": dataclasses.asdict(config),
         "options_sha256": hashlib.sha256(
             json.dumps(config.fingerprint(), sort_keys=True).encode()
