@@ -244,6 +244,18 @@ def test_cli_writes_pairs_and_its_defaults_are_the_library_defaults(image_folder
     assert options["line_art"]["method"] == "sobel" and options["size"] == SIZE
 
 
+def test_cli_bad_options_and_folders_are_one_line_errors(image_folder, tmp_path, capsys):
+    assert main(["pairs", str(image_folder), str(tmp_path / "a"), "--sigma", "0"]) == 2
+    assert main(["pairs", str(tmp_path / "missing"), str(tmp_path / "b")]) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert (
+        errors[0]
+        == "sketchcolor pairs: error: --sigma must be > 0 and --k > 1, got sigma=0.0 k=1.6"
+    )
+    assert errors[1].endswith("missing: not a folder") and len(errors) == 2
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
 def test_line_art_of_an_image_does_not_depend_on_its_batch():
     generator = torch.Generator().manual_seed(0)
     batch = torch.rand(5, 3, 40, 48, generator=generator)
