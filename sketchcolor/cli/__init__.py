@@ -22,6 +22,7 @@ from sketchcolor.cli import (
     fid,
     hints,
     models,
+    pairs,
     quickstart,
     shards,
     synth,
@@ -30,7 +31,7 @@ from sketchcolor.cli import (
 from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
-COMMAND_MODULES = (quickstart, synth, shards, hints, models, train, evaluate, fid, colorize)
+COMMAND_MODULES = (quickstart, synth, pairs, shards, hints, models, train, evaluate, fid, colorize)
 
 
 def build_parser() -> argparse.ArgumentParser:

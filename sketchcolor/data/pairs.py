@@ -83,6 +83,19 @@ def read_pair(path: Path, *, size: int | None = None) -> tuple[np.ndarray, np.nd
 
 def decode_image(path: Path) -> Image.Image:
     """Open and fully decode an image as RGB, turning every failure into InvalidPair."""
+    image = open_image(path)
+    if image.mode in ("L", "LA", "I", "I;16", "F", "1"):
+        raise InvalidPair(f"grayscale pair: image mode {image.mode}, the colour half has no colour")
+    if image.mode not in ("RGB", "RGBA", "P", "PA"):
+        raise InvalidPair(f"unsupported image mode {image.mode} (expected RGB)")
+    width, height = image.size
+    if width != 2 * height:
+        raise InvalidPair(f"wrong size {width}x{height}: width must be twice the height")
+    return _to_rgb(image)
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and fully decode an image in its own mode, turning every failure into InvalidPair."""
     try:
         with Image.open(path) as opened:
             opened.load()  # decodes all pixel data: a truncated file fails here
@@ -98,14 +111,7 @@ def decode_image(path: Path) -> Image.Image:
         raise InvalidPair(f"cannot decode ({text})") from None
     except (ValueError, SyntaxError) as error:  # PIL raises these for malformed headers
         raise InvalidPair(f"corrupt image ({error})") from None
-    if image.mode in ("L", "LA", "I", "I;16", "F", "1"):
-        raise InvalidPair(f"grayscale pair: image mode {image.mode}, the colour half has no colour")
-    if image.mode not in ("RGB", "RGBA", "P", "PA"):
-        raise InvalidPair(f"unsupported image mode {image.mode} (expected RGB)")
-    width, height = image.size
-    if width != 2 * height:
-        raise InvalidPair(f"wrong size {width}x{height}: width must be twice the height")
-    return _to_rgb(image)
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
