@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from sketchcolor.batchnorm import recompute_batchnorm_statistics
 from sketchcolor.data.conditioning import HintConfig, build_generator_input, input_channels
 from sketchcolor.data.palette import extract_palettes
-from sketchcolor.evaluate import sample_fixed_hints
 from sketchcolor.losses import GeneratorLoss, LossWeights
 from sketchcolor.models import Discriminator, create_generator
-from sketchcolor.training.batchnorm import recompute_batchnorm_statistics
+from sketchcolor.runs import sample_fixed_hints
 from sketchcolor.training.inputs import step_inputs
 from sketchcolor.training.step import train_step
 

@@ -2,8 +2,8 @@
 
 import torch
 
+from sketchcolor.batchnorm import batchnorm_layers, recompute_batchnorm_statistics
 from sketchcolor.models import create_generator
-from sketchcolor.training.batchnorm import batchnorm_layers, recompute_batchnorm_statistics
 
 
 def batch_statistics_output(model, inputs):

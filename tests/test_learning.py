@@ -17,8 +17,9 @@ import torch
 
 from sketchcolor.data.shards import ShardConfig, prepare_shards
 from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
-from sketchcolor.evaluate import evaluate_runs, load_run
-from sketchcolor.train import train
+from sketchcolor.evaluation.evaluate import evaluate_runs
+from sketchcolor.runs import load_run
+from sketchcolor.training.loop import train
 from sketchcolor.training.presets import small_run_config
 
 

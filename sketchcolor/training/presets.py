@@ -27,7 +27,7 @@ QUICKSTART_MODELS = ("1",)
 QUICKSTART_COLOR_CONTROLS = ("none", "palette", "hints")
 
 CPU_FRIENDLY = {
-    "size": 256,  # the smallest size Models 1, 2.1 and 3 accept
+    "size": 256,  # the smallest size Models 1 and 2.1 accept (Model 3 needs 512)
     "width": 1 / 16,
     "feature_loss": False,  # no VGG weights needed
     "loader_backend": "torch",
@@ -51,8 +51,8 @@ SMALL_RUN = {
 
 
 def tiny_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
-    """The smallest sensible run for plumbing tests: 256 px, 1/16 width, batches of 4, the
-    paper's losses and hints, CPU-friendly loader settings, no VGG weights needed."""
+    """The smallest sensible run for plumbing tests: 256 px (Model 3 needs 512), 1/16 width,
+    batches of 4, the paper's losses and hints, CPU-friendly loader settings, no VGG weights."""
     settings = {
         **CPU_FRIENDLY,
         "batch_size": 4,
@@ -62,7 +62,7 @@ def tiny_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
         "log_every": 5,
     }
     settings.update(overrides)
-    return TrainConfig(data=Path(data), out=Path(out), **settings)
+    return TrainConfig.from_flat(data=Path(data), out=Path(out), **settings)
 
 
 def small_run_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
@@ -72,13 +72,13 @@ def small_run_config(data: str | Path, out: str | Path, **overrides) -> TrainCon
     settings = {**SMALL_RUN, "max_steps": steps, "save_every": steps, "sample_every": steps,
                 "log_every": max(1, steps // 10)}  # fmt: skip
     settings.update(overrides)
-    return TrainConfig(data=Path(data), out=Path(out), **settings)
+    return TrainConfig.from_flat(data=Path(data), out=Path(out), **settings)
 
 
 def quickstart_configs(
     data: str | Path, runs_root: str | Path, *, steps: int = 100
 ) -> list[TrainConfig]:
-    """Model 1 with colour controls none, palette and hints: small-run CPU runs of `steps` steps.
+    """Model 1 with color controls none, palette and hints: small-run CPU runs of `steps` steps.
 
     Run folders are RUNS_ROOT/model-M-C, as launch/sweep.sh names them.
     """

@@ -8,6 +8,8 @@ than the same weights in train mode (docs/learning.md has the numbers). Recomput
 statistics from the final weights, over training-style inputs with dropout off as at
 inference, removes the mismatch; generators without BatchNorm (Models 2.x, 3) are untouched.
 
+Used by training's export (training/checkpointer.py) and by `evaluate` on checkpoints (runs.py).
+
 Usage: recompute_batchnorm_statistics(generator, (inputs for inputs in some_batches))
 """
 
@@ -61,19 +63,22 @@ def recompute_batchnorm_statistics(model: nn.Module, inputs: Iterable[torch.Tens
 
 
 def with_recomputed_statistics(
-    generator: nn.Module, loader, config, hint_config, *, batches: int
+    generator: nn.Module, loader, *, color_control: str, hint_config, seed: int, batches: int
 ) -> nn.Module:
     """A copy of `generator` whose BatchNorm statistics come from `batches` training batches.
 
-    The batches are the first of a fixed epoch with hints drawn from fixed seeds, so the result
-    depends only on the weights (an exact resume exports the same bytes), and the live model's
-    buffers stay as training left them. Returns `generator` itself when there is nothing to do.
+    The batches are the first of a fixed epoch of `loader` (a training loader: shuffled,
+    flipped) with hints drawn from fixed seeds, as training draws them, so the result depends
+    only on the weights and the loader's settings: an exact resume exports the same bytes, and
+    `sketchcolor evaluate RUN/checkpoints/step-N` rebuilds the export of step N. The live
+    model's buffers stay as training left them. Returns `generator` itself when there is
+    nothing to do.
     """
     import copy
     import itertools
 
+    from sketchcolor.data.conditioning import build_generator_input, sample_hints, uses_hints
     from sketchcolor.seeding import mixed_seed
-    from sketchcolor.training.inputs import step_inputs
 
     if batches <= 0 or not batchnorm_layers(generator):
         return generator
@@ -82,11 +87,16 @@ def with_recomputed_statistics(
 
     def inputs():
         for number, batch in enumerate(itertools.islice(loader.epoch(statistics_epoch), batches)):
-            seed = mixed_seed(config.seed, statistics_epoch, number)
-            step, _ = step_inputs(
-                batch, color_control=config.color_control, hint_config=hint_config, seed=seed
-            )
-            yield step.generator_input
+            color = batch["color"]  # (B, 3, H, W)
+            hints = None
+            if uses_hints(color_control):
+                draw = torch.Generator(device=color.device)
+                draw.manual_seed(mixed_seed(seed, statistics_epoch, number))
+                hints = sample_hints(color, hint_config, draw)
+            yield build_generator_input(
+                color_control, batch["sketch"], palette=batch.get("palette"), hints=hints,
+                hint_config=hint_config,
+            )  # fmt: skip
 
     recompute_batchnorm_statistics(copy_, inputs())
     return copy_
