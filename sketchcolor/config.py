@@ -222,6 +222,11 @@ class OutputConfig:
     """Log losses, learning rate and images/s to TensorBoard every this many steps."""
     write_rank_audit: Annotated[bool, arg(name="audit_ranks")] = False
     """Write RUN_DIR/audit/rank-R.json per process: the sample keys it trained on and a hash of its weights."""
+    eval_every: int = 0
+    """Log val L1, PSNR and SSIM of the generator as it would be exported to TensorBoard every
+    this many steps and at the end (0: off); the shards need a val split."""
+    eval_images: int = 64
+    """Val pairs those metrics are measured on (the first of the split)."""
     batchnorm_batches: int = 32
     """Training batches whose statistics replace the BatchNorm running statistics in every
     export (Model 1; 0 keeps the running ones, which lag the weights: docs/learning.md)."""
@@ -278,6 +283,11 @@ class TrainConfig:
                 raise SketchcolorError(f"{name} must be at least 1, got {value}")
         if optim.max_steps is not None and optim.max_steps < 1:
             raise SketchcolorError(f"max_steps must be at least 1, got {optim.max_steps}")
+        if output.eval_every < 0 or output.eval_images < 1:
+            raise SketchcolorError(
+                f"eval_every must be 0 (off) or more and eval_images at least 1, got "
+                f"{output.eval_every} and {output.eval_images}"
+            )
         if output.batchnorm_batches < 0:
             raise SketchcolorError(
                 f"batchnorm_batches must be 0 (off) or more, got {output.batchnorm_batches}"

@@ -167,3 +167,138 @@ def generate(generator, config: dict, hint_config, sketch, palette, hints) -> to
         config["color_control"], sketch, palette=palette, hints=hints, hint_config=hint_config
     )
     return generator(inputs).clamp(-1, 1)
+
+
+# --- intermediate checkpoints (RUN/checkpoints/step-N): Accelerate state, not an export
+
+CHECKPOINTS_FOLDER = "checkpoints"
+CHECKPOINT_PREFIX = "step-"
+CHECKPOINT_PROGRESS_FILE = "progress.json"
+CHECKPOINT_GENERATOR_FILE = "model.safetensors"  # Accelerate's name for the first model: G
+CHECKPOINT_EMA_FILE = "custom_checkpoint_0.pkl"  # the EMA copy, registered for checkpointing
+
+
+def is_checkpoint_folder(path: str | Path) -> bool:
+    """True for RUN/checkpoints/step-N (whether or not it is complete)."""
+    path = Path(path)
+    name = path.name
+    return (
+        path.parent.name == CHECKPOINTS_FOLDER
+        and name.startswith(CHECKPOINT_PREFIX)
+        and name[len(CHECKPOINT_PREFIX) :].isdigit()
+    )
+
+
+def run_checkpoints(run_dir: str | Path) -> list[Path]:
+    """The run's complete checkpoints (weights and progress.json), oldest step first."""
+    folder = Path(run_dir) / CHECKPOINTS_FOLDER
+    found = [
+        path
+        for path in (folder.iterdir() if folder.is_dir() else [])
+        if is_checkpoint_folder(path)
+        and (path / CHECKPOINT_GENERATOR_FILE).is_file()
+        and (path / CHECKPOINT_PROGRESS_FILE).is_file()
+    ]
+    return sorted(found, key=lambda path: int(path.name[len(CHECKPOINT_PREFIX) :]))
+
+
+def checkpoint_run_folder(checkpoint_dir: Path) -> Path:
+    return Path(checkpoint_dir).parent.parent
+
+
+def read_checkpoint_config(checkpoint_dir: str | Path) -> dict:
+    """A checkpoint's config in config.json's form (model, color_control, hint_config,
+    image_size, ema, step, images_seen, width), from its run's train_config.json and its own
+    progress.json; one-line errors for a missing or incomplete folder."""
+    checkpoint_dir = Path(checkpoint_dir)
+    if not checkpoint_dir.is_dir():
+        raise SketchcolorError(f"{checkpoint_dir}: no such checkpoint folder")
+    for name in (CHECKPOINT_GENERATOR_FILE, CHECKPOINT_PROGRESS_FILE):
+        if not (checkpoint_dir / name).is_file():
+            raise SketchcolorError(f"{checkpoint_dir}: has no {name}; not a complete checkpoint")
+    run_dir = checkpoint_run_folder(checkpoint_dir)
+    train_config_path = run_dir / TRAIN_CONFIG_FILE
+    if not train_config_path.is_file():
+        raise SketchcolorError(f"{train_config_path}: not found; the checkpoint's run is unknown")
+    train_config = TrainConfig.load(train_config_path)
+    try:
+        progress = json.loads((checkpoint_dir / CHECKPOINT_PROGRESS_FILE).read_text())
+    except ValueError as error:
+        raise SketchcolorError(
+            f"{checkpoint_dir}/progress.json: not valid JSON ({error})"
+        ) from None
+    model = train_config.model
+    hint_config = HintConfig.for_size(model.size, **train_config.hints.to_dict())
+    return {
+        "model": model.name,
+        "width": model.width,
+        "color_control": model.color_control,
+        "hint_config": hint_config.to_dict(),
+        "image_size": model.size,
+        "ema": model.ema,
+        "step": int(progress["step"]),
+        "images_seen": int(progress.get("images_seen", 0)),
+        "train_config": train_config,
+    }
+
+
+def load_checkpoint_generator(
+    checkpoint_dir: str | Path,
+    device: torch.device,
+    *,
+    shard_dir: str | Path,
+    backend: str = "torch",
+) -> tuple[torch.nn.Module, dict]:
+    """The generator of RUN/checkpoints/step-N as its export would be (eval mode, on device).
+
+    The weights are the EMA copy's when the run kept one, else the generator's; BatchNorm
+    statistics are recomputed as the export recomputes them (`output.batchnorm_batches`
+    training batches of `shard_dir`'s train split; sketchcolor/batchnorm.py), so the final
+    checkpoint scores what the run's generator.safetensors scores. Returns (generator, config).
+    """
+    import safetensors.torch
+
+    from sketchcolor.batchnorm import with_recomputed_statistics
+    from sketchcolor.data.conditioning import input_channels
+    from sketchcolor.data.loader import create_loader
+    from sketchcolor.models import create_generator
+
+    checkpoint_dir = Path(checkpoint_dir)
+    config = read_checkpoint_config(checkpoint_dir)
+    train_config = config["train_config"]
+    hint_config = hint_config_of(config)
+    generator = create_generator(
+        config["model"],
+        in_channels=input_channels(config["color_control"], hint_config),
+        width=config["width"],
+    )
+    state = safetensors.torch.load_file(str(checkpoint_dir / CHECKPOINT_GENERATOR_FILE))
+    if config["ema"]:
+        # AveragedModel's state: the averaged generator under "module." plus n_averaged.
+        ema = torch.load(checkpoint_dir / CHECKPOINT_EMA_FILE, map_location="cpu")
+        state = {
+            key[len("module.") :]: value for key, value in ema.items() if key.startswith("module.")
+        }
+    try:
+        generator.load_state_dict(state)
+    except RuntimeError as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise SketchcolorError(
+            f"{checkpoint_dir}: weights do not match its train_config.json ({first_line})"
+        ) from None
+    generator.eval().to(device)
+    loader = create_loader(
+        shard_dir, split="train", image_size=config["image_size"],
+        batch_size=train_config.optim.batch_size, device=device, backend=backend,
+        training=True, seed=train_config.seed, num_workers=0,
+    )  # fmt: skip
+    generator = with_recomputed_statistics(
+        generator, loader, color_control=config["color_control"], hint_config=hint_config,
+        seed=train_config.seed, batches=train_config.output.batchnorm_batches,
+    ).eval()  # fmt: skip
+    return generator, config
+
+
+def read_any_config(path: str | Path) -> dict:
+    """config.json of a run folder, or the equivalent of a checkpoint folder."""
+    return read_checkpoint_config(path) if is_checkpoint_folder(path) else read_run_config(path)

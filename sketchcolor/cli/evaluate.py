@@ -1,6 +1,7 @@
 """`sketchcolor evaluate`: FID, PSNR, SSIM and L1 of trained runs on a shard split, as a table.
 
 Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data my-shards --out evaluation/
+       sketchcolor evaluate runs/m1-none --all-checkpoints --data my-shards --out curve/
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ HELP = "FID / PSNR / SSIM of runs on a split, the paper's table"
 DESCRIPTION = (
     "Color a shard split with each run's generator (under its own color control, hints drawn "
     "from a fixed seed) and write results.json, results.md (the paper's models x color "
-    "controls table with its FID ratios) and results.png. Under `accelerate launch` the work "
-    "is split over the processes."
+    "controls table with its FID ratios) and results.png, and MODEL_CARD.md into each run "
+    "folder. A checkpoint folder (RUN/checkpoints/step-N) or --all-checkpoints gives one row "
+    "per step and results-curve.png (val L1, PSNR, FID against steps). Under `accelerate "
+    "launch` the work is split over the processes."
 )
 
 
 @dataclass(kw_only=True)
 class EvaluateOptions:
     runs: Positional[tuple[Path, ...]]
-    """Run folders."""
+    """Run folders, or checkpoint folders RUN/checkpoints/step-N."""
     data: Path
     """Shard folder (manifest.json)."""
     split: str = "val"
@@ -43,6 +46,8 @@ class EvaluateOptions:
     """Where real-image FID statistics are cached (None: ~/.cache/sketchcolor/fid)."""
     backend: Literal["auto", "dali", "torch"] = "auto"
     """Batch loader (auto: DALI when importable)."""
+    all_checkpoints: bool = False
+    """Evaluate every complete checkpoint of each run folder (one row per step, a curve)."""
 
 
 def options():
@@ -69,6 +74,7 @@ def run(args: EvaluateOptions) -> int:
             cache_dir=args.cache_dir,
             backend=args.backend,
             accelerator=accelerator,
+            all_checkpoints=args.all_checkpoints,
         )
     finally:
         release_accelerator(accelerator)

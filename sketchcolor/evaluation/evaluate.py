@@ -27,14 +27,19 @@ from sketchcolor.data.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
 from sketchcolor.evaluation import metrics
+from sketchcolor.evaluation.model_card import write_model_cards
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
 from sketchcolor.files import create_output_folder
 from sketchcolor.runs import (
+    checkpoint_run_folder,
     generate,
     hint_config_of,
     image_size_of,
+    is_checkpoint_folder,
+    load_checkpoint_generator,
     load_run,
-    read_run_config,
+    read_any_config,
+    run_checkpoints,
     run_hints,
 )
 
@@ -143,10 +148,17 @@ def evaluate_run(
     backend: str,
     accelerator,
 ) -> RunResult:
-    """Evaluate one run folder; `reference` maps image size -> {"path", "stats"} for FID."""
+    """Evaluate one run folder or checkpoint (RUN/checkpoints/step-N); `reference` maps image
+    size -> {"path", "stats"} for FID."""
     from sketchcolor.data.loader import create_loader
 
-    generator, config = load_run(run_dir, device)
+    checkpoint = is_checkpoint_folder(run_dir)
+    if checkpoint:
+        generator, config = load_checkpoint_generator(
+            run_dir, device, shard_dir=shard_dir, backend=backend
+        )
+    else:
+        generator, config = load_run(run_dir, device)
     image_size = image_size_of(config, shard_dir)
     rank = accelerator.process_index if accelerator else 0
     world_size = accelerator.num_processes if accelerator else 1
@@ -172,7 +184,7 @@ def evaluate_run(
         need_real=need_real,
         seed=seed,
         max_images=max_images,
-        description=f"evaluate {run_dir.name}",
+        description=f"evaluate {run_label(run_dir)}",
         # one bar for the whole evaluation, not one per rank
         show_progress=accelerator is None or accelerator.is_main_process,
     )
@@ -196,6 +208,10 @@ def evaluate_run(
     encoding = hint_config_of(config).encoding if uses_hints(control) else None
     return RunResult(
         run=str(run_dir),
+        run_folder=str(checkpoint_run_folder(run_dir) if checkpoint else run_dir),
+        step=config.get("step"),
+        checkpoint=checkpoint,
+        parameters=sum(parameter.numel() for parameter in generator.parameters()),
         model=str(config["model"]),
         color_control=control,
         hint_encoding=encoding,
@@ -208,7 +224,29 @@ def evaluate_run(
     )
 
 
+def run_label(path: Path) -> str:
+    """ "model-1-hints" for a run folder, "model-1-hints@300" for its checkpoint step-300."""
+    if is_checkpoint_folder(path):
+        return f"{checkpoint_run_folder(path).name}@{path.name.split('-')[-1]}"
+    return path.name
+
+
 # ----------------------------------------------------------------------------- all runs
+
+
+def expand_checkpoints(run_dirs: list[str | Path]) -> list[Path]:
+    """Each run folder replaced by its complete checkpoints, oldest first (--all-checkpoints);
+    a checkpoint folder given as such stays as it is."""
+    expanded = []
+    for path in map(Path, run_dirs):
+        if is_checkpoint_folder(path):
+            expanded.append(path)
+            continue
+        found = run_checkpoints(path)
+        if not found:
+            raise SketchcolorError(f"{path}: no complete checkpoints in {path / 'checkpoints'}")
+        expanded.extend(found)
+    return expanded
 
 
 def plan_reference(
@@ -250,10 +288,15 @@ def evaluate_runs(
     backend: str = "auto",
     device: torch.device | str | None = None,
     accelerator=None,
+    all_checkpoints: bool = False,
 ) -> dict[str, Any]:
-    """Evaluate every run on the split and write results.json, results.md and results.png.
+    """Evaluate every run on the split and write results.json, results.md and results.png,
+    plus results-curve.png when a run has several steps, and RUN/MODEL_CARD.md per run.
 
-    run_dirs: run folders (generator.safetensors + config.json). max_images: only the first N
+    run_dirs: run folders (generator.safetensors + config.json) or checkpoint folders
+    (RUN/checkpoints/step-N: Accelerate state, loaded as its export would be, see
+    `runs.load_checkpoint_generator`). all_checkpoints: replace each run folder by all its
+    checkpoints (one row per step). max_images: only the first N
     samples of the split (by key). inception_weights: the FID weights file (default: the torch
     hub cache); when missing, FID is None with the reason and the other metrics still run.
     backend: the loader, "dali", "torch" or "auto" (DALI when installed and a GPU is there).
@@ -275,7 +318,9 @@ def evaluate_runs(
     if accelerator is not None:
         device = accelerator.device
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    configs = [read_run_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    if all_checkpoints:
+        run_dirs = expand_checkpoints(run_dirs)
+    configs = [read_any_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
     if accelerator is None or accelerator.is_main_process:
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
@@ -307,4 +352,5 @@ def evaluate_runs(
     payload = results_payload(results, shard_dir, split, seed, fid_message, processes)
     if accelerator is None or accelerator.is_main_process:
         write_outputs(payload, results, out_dir)
+        write_model_cards(payload, results, shard_dir)
     return payload

@@ -24,6 +24,7 @@ from sketchcolor.files import atomic_output, create_output_folder, write_text_at
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
 RESULTS_CHART = "results.png"
+RESULTS_CURVE = "results-curve.png"
 
 # The paper's FID table (models x colour controls) and its "growth of colorization quality".
 PAPER_FID = {
@@ -39,7 +40,19 @@ class RunResult:
     """One run's numbers, as written to results.json."""
 
     run: str
-    """The run folder."""
+    """The run folder, or the checkpoint folder (RUN/checkpoints/step-N) evaluated."""
+
+    run_folder: str = ""
+    """The run folder (the checkpoint's run for a checkpoint)."""
+
+    step: int | None = None
+    """The optimizer step of the weights (None for exports written before steps were recorded)."""
+
+    checkpoint: bool = False
+    """True when `run` is an intermediate checkpoint rather than the run's export."""
+
+    parameters: int = 0
+    """Generator parameters."""
 
     model: str
     """Generator name ("1", "2.1", "2.2", "3")."""
@@ -128,6 +141,65 @@ def write_outputs(payload: dict, results: list[RunResult], out_dir: Path) -> Non
         out_dir / RESULTS_TABLE, results_markdown(results, payload["fid_unavailable"])
     )
     write_chart(results, out_dir / RESULTS_CHART)
+    if curves(results):
+        write_curve(results, out_dir / RESULTS_CURVE)
+
+
+def curves(results: list[RunResult]) -> dict[str, list[RunResult]]:
+    """Run folder -> its results in step order, for runs evaluated at two steps or more."""
+    by_run: dict[str, list[RunResult]] = {}
+    for result in results:
+        if result.step is not None:
+            by_run.setdefault(result.run_folder or result.run, []).append(result)
+    return {
+        run: sorted(rows, key=lambda row: row.step)
+        for run, rows in by_run.items()
+        if len({row.step for row in rows}) > 1
+    }
+
+
+def step_table(results: list[RunResult]) -> list[str]:
+    """One row per (run, step): how the metrics move as a run trains."""
+    lines = [
+        "| run | step | images | FID | PSNR (dB) | SSIM | L1 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run, rows in curves(results).items():
+        for r in rows:
+            lines.append(
+                f"| {Path(run).name} | {r.step} | {r.images} | {format_number(r.fid, 2)} "
+                f"| {format_number(r.psnr, 2)} | {format_number(r.ssim, 4)} "
+                f"| {format_number(r.l1, 4)} |"
+            )
+    return lines
+
+
+def write_curve(results: list[RunResult], path: Path) -> None:
+    """Val L1, PSNR (and FID when computed) against the step, one line per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = curves(results)
+    panels = [("l1", "val L1 (lower is better)"), ("psnr", "PSNR (dB, higher is better)")]
+    if any(r.fid is not None for rows in runs.values() for r in rows):
+        panels.append(("fid", "FID (lower is better)"))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), squeeze=False)
+    for axis, (metric, title) in zip(axes[0], panels, strict=True):
+        for run, rows in runs.items():
+            points = [(r.step, getattr(r, metric)) for r in rows]
+            points = [(x, y) for x, y in points if y is not None and math.isfinite(y)]
+            axis.plot(*zip(*points, strict=True), marker="o", label=Path(run).name)
+        axis.set_xlabel("step")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=min(len(runs), 4), frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.88))  # room for the legend above the panels
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=100)
+    plt.close(figure)
 
 
 def model_order(results: list[RunResult]) -> list[str]:
@@ -200,11 +272,18 @@ def per_run_table(results: list[RunResult]) -> list[str]:
     ]
     for r in results:
         lines.append(
-            f"| {Path(r.run).name} | {r.model} | {r.control_label} | {r.image_size} | {r.images} "
+            f"| {run_name(r)} | {r.model} | {r.control_label} | {r.image_size} | {r.images} "
             f"| {format_number(r.fid, 2)} | {format_number(r.psnr, 2)} "
             f"| {format_number(r.ssim, 4)} | {format_number(r.l1, 4)} |"
         )
     return lines
+
+
+def run_name(result: RunResult) -> str:
+    """The run folder's name, with @STEP for a checkpoint."""
+    if result.checkpoint:
+        return f"{Path(result.run_folder).name}@{result.step}"
+    return Path(result.run).name
 
 
 def results_markdown(results: list[RunResult], fid_message: str | None) -> str:
@@ -223,6 +302,9 @@ def results_markdown(results: list[RunResult], fid_message: str | None) -> str:
     lines += models_by_controls_table(results, "ssim", 4)
     lines += ["", "## Every run", ""]
     lines += per_run_table(results)
+    if curves(results):
+        lines += ["", f"## By step (the curve: {RESULTS_CURVE})", ""]
+        lines += step_table(results)
     lines += ["", "## The paper's FID (averaged per-pair FIDs; not comparable in scale)", ""]
     lines += [
         "| model | none | palette | hints |",

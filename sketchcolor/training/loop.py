@@ -42,6 +42,7 @@ from sketchcolor.training.setup import (
     training_accelerator,
 )
 from sketchcolor.training.step import train_step
+from sketchcolor.training.validation import ValidationLogger
 
 
 def train(config: TrainConfig) -> Path:
@@ -119,6 +120,7 @@ def build_run(config: TrainConfig, accelerator) -> Run:
         config, accelerator, inference_model, run.hint_config, loader=run.loader, last=resume_from
     )
     accelerator.init_trackers("tensorboard", config=tracker_hparams(config))
+    run.validation = ValidationLogger(config, accelerator, run.checkpointer, run.hint_config)
     run.samples = SampleWriter(config, run.hint_config, accelerator, inference_model)
     run.images_per_step = (
         config.optim.batch_size * config.optim.grad_accum * accelerator.num_processes
@@ -188,6 +190,7 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
                 )
             run.samples.maybe_write(progress.step, last_step=last_step)
             run.checkpointer.save(progress, last_step=last_step)
+            run.validation.maybe_log(progress.step, last_step=last_step)
             if last_step:
                 break
     # The inference weights, also when resuming a run that had already finished.
