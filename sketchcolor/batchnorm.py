@@ -62,6 +62,19 @@ def recompute_batchnorm_statistics(model: nn.Module, inputs: Iterable[torch.Tens
     return batches
 
 
+def without_sync_batchnorm(module: nn.Module) -> nn.Module:
+    """`module` with every SyncBatchNorm replaced by a BatchNorm2d holding the same state (the
+    inverse of `nn.SyncBatchNorm.convert_sync_batchnorm`; the state dict keys do not change)."""
+    if isinstance(module, nn.SyncBatchNorm):
+        plain = nn.BatchNorm2d(module.num_features, module.eps, module.momentum, module.affine,
+                               module.track_running_stats)  # fmt: skip
+        plain.load_state_dict(module.state_dict())
+        return plain.to(next(iter(module.state_dict().values())).device).train(module.training)
+    for name, child in module.named_children():
+        setattr(module, name, without_sync_batchnorm(child))
+    return module
+
+
 def with_recomputed_statistics(
     generator: nn.Module, loader, *, color_control: str, hint_config, seed: int, batches: int
 ) -> nn.Module:
@@ -83,7 +96,8 @@ def with_recomputed_statistics(
     if batches <= 0 or not batchnorm_layers(generator):
         return generator
     statistics_epoch = 1_000_003  # any fixed epoch: its shuffle and flips are the loader's own
-    copy_ = copy.deepcopy(generator)
+    # The main process alone exports: SyncBatchNorm would wait for the others in train mode.
+    copy_ = without_sync_batchnorm(copy.deepcopy(generator))
 
     def inputs():
         for number, batch in enumerate(itertools.islice(loader.epoch(statistics_epoch), batches)):

@@ -2,7 +2,11 @@
 
 import torch
 
-from sketchcolor.batchnorm import batchnorm_layers, recompute_batchnorm_statistics
+from sketchcolor.batchnorm import (
+    batchnorm_layers,
+    recompute_batchnorm_statistics,
+    without_sync_batchnorm,
+)
 from sketchcolor.models import create_generator
 
 
@@ -53,3 +57,22 @@ def test_models_without_batchnorm_are_left_alone():
     assert recompute_batchnorm_statistics(model, [torch.zeros(1, 3, 256, 256)]) == 0
     after = model.state_dict()
     assert all(torch.equal(before[name], after[name]) for name in before)
+
+
+def test_sync_batchnorm_becomes_plain_batchnorm_with_the_same_state():
+    """The export recomputes statistics on the main process alone, where SyncBatchNorm in train
+    mode would wait for the other ranks."""
+    torch.manual_seed(0)
+    model = create_generator("1", in_channels=3, width=1 / 16)
+    synced = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    before = {name: value.clone() for name, value in synced.state_dict().items()}
+    count = sum(isinstance(m, torch.nn.SyncBatchNorm) for m in synced.modules())
+    assert count == len(batchnorm_layers(synced)) > 5
+    plain = without_sync_batchnorm(synced)
+    assert not any(isinstance(m, torch.nn.SyncBatchNorm) for m in plain.modules())
+    assert len(batchnorm_layers(plain)) == count
+    after = plain.state_dict()
+    assert after.keys() == before.keys()
+    assert all(torch.equal(before[name], after[name]) for name in before)
+    # And it runs in train mode without a process group.
+    assert recompute_batchnorm_statistics(plain, [torch.rand(2, 3, 256, 256) * 2 - 1]) == 1

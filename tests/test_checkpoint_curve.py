@@ -160,3 +160,46 @@ def test_the_model_card_describes_the_run(curve_run, shard_dir, tmp_path, monkey
     assert f"| PSNR (dB) | {row['psnr']:.2f} |" in card
     assert "| FID (dataset-level) | n/a |" in card and "FID not computed:" in card
     assert "## Known limits" in card and "not comparable in scale" in card
+
+
+def test_an_ema_checkpoint_loads_its_averaged_weights(shard_dir, tmp_path):
+    """With --ema the export is the EMA copy (Accelerate's custom_checkpoint_0.pkl), not G."""
+    from sketchcolor.training.presets import tiny_config
+
+    run = train(tiny_config(shard_dir, tmp_path / "ema", model="2.1", ema=True, ema_decay=0.5,
+                            max_steps=2, save_every=2, sample_every=0))  # fmt: skip
+    device = torch.device("cpu")
+    from_checkpoint, config = load_checkpoint_generator(
+        run / "checkpoints" / "step-2", device, shard_dir=shard_dir
+    )
+    exported, _ = load_run(run, device)
+    assert config["ema"] is True
+    for name, value in exported.state_dict().items():
+        assert torch.equal(from_checkpoint.state_dict()[name], value), name
+    # The plain generator's weights differ from the average.
+    import safetensors.torch
+
+    plain = safetensors.torch.load_file(str(run / "checkpoints" / "step-2" / "model.safetensors"))
+    assert any(not torch.equal(plain[name], value) for name, value in exported.state_dict().items())
+
+
+def test_the_paper_recipe_prints_its_commands_and_gpu_hours():
+    """DRY_RUN: the 16 training commands (the paper's 9 + Model 3 + mixed) and the estimate."""
+    import os
+    import subprocess
+
+    script = Path(__file__).resolve().parents[1] / "launch" / "recipes" / "paper.sh"
+    result = subprocess.run(
+        [str(script), "kaggle", "work"], capture_output=True, text=True, check=True,
+        env={**os.environ, "DRY_RUN": "1"}, cwd=script.parents[2],
+    )  # fmt: skip
+    lines = result.stdout.splitlines()
+    train_lines = [line for line in lines if "sketchcolor.train" in line]
+    assert len(train_lines) == 16
+    assert all("--config launch/configs/paper.yaml" in line and "--eval-every 5000" in line
+               for line in train_lines)  # fmt: skip
+    assert any("--model 3 --color mixed" in line for line in train_lines)
+    assert "+ sketchcolor shards kaggle work/shards --size 512 --workers 8" in lines
+    # 3 x (27.2 + 3 x 36.9) + 3 x 30.9 = 506 GFLOPs x 1,422,400 images at 346 TFLOP/s.
+    assert "| 1 | 506 | 0.58 |" in lines and "| 2.1 | 754 | 0.86 |" in lines
+    assert "| 3 | 761 | 0.87 |" in lines
