@@ -19,13 +19,14 @@ from sketchcolor.cli import (
     hints,
     models,
     quickstart,
+    serve,
     shards,
     synth,
     train,
 )
 from sketchcolor.errors import SketchcolorError
 
-COMMAND_MODULES = (quickstart, synth, shards, hints, models, train, evaluate, fid, colorize)
+COMMAND_MODULES = (quickstart, synth, shards, hints, models, train, evaluate, fid, colorize, serve)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,6 +8,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+# The limit is a plain number here, so `sketchcolor --help` does not import torch.
+DEFAULT_MAX_PIXELS = 4096 * 4096
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -31,6 +34,8 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=int, default=8, help="sketches per generator call")
     parser.add_argument("--keep-size", action="store_true",
                         help="colour at the sketch's own size (only pad) instead of the training size")  # fmt: skip
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS,
+                        help="refuse sketches with more pixels than this")  # fmt: skip
     parser.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda if any)")
     parser.set_defaults(run=run)
 
@@ -48,6 +53,7 @@ def run(args) -> int:
         hints_json=args.hints_json,
         batch_size=args.batch_size,
         resize=not args.keep_size,
+        max_pixels=args.max_pixels,
         device=args.device,
     )
     where = written[0] if len(written) == 1 else written[0].parent
