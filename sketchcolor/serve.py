@@ -219,7 +219,8 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
         target = Path(tempfile.mkdtemp(dir=output_folder)) / f"{Path(sketch).stem}-colorized.png"
         write_png(output, target)
         height, width = output.shape[-2:]
-        latency = f"{width}x{height} with {run} in {seconds:.2f} s"
+        labels = f", {len(parse_labels(hints))} hint label(s)" if uses_hints(control) else ""
+        latency = f"**{seconds:.2f} s**: {width}x{height} with {run}{labels}"
         return to_uint8(output), latency, gr.update(value=str(target), interactive=True)
 
     def show_run(run):
@@ -241,6 +242,10 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
         x, y = evt.index[:2]
         labels.append({"x": int(x), "y": int(y), "color": hex_palette([color])[0]})
         return labels_to_text(labels)
+
+    # Gradio passes the click only to a parameter annotated with the real class; the string
+    # annotation `from __future__ import annotations` leaves would not resolve here.
+    add_hint.__annotations__["evt"] = gr.SelectData
 
     def undo_hint(hints):
         return labels_to_text(parse_labels(hints)[:-1])
@@ -271,10 +276,23 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
             info = gr.Markdown(describe_run(names[0], models[names[0]]), elem_id="run-info")
         with gr.Row(equal_height=False):
             with gr.Column():
-                sketch = gr.Image(label="Sketch", type="filepath", image_mode=None,
-                                  sources=["upload", "clipboard"], elem_id="sketch")  # fmt: skip
+                sketch = gr.Image(label="Sketch (upload or paste)", type="filepath",
+                                  image_mode=None, sources=["upload", "clipboard"], height=220,
+                                  elem_id="sketch")  # fmt: skip
                 canvas = gr.Image(label="Click to place a hint label", interactive=False,
                                   format="png", elem_id="canvas", visible=uses_hints(first))  # fmt: skip
+                with gr.Group(visible=uses_hints(first)) as hints_box:
+                    with gr.Row():
+                        color = gr.ColorPicker("#ff0000", label="Hint colour",
+                                               elem_id="hint-color")  # fmt: skip
+                        undo = gr.Button("Undo hint", elem_id="undo")
+                        clear = gr.Button("Clear hints", elem_id="clear")
+                    hints = gr.Textbox(label="Hints (JSON, sketch pixels)", lines=2,
+                                       elem_id="hints")  # fmt: skip
+                    with gr.Accordion("Hints from a reference image", open=False):
+                        hint_reference = gr.Image(label="Reference", type="filepath", height=200)
+                        count = gr.Slider(1, 100, value=20, step=1, label="Labels")
+                        sample = gr.Button("Sample hints")
             with gr.Column():
                 output = gr.Image(label="Colorized", interactive=False, format="png",
                                   elem_id="output")  # fmt: skip
@@ -283,24 +301,15 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
                     button = gr.Button("Colorize", variant="primary", elem_id="colorize")
                     download = gr.DownloadButton("Download PNG", interactive=False,
                                                  elem_id="download")  # fmt: skip
-        with gr.Group(visible=uses_hints(first)) as hints_box:
-            with gr.Row():
-                color = gr.ColorPicker("#ff0000", label="Hint colour", elem_id="hint-color")
-                undo = gr.Button("Undo hint", elem_id="undo")
-                clear = gr.Button("Clear hints", elem_id="clear")
-            hints = gr.Textbox(label="Hints (JSON, sketch pixels)", lines=2, elem_id="hints")
-            with gr.Accordion("Hints from a reference image", open=False):
-                hint_reference = gr.Image(label="Reference", type="filepath")
-                count = gr.Slider(1, 100, value=20, step=1, label="Labels")
-                sample = gr.Button("Sample hints")
-        with gr.Group(visible=uses_palette(first)) as palette_box:
-            with gr.Row():
-                swatches = [gr.ColorPicker(value, label=f"Colour {i + 1}", min_width=60,
-                                           elem_id=f"swatch-{i}")
-                            for i, value in enumerate(DEFAULT_SWATCHES[:PALETTE_SIZE])]  # fmt: skip
-            with gr.Accordion("Palette from a reference image", open=False):
-                palette_reference = gr.Image(label="Reference", type="filepath")
-                take = gr.Button("Take its 9 colours")
+                with gr.Group(visible=uses_palette(first)) as palette_box:
+                    with gr.Row():
+                        swatches = [gr.ColorPicker(value, label=f"Colour {i + 1}", min_width=60,
+                                                   elem_id=f"swatch-{i}")
+                                    for i, value in enumerate(DEFAULT_SWATCHES[:PALETTE_SIZE])]  # fmt: skip
+                    with gr.Accordion("Palette from a reference image", open=False):
+                        palette_reference = gr.Image(label="Reference", type="filepath",
+                                                     height=200)  # fmt: skip
+                        take = gr.Button("Take its 9 colours")
         if config.data is not None:
             size = models[names[0]].image_size
             gr.Examples(val_examples(config.data, size, config.examples), inputs=[sketch],

@@ -39,3 +39,41 @@ def shard_dir(synth_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards") / "shards"
     prepare_shards(synth_root, out, ShardConfig(shard_size=SHARD_SIZE, seed=0), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def served_runs(shard_dir, tmp_path_factory) -> dict[str, Path]:
+    """Two tiny trained runs for the web app: "hints" and "palette" (256 px, width 1/16)."""
+    from sketchcolor.train import train
+    from sketchcolor.training.presets import tiny_config
+
+    root = tmp_path_factory.mktemp("served_runs")
+    runs = {}
+    for control in ("hints", "palette"):
+        config = tiny_config(shard_dir, root / control, color_control=control, max_steps=2,
+                             batch_size=2, save_every=2, sample_every=0, log_every=1)  # fmt: skip
+        runs[control] = train(config)
+    return runs
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def serve_url(served_runs, shard_dir):
+    """`sketchcolor serve` on both served runs, on 127.0.0.1 and a free port, once per module."""
+    pytest.importorskip("gradio", reason="the web app needs the ui extra: pip install -e '.[ui]'")
+    from sketchcolor.serve import ServeConfig, start
+
+    port = free_port()
+    config = ServeConfig(runs=[served_runs["hints"], served_runs["palette"]], port=port,
+                         data=shard_dir, device="cpu")  # fmt: skip
+    app = start(config, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
