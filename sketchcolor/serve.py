@@ -12,13 +12,16 @@ Usage: launch(ServeConfig(runs=[Path("runs/m21-hints")], port=7860))
 
 from __future__ import annotations
 
+import atexit
+import collections
 import os
+import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from sketchcolor.colorize import (
@@ -158,9 +161,31 @@ def read_uploaded_sketch(path: str, max_pixels: int) -> torch.Tensor:
         raise SketchcolorError(str(error).replace(str(path), "sketch")) from None
 
 
-def to_uint8(image: torch.Tensor) -> np.ndarray:
-    """(1, 3, H, W) in [-1, 1] -> uint8 (H, W, 3), rounded as write_png rounds."""
-    return ((image[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+class OutputFiles:
+    """Each result as its own PNG file, the latest `keep` of them kept.
+
+    Results are handed to Gradio as files, not arrays: Gradio stores an array under a name made
+    from its content and rewrites that file in place, so two identical results at once (the
+    same request twice) could be read half-written; a file is copied under a temporary name
+    and renamed. Gradio copies the file as the request ends, so older ones can go.
+    """
+
+    def __init__(self, keep: int = 64):
+        self.folder = Path(tempfile.mkdtemp(prefix="sketchcolor-serve-"))
+        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
+        self.keep = keep
+        self.written: collections.deque[Path] = collections.deque()
+        self.lock = threading.Lock()
+
+    def write(self, image: torch.Tensor, stem: str) -> Path:
+        """(1, 3, H, W) in [-1, 1] -> a new PNG, STEM-colorized.png in a folder of its own."""
+        target = Path(tempfile.mkdtemp(dir=self.folder)) / f"{stem}-colorized.png"
+        write_png(image, target)
+        with self.lock:
+            self.written.append(target)
+            while len(self.written) > self.keep:
+                shutil.rmtree(self.written.popleft().parent, ignore_errors=True)
+        return target
 
 
 def user_errors(gr, function):
@@ -199,12 +224,12 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
     """The Gradio Blocks app (queued, bounded concurrency) over already-loaded models."""
     gr = require_gradio()
     names = list(models)
-    output_folder = Path(tempfile.mkdtemp(prefix="sketchcolor-serve-"))
+    outputs = OutputFiles()
 
     def api_colorize(sketch, run, hints, palette):
         output = colorize_request(models, sketch, run, hints or "", palette or "",
                                   max_pixels=config.max_pixels)  # fmt: skip
-        return to_uint8(output)
+        return str(outputs.write(output, Path(sketch).stem))
 
     def ui_colorize(sketch, run, hints, *swatches):
         if not sketch:
@@ -216,12 +241,11 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
         output = colorize_request(models, sketch, run, hints, palette,
                                   max_pixels=config.max_pixels)  # fmt: skip
         seconds = time.perf_counter() - start
-        target = Path(tempfile.mkdtemp(dir=output_folder)) / f"{Path(sketch).stem}-colorized.png"
-        write_png(output, target)
+        target = outputs.write(output, Path(sketch).stem)
         height, width = output.shape[-2:]
         labels = f", {len(parse_labels(hints))} hint label(s)" if uses_hints(control) else ""
         latency = f"**{seconds:.2f} s**: {width}x{height} with {run}{labels}"
-        return to_uint8(output), latency, gr.update(value=str(target), interactive=True)
+        return str(target), latency, gr.update(value=str(target), interactive=True)
 
     def show_run(run):
         colorizer = find_run(models, run)
@@ -268,7 +292,8 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
         return [rgb_hex(color) for color in colors]
 
     first = models[names[0]].config["color_control"]
-    with gr.Blocks(title="sketchcolor") as app:
+    # Gradio's cache keeps every upload and output; files older than an hour are deleted.
+    with gr.Blocks(title="sketchcolor", delete_cache=(1800, 3600)) as app:
         gr.Markdown("## sketchcolor: colorize a sketch\nUpload a sketch, pick a run, click on "
                     "the sketch to place hint labels or set the palette.")  # fmt: skip
         with gr.Row():
