@@ -115,8 +115,7 @@ def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
     page.goto(serve_url)
     page.wait_for_selector("#sketch input[type=file]", state="attached", timeout=TIMEOUT_MS)
-    assert "colour control `hints`" in page.locator("#run-info").inner_text().replace("\n", " ") \
-        or "hints" in page.locator("#run-info").inner_text()  # fmt: skip
+    assert "colour control hints" in page.locator("#run-info").inner_text()
     sketch = write_sketch(tmp_path / "sketch.png")
     page.locator("#sketch input[type=file]").set_input_files(str(sketch))
     page.wait_for_selector("#canvas img", timeout=TIMEOUT_MS)
@@ -162,4 +161,15 @@ def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
 
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # A palette run: the hint controls go, the swatches come, and the output uses them.
+    page.click("#run input")
+    page.get_by_role("option", name="palette").click()
+    page.wait_for_function(
+        "() => document.querySelector('#latency').innerText.includes('with palette')",
+        timeout=TIMEOUT_MS,
+    )
+    assert page.locator("#swatch-0").is_visible()
+    assert not page.locator("#hints").is_visible() and not page.locator("#canvas").is_visible()
+    assert "colour control palette" in page.locator("#run-info").inner_text()
     page.close()
