@@ -139,7 +139,7 @@ def refuse_too_many_pixels(path: Path, size: tuple[int, int], max_pixels: int) -
     if width * height > max_pixels:
         raise SketchcolorError(
             f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "
-            f"{max_pixels / 1e6:.1f} MP (raise it with --max-pixels)"
+            f"{max_pixels} pixels (raise it with --max-pixels)"
         )
 
 

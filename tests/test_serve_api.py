@@ -91,7 +91,7 @@ def bad_files(tmp_path_factory):
     ("file", "run", "hints", "palette", "message"),
     [
         ("notes.txt", "hints", "", "", "sketch: cannot read sketch"),
-        ("huge.png", "hints", "", "", r"4112x4112 is 16\.9 MP, over the limit of 16\.8 MP"),
+        ("huge.png", "hints", "", "", r"4112x4112 is 16\.9 MP, over the limit of 16777216 pixels"),
         (None, "hints", '[{"x": NaN, "y": 3, "color": "#ff0000"}]', "", '"x" must be a finite'),
         (None, "hints", '[{"x": 3, "color": "#ff0000"}]', "", 'hint 0: needs "y"'),
         (None, "hints", '[{"x": 500, "y": 3, "color": "#ff0000"}]', "", "outside the 200x120"),
