@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -74,7 +74,7 @@ class ServeConfig:
     concurrency: int = 2
     """Requests coloured at once; the rest wait in Gradio's queue."""
 
-    examples: int = field(default=4, repr=False)
+    examples: int = 4
     """How many val sketches `data` gives as examples."""
 
 
