@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from tyro.conf import Positional
 
 from sketchcolor.colorize import (
     DEFAULT_MAX_PIXELS,
@@ -51,9 +52,9 @@ DEFAULT_SWATCHES = ("#d94f4f", "#f2c14e", "#4f86d9", "#5fb36b", "#8e5fd9",
 
 @dataclass(kw_only=True)
 class ServeConfig:
-    """Options of `sketchcolor serve`."""
+    """Options of `sketchcolor serve` (its command line is generated from these fields)."""
 
-    runs: list[Path]
+    runs: Positional[list[Path]]
     """Run folders to serve (config.json + weights); each is chosen in the app by its folder name."""
 
     host: str = "127.0.0.1"
@@ -63,7 +64,7 @@ class ServeConfig:
     """Port to listen on."""
 
     device: str | None = None
-    """cuda, cuda:1 or cpu (default: cuda if any); every run is loaded there once."""
+    """cuda, cuda:1 or cpu (None: cuda if any); every run is loaded there once."""
 
     data: Path | None = None
     """Shard folder (`sketchcolor shards` output) whose first val sketches are shown as examples."""
@@ -72,7 +73,7 @@ class ServeConfig:
     """Sketches with more pixels than this are refused with a message (about 16 MP)."""
 
     concurrency: int = 2
-    """Requests coloured at once; the rest wait in Gradio's queue."""
+    """Requests colored at once; the rest wait in Gradio's queue."""
 
     examples: int = 4
     """How many val sketches `data` gives as examples."""

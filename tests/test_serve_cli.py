@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from sketchcolor.cli import build_parser, main
+from sketchcolor.cli import main, serve
+from sketchcolor.cli.options import parse_options
 
 
 def test_without_gradio_the_command_names_the_install(monkeypatch, tmp_path, capsys):
@@ -23,12 +24,14 @@ def test_without_gradio_the_command_names_the_install(monkeypatch, tmp_path, cap
 def test_cli_defaults_are_the_config_defaults(tmp_path):
     from sketchcolor.serve import ServeConfig
 
-    args = build_parser().parse_args(["serve", str(tmp_path / "a"), str(tmp_path / "b")])
+    argv = [str(tmp_path / "a"), str(tmp_path / "b")]
+    args = parse_options(serve.options(), argv, prog="sketchcolor serve", description="")
     defaults = {f.name: f.default for f in dataclasses.fields(ServeConfig) if f.name != "runs"}
     assert args.runs == [tmp_path / "a", tmp_path / "b"]
-    for name in ("host", "port", "device", "data", "max_pixels", "concurrency"):
+    for name in ("host", "port", "device", "data", "max_pixels", "concurrency", "examples"):
         assert getattr(args, name) == defaults[name], name
     assert defaults["max_pixels"] == 4096 * 4096
+    assert args == ServeConfig(runs=[tmp_path / "a", tmp_path / "b"])
 
 
 @pytest.mark.parametrize(
