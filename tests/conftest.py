@@ -56,6 +56,12 @@ def served_runs(shard_dir, tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
+# The served app's pixel limit: far above every test sketch, low enough that a sketch over it
+# uploads quickly on a loaded machine (a 17 MP file over the 16 MP default took long enough to
+# time the client out). The default itself is checked in test_serve_cli.py.
+SERVED_MAX_PIXELS = 600 * 600
+
+
 def free_port() -> int:
     """A TCP port nobody listens on right now (the OS picks it)."""
     import socket
@@ -73,7 +79,7 @@ def serve_url(served_runs, shard_dir):
 
     port = free_port()
     config = ServeConfig(runs=[served_runs["hints"], served_runs["palette"]], port=port,
-                         data=shard_dir, device="cpu")  # fmt: skip
+                         data=shard_dir, device="cpu", max_pixels=SERVED_MAX_PIXELS)  # fmt: skip
     app = start(config, block=False)
     yield f"http://127.0.0.1:{port}/"
     app.close()

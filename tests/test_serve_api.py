@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchcolor.colorize import DEFAULT_MAX_PIXELS, colorize
+from sketchcolor.colorize import colorize
+
+from .conftest import SERVED_MAX_PIXELS
 
 gradio_client = pytest.importorskip("gradio_client", reason="needs the test extra")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -20,7 +22,8 @@ HINTS = [{"x": 40, "y": 30, "color": "#ff0000"}, {"x": 150, "y": 90, "color": "#
 
 @pytest.fixture(scope="module")
 def client(serve_url):
-    return Client(serve_url, verbose=False)
+    # A generous timeout: six engineers share this 2-core machine, and an upload can wait.
+    return Client(serve_url, verbose=False, httpx_kwargs={"timeout": 120})
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +84,8 @@ def test_hints_change_the_output(client, sketch):
 def bad_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bad")
     (folder / "notes.txt").write_text("not an image")
-    # White compresses to almost nothing, so the file is small but claims 17 MP.
-    side = int(DEFAULT_MAX_PIXELS**0.5) + 16
+    # Just over the served limit (608 x 608 > 600 x 600); white compresses to almost nothing.
+    side = int(SERVED_MAX_PIXELS**0.5) + 8
     Image.new("L", (side, side), 255).save(folder / "huge.png")
     return folder
 
@@ -91,7 +94,7 @@ def bad_files(tmp_path_factory):
     ("file", "run", "hints", "palette", "message"),
     [
         ("notes.txt", "hints", "", "", "sketch: cannot read sketch"),
-        ("huge.png", "hints", "", "", r"4112x4112 is 16\.9 MP, over the limit of 16777216 pixels"),
+        ("huge.png", "hints", "", "", r"608x608 is 0\.4 MP, over the limit of 360000 pixels"),
         (None, "hints", '[{"x": NaN, "y": 3, "color": "#ff0000"}]', "", '"x" must be a finite'),
         (None, "hints", '[{"x": 3, "color": "#ff0000"}]', "", 'hint 0: needs "y"'),
         (None, "hints", '[{"x": 500, "y": 3, "color": "#ff0000"}]', "", "outside the 200x120"),
@@ -113,11 +116,12 @@ def test_bad_input_is_an_error_and_the_server_keeps_serving(
 
 def test_requests_do_not_load_models(client, sketch, monkeypatch):
     """The server loaded its runs at start; a request that loaded one would call load_run."""
-    import sketchcolor.evaluate
+    import sketchcolor.runs
 
     def refuse(*args, **kwargs):
         raise AssertionError("a model was loaded during a request")
 
-    monkeypatch.setattr(sketchcolor.evaluate, "load_run", refuse)
+    monkeypatch.setattr(sketchcolor.runs, "load_run", refuse)
+    monkeypatch.setattr(sketchcolor.runs, "load_generator", refuse)
     monkeypatch.setattr(torch, "load", refuse)
     assert pixels(call(client, sketch, "palette", "", "#336699")).shape == (120, 200, 3)
