@@ -1,6 +1,7 @@
 """The web app in a real browser (Debian's chromium via Playwright): upload, hints, download.
 
-Saves a screenshot of the app to docs/ui.png. Skipped, with the reason, where Playwright or a
+Saves a screenshot of the app (to docs/ui.png with SKETCHCOLOR_UPDATE_DOCS=1, else to the test's
+temporary folder, so a test run leaves the tree clean). Skipped, with the reason, where Playwright or a
 chromium executable is missing.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "ui.png"
+DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "ui.png"
 SKETCH_SIZE = (320, 256)  # width, height: not square, so coordinates are checked both ways
 HINT_A, HINT_B = (80, 90), (230, 170)  # (x, y) in sketch pixels
 TIMEOUT_MS = 60_000
@@ -159,8 +160,10 @@ def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
     assert changed_at_b > 1.0, changed_at_b  # mean 8-bit levels
     assert changed_at_b > 2 * changed_at_a, (changed_at_b, changed_at_a)
 
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    update_docs = os.environ.get("SKETCHCOLOR_UPDATE_DOCS") == "1"
+    screenshot = DOCS_SCREENSHOT if update_docs else tmp_path / "ui.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert Image.open(screenshot).size[0] >= 800  # the whole page, not an empty capture
 
     # A palette run: the hint controls go, the swatches come, and the output uses them.
     page.click("#run input")
