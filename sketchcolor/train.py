@@ -23,6 +23,7 @@ from sketchcolor.errors import SketchcolorError
 from sketchcolor.seeding import mixed_seed
 from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress
+from sketchcolor.training.preemption import StopSignals, TrainingStopped, report_stop
 from sketchcolor.training.setup import has_gpu, release_accelerator, resolve_backend
 
 __all__ = ["has_gpu", "main", "release_accelerator", "resolve_backend", "train"]
@@ -55,6 +56,7 @@ def train(config: TrainConfig) -> Path:
     from sketchcolor.training.step import train_step
 
     accelerator = create_accelerator(config)
+    stop = StopSignals(accelerator).install()  # SIGTERM/SIGUSR1/SIGINT: save, then stop
     try:
         main_process = accelerator.is_main_process
         checkpoint_root = config.out / "checkpoints"
@@ -195,12 +197,15 @@ def train(config: TrainConfig) -> Path:
                     and (progress.step % config.sample_every == 0 or final)
                 ):
                     write_samples(config, accelerator, inference_model, sample, progress.step)
-                if progress.step % config.save_every == 0 or final:
+                stopping = not final and stop.should_stop()  # all ranks agree
+                if progress.step % config.save_every == 0 or final or stopping:
                     last_checkpoint = checkpoints.save_checkpoint(
                         accelerator, checkpoint_root, progress, keep=config.keep_checkpoints
                     )
                     if main_process:
                         export_generator(config, inference_model, hint_config, progress.step)
+                if stopping:
+                    raise stop.stopped(progress.step, last_checkpoint)
                 if final:
                     break
 
@@ -212,6 +217,7 @@ def train(config: TrainConfig) -> Path:
         accelerator.wait_for_everyone()
         return config.out
     finally:
+        stop.restore()
         release_accelerator(accelerator)
 
 
@@ -296,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = config_from_arguments(parser.parse_args(argv))
         train(config)
+    except TrainingStopped as stopped:
+        return report_stop(stopped, "sketchcolor train")
     except SketchcolorError as error:
         print(f"sketchcolor train: error: {error}", file=sys.stderr)
         return 2

@@ -159,8 +159,12 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from sketchcolor.train import train
+    from sketchcolor.training.preemption import TrainingStopped, report_stop
 
-    run_dir = train(config_from_arguments(args))
+    try:
+        run_dir = train(config_from_arguments(args))
+    except TrainingStopped as stopped:
+        return report_stop(stopped, "sketchcolor train")
     print(
         f"run folder: {run_dir} (generator.safetensors, config.json, samples/, logs/, checkpoints/)"
     )

@@ -1,0 +1,112 @@
+"""Stop a training run cleanly on SIGTERM, SIGUSR1 or SIGINT: save at the next step boundary.
+
+A cluster warns a job before it kills it (SLURM's `--signal`, a preemption's SIGTERM, a
+user's Ctrl-C). The handler only sets a flag; the loop asks `should_stop()` after each
+optimizer step, and all ranks agree on the answer with one all-reduce (MAX) of a one-element
+tensor, so every rank stops after the same step even when only one rank was signalled (a
+rank that stopped alone would leave the others waiting in the next collective). The loop then
+saves a checkpoint of that step and exits with 128 + the signal number (143 for SIGTERM, 138
+for SIGUSR1, 130 for SIGINT), the shell's convention for "ended by this signal".
+A second SIGINT exits at once (code 130), without saving.
+
+Usage:
+    with StopSignals(accelerator) as stop:
+        ...  # after each optimizer step:
+        if stop.should_stop():
+            raise stop.stopped(step, save_checkpoint(...))
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import torch
+
+from sketchcolor.errors import SketchcolorError
+
+HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+
+class TrainingStopped(SketchcolorError):
+    """The run stopped on a signal after saving; `exit_code` is 128 + the signal number."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class StopSignals:
+    """Installs the handlers on enter, restores the previous ones on exit."""
+
+    def __init__(self, accelerator=None) -> None:
+        self.accelerator = accelerator
+        self.received: int | None = None
+        self._previous: dict[int, object] = {}
+
+    def install(self) -> StopSignals:
+        """Route the signals to this object (the previous handlers are kept for `restore`)."""
+        # Python only lets the main thread install handlers; elsewhere (a notebook's worker
+        # thread) the run simply keeps the default behaviour.
+        if threading.current_thread() is threading.main_thread():
+            for number in HANDLED_SIGNALS:
+                self._previous[number] = signal.signal(number, self._handle)
+        return self
+
+    def restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def __enter__(self) -> StopSignals:
+        return self.install()
+
+    def __exit__(self, *exc_info) -> None:
+        self.restore()
+
+    def _handle(self, number: int, frame) -> None:
+        if number == signal.SIGINT and self.received == signal.SIGINT:
+            # os.write, not print: print is not safe inside a signal handler.
+            os.write(2, b"sketchcolor train: second interrupt, exiting now without saving\n")
+            os._exit(128 + signal.SIGINT)
+        if self.received is None:
+            self.received = number
+            if self._is_main_process():
+                name = signal.Signals(number).name
+                note = f"\nsketchcolor train: {name} received; saving after this step\n"
+                os.write(2, note.encode())
+
+    def should_stop(self) -> bool:
+        """True on every rank when any rank was signalled (a collective: call it on all ranks)."""
+        local = 0 if self.received is None else int(self.received)
+        accelerator = self.accelerator
+        if accelerator is None or accelerator.num_processes == 1:
+            return local != 0
+        flag = torch.tensor([local], device=accelerator.device, dtype=torch.int32)
+        agreed = int(accelerator.reduce(flag, reduction="max").item())
+        if agreed and self.received is None:
+            self.received = agreed  # signalled elsewhere: report that rank's signal
+        return agreed != 0
+
+    def _is_main_process(self) -> bool:
+        return self.accelerator is None or self.accelerator.is_main_process
+
+    def stopped(self, step: int, checkpoint: Path) -> TrainingStopped:
+        """The exception that ends the run after the checkpoint of `step` was saved."""
+        number = self.received or signal.SIGTERM
+        name = signal.Signals(number).name
+        return TrainingStopped(
+            f"stopped by {name} after step {step}; checkpoint {checkpoint} "
+            "(continue with --resume)",
+            exit_code=128 + number,
+        )
+
+
+def report_stop(stopped: TrainingStopped, command: str) -> int:
+    """Print the one line of a signalled stop (rank 0 only) and return its exit code."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"{command}: {stopped}", file=sys.stderr)
+    return stopped.exit_code
