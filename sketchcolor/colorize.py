@@ -345,6 +345,10 @@ def colorize(
         if controls.palette is not None:
             palette_batch = controls.palette.expand(len(batch), -1, -1).to(device)
         output = generate(generator, config, hint_config, sketch.to(device), palette_batch, hints)
+        if not torch.isfinite(output).all():  # NaN would be written as a black picture
+            raise SketchcolorError(
+                f"{batch[0][0]}: the generator's output is NaN/inf; nothing written for it"
+            )
         for index, (_, placement, target) in enumerate(batch):
             write_png(from_canvas(output[index : index + 1].cpu(), placement), target)
         bar.update(len(batch))

@@ -87,6 +87,8 @@ class TrainConfig:
     seed: int = 0
     """Seed of weights, data order, flips, dropout and hint sampling."""
 
+    verify_shards: bool = True
+    """Check every shard against the manifest before training (cached per machine; see `sketchcolor verify`)."""
     loader_backend: str = "auto"
     """Batch loader: dali, torch, or auto (DALI when importable, else the torch loader)."""
     num_workers: int = 2
@@ -176,7 +178,10 @@ class TrainConfig:
 
     def save(self, path: Path) -> None:
         """Write the resolved config as JSON (RUN_DIR/train_config.json)."""
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        from sketchcolor.files import write_text_atomically
+
+        # Atomic: a kill mid-write must not leave an empty file that blocks --resume.
+        write_text_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:

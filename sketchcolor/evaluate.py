@@ -14,7 +14,6 @@ Usage: evaluate_runs(["runs/m1-none", "runs/m21-palette"], "shards/", out_dir="e
 
 from __future__ import annotations
 
-import json
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +60,20 @@ def load_run(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.Module
 
     read_run_config(run_dir)
     generator, config = load_generator(run_dir)
+    bad = [name for name, value in generator.state_dict().items() if not value.isfinite().all()]
+    if bad:
+        raise SketchcolorError(
+            f"{run_dir}: the generator's weights contain NaN/inf ({len(bad)} tensors, first "
+            f"{bad[0]}); export a checkpoint from before the divergence"
+        )
     return generator.eval().to(device), config
+
+
+def check_run(run_dir: str | Path) -> dict:
+    """Load a run's generator once (CPU) to prove it is usable; returns its config."""
+    generator, config = load_run(run_dir, torch.device("cpu"))
+    del generator
+    return config
 
 
 def hint_config_of(config: dict):
@@ -75,7 +87,9 @@ def image_size_of(config: dict, shard_dir: Path) -> int:
     """The size the run was trained at, else the shards' half size."""
     if config.get("image_size"):
         return int(config["image_size"])
-    manifest = json.loads((shard_dir / "manifest.json").read_text())
+    from sketchcolor.data.verify import read_manifest
+
+    manifest = read_manifest(shard_dir)
     if manifest.get("half_size"):
         return int(manifest["half_size"])
     raise SketchcolorError(f"{shard_dir}: the run records no image_size and the shards keep sizes")
@@ -169,6 +183,11 @@ def collect_run(
         # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
         fake = generate(generator, config, hint_config_of(config), batch["sketch"],
                         batch["palette"], hints)  # fmt: skip
+        if not torch.isfinite(fake).all():
+            raise SketchcolorError(
+                f"the generator's output is NaN/inf (batch from {batch['key'][0]}); "
+                "its weights or inputs are not finite"
+            )
         real = batch["color"]
         collection.psnr.append(metrics.psnr(fake, real).cpu().numpy())
         collection.ssim.append(metrics.ssim(fake, real).cpu().numpy())
@@ -279,6 +298,12 @@ def evaluate_run(
 # ----------------------------------------------------------------------------- all runs
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line (a decoder's message can span many)."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
 def plan_reference(
     run_configs: list[dict],
     shard_dir: Path,
@@ -318,6 +343,7 @@ def evaluate_runs(
     backend: str = "auto",
     device: torch.device | str | None = None,
     accelerator=None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every run on the split and write results.json, results.md and results.png.
 
@@ -326,6 +352,10 @@ def evaluate_runs(
     hub cache); when missing, FID is None with the reason and the other metrics still run.
     backend: the loader, "dali", "torch" or "auto" (DALI when installed and a GPU is there).
     accelerator: an `accelerate.Accelerator` to split the work over processes (optional).
+    verify: check the split's shards against the manifest first (see sketchcolor.data.verify).
+    Every run is loaded once before the first is evaluated, so a broken run fails at once.
+    A run that fails during its evaluation (one process) is listed under "failed" in
+    results.json and the others' results are still written.
     Returns the results.json content.
     """
     from sketchcolor.training.setup import resolve_backend
@@ -344,7 +374,11 @@ def evaluate_runs(
     if accelerator is not None:
         device = accelerator.device
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    configs = [read_run_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    configs = [check_run(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    if verify:
+        from sketchcolor.data.verify import verify_before_use
+
+        verify_before_use(shard_dir, splits=[split], accelerator=accelerator)
     if accelerator is None or accelerator.is_main_process:
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
@@ -356,24 +390,34 @@ def evaluate_runs(
         cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
         reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images)
 
-    results = [
-        evaluate_run(
-            Path(run_dir),
-            shard_dir,
-            split,
-            device=device,
-            inception=inception,
-            reference=reference,
-            batch_size=batch_size,
-            seed=seed,
-            max_images=max_images,
-            backend=backend,
-            accelerator=accelerator,
-        )
-        for run_dir in run_dirs
-    ]
     processes = accelerator.num_processes if accelerator else 1
+    results, failed = [], []
+    for run_dir in run_dirs:
+        try:
+            results.append(
+                evaluate_run(
+                    Path(run_dir),
+                    shard_dir,
+                    split,
+                    device=device,
+                    inception=inception,
+                    reference=reference,
+                    batch_size=batch_size,
+                    seed=seed,
+                    max_images=max_images,
+                    backend=backend,
+                    accelerator=accelerator,
+                )  # fmt: skip
+            )
+        except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
+            if processes > 1:
+                raise  # the other ranks may wait in a gather: carrying on could hang them
+            failed.append({"run": str(run_dir), "error": first_line(error)})
+    if not results:
+        problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
+        raise SketchcolorError(f"no run could be evaluated ({problems})")
     payload = results_payload(results, shard_dir, split, seed, fid_message, processes)
+    payload["failed"] = failed
     if accelerator is None or accelerator.is_main_process:
         write_outputs(payload, results, out_dir)
     return payload

@@ -35,6 +35,7 @@ def train(config: TrainConfig) -> Path:
 
     from sketchcolor.data.conditioning import HintConfig, input_channels
     from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.verify import verify_before_use
     from sketchcolor.models import Discriminator, create_generator
     from sketchcolor.training.ema import averaged_generator, create_ema
     from sketchcolor.training.guard import check_finite
@@ -62,7 +63,10 @@ def train(config: TrainConfig) -> Path:
         checkpoint_root = config.out / "checkpoints"
         hint_config = HintConfig.for_size(config.size, **hint_options(config))
 
-        # --- data: every rank reads its own part of the shards, directly onto its device
+        # --- data: checked against the manifest (before any run folder exists), then every
+        # rank reads its own part of the shards, directly onto its device
+        if config.verify_shards:
+            verify_before_use(config.data, accelerator=accelerator)
         backend = resolve_backend(config.loader_backend)
         loader = create_loader(
             config.data, split="train", image_size=config.size, batch_size=config.batch_size,

@@ -22,10 +22,13 @@ from sketchcolor.cli import (
     shards,
     synth,
     train,
+    verify,
 )
 from sketchcolor.errors import SketchcolorError
 
-COMMAND_MODULES = (quickstart, synth, shards, hints, models, train, evaluate, fid, colorize)
+COMMAND_MODULES = (
+    quickstart, synth, shards, verify, hints, models, train, evaluate, fid, colorize,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,6 +6,7 @@ Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data shards/ --out eval
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -34,6 +35,8 @@ def register(subparsers) -> None:
                         "(default: ~/.cache/sketchcolor/fid)")  # fmt: skip
     parser.add_argument("--backend", choices=("auto", "dali", "torch"), default="auto",
                         help="batch loader (auto: DALI when importable)")  # fmt: skip
+    parser.add_argument("--no-verify", dest="verify", action="store_false",
+                        help="do not check the shards against the manifest first")  # fmt: skip
     parser.set_defaults(run=run)
 
 
@@ -61,9 +64,12 @@ def run(args) -> int:
             cache_dir=args.cache_dir,
             backend=args.backend,
             accelerator=accelerator,
+            verify=args.verify,
         )
     finally:
         release_accelerator(accelerator)
     if is_main_process:
         print(summary_text(results, args.out, "evaluate"))
-    return 0
+        for item in results["failed"]:
+            print(f"sketchcolor evaluate: failed {item['run']}: {item['error']}", file=sys.stderr)
+    return 1 if results["failed"] else 0

@@ -90,6 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "continue from the latest checkpoint in --out (fresh start if none)",
     )
     _option(parser, "--seed", "seed", "random seed", type=int)
+    _switch(
+        parser, "--no-verify", "verify_shards", "do not check the shards against the manifest",
+        value=False,
+    )  # fmt: skip
     _option(parser, "--loader", "loader_backend", "batch loader", choices=LOADER_BACKENDS)
     _option(parser, "--num-workers", "num_workers", "loader workers per process", type=int)
     _switch(parser, "--ema", "ema", "keep an EMA of the generator and export it")

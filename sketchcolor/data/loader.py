@@ -13,7 +13,6 @@ Usage:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sketchcolor.data.verify import read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.seeding import mixed_seed
 
@@ -53,7 +53,7 @@ def read_split(shard_dir: str | Path, split: str) -> SplitShards:
     manifest_path = shard_dir / "manifest.json"
     if not manifest_path.is_file():
         raise SketchcolorError(f"{manifest_path}: no manifest; is {shard_dir} a shard folder?")
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest(shard_dir)
     if manifest.get("format") != MANIFEST_FORMAT:
         raise SketchcolorError(f"{manifest_path}: format is not {MANIFEST_FORMAT!r}")
     splits = manifest.get("splits", {})

@@ -58,9 +58,10 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
 def load_sample_batch(config: TrainConfig, hint_config, device) -> dict:
     """A fixed set of validation pairs (training pairs when there is no val split) and their inputs."""
     from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.verify import read_manifest
     from sketchcolor.training.inputs import step_inputs
 
-    manifest = json.loads((config.data / "manifest.json").read_text())
+    manifest = read_manifest(config.data)
     has_val = manifest.get("splits", {}).get("val", {}).get("count", 0) > 0
     loader = create_loader(
         config.data, split="val" if has_val else "train", image_size=config.size,
