@@ -39,6 +39,7 @@ from sketchcolor.data.shard_guard import (
 )
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import file_sha256, write_text_atomically
+from sketchcolor.training.disk import describe_write_error
 
 FORMAT = "sketchcolor-shards/1"
 IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
@@ -148,12 +149,18 @@ def prepare_shards(
                     manifest=existing, written_now=0, already_complete=True, seconds={}
                 )
             reopen_for_repair(existing, tasks, out)
-        (out / PARTS).mkdir(parents=True, exist_ok=True)
-        _write_json_atomically(out / PARTS / PLAN, {"plan_sha256": fingerprint})
-        pending = [task for task in tasks if not _shard_done(out, task)]
-        written_now, seconds = run_tasks(pending, source, out, config, progress=progress)
-        manifest = build_manifest(tasks, out, config, fingerprint)
-        _write_json_atomically(out / MANIFEST, manifest)
+        try:
+            (out / PARTS).mkdir(parents=True, exist_ok=True)
+            _write_json_atomically(out / PARTS / PLAN, {"plan_sha256": fingerprint})
+            pending = [task for task in tasks if not _shard_done(out, task)]
+            written_now, seconds = run_tasks(pending, source, out, config, progress=progress)
+            manifest = build_manifest(tasks, out, config, fingerprint)
+            _write_json_atomically(out / MANIFEST, manifest)
+        except OSError as error:
+            raise SketchcolorError(
+                f"{error.filename or out}: cannot write ({describe_write_error(error)}); the "
+                "shards finished so far are kept: free space and re-run the same command"
+            ) from None
         shutil.rmtree(out / PARTS)
         remember_written(manifest, out, {f"{task.name}.tar" for task in pending})
     return PrepareResult(

@@ -17,6 +17,7 @@ import torch
 from sketchcolor.config import TrainConfig
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.training import checkpoint as checkpoints
+from sketchcolor.training.disk import write_errors
 
 TRAIN_CONFIG_FILE = "train_config.json"
 SAMPLES_FOLDER = "samples"
@@ -35,8 +36,9 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
             "pass --resume to continue it, or choose another --out"
         )
     saved_config = config.out / TRAIN_CONFIG_FILE
-    if resume_from is not None and saved_config.is_file():
-        conflicts = config.resume_conflicts(TrainConfig.load(saved_config))
+    previous = readable_config(saved_config, accelerator) if resume_from is not None else None
+    if previous is not None:
+        conflicts = config.resume_conflicts(previous)
         if conflicts:
             raise SketchcolorError(
                 f"cannot resume {config.out} with other settings: {'; '.join(conflicts)}"
@@ -50,9 +52,24 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
                 f"{config.out}: cannot create the run folder ({error.strerror or error})"
             ) from error
         checkpoints.remove_partial_checkpoints(checkpoint_root)
-        config.save(saved_config)
+        safe = f"the checkpoints in {checkpoint_root} are untouched"
+        with write_errors(saved_config, safe=safe):
+            config.save(saved_config)
     accelerator.wait_for_everyone()
     return resume_from
+
+
+def readable_config(path: Path, accelerator) -> TrainConfig | None:
+    """The run's saved config, or None when absent or unreadable (a kill mid-write, before
+    writes were atomic): then this run's flags are written in its place, with a note."""
+    if not path.is_file():
+        return None
+    try:
+        return TrainConfig.load(path)
+    except SketchcolorError as error:
+        if accelerator.is_main_process:
+            print(f"sketchcolor train: note: {error}; rewriting it from this run's flags")
+        return None
 
 
 def load_sample_batch(config: TrainConfig, hint_config, device) -> dict:
@@ -112,7 +129,13 @@ def export_generator(config: TrainConfig, model, hint_config, step: int) -> None
     # (the weights first, the config last, as save_generator orders them).
     staging = config.out / EXPORT_STAGING_FOLDER
     shutil.rmtree(staging, ignore_errors=True)
-    save_generator(model, staging, metadata=metadata)
+    safe = f"{config.out / WEIGHTS_FILE} still holds the previous export, and the checkpoints are intact"
+    try:
+        with write_errors(staging, safe=safe):
+            save_generator(model, staging, metadata=metadata)
+    except SketchcolorError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for name in (WEIGHTS_FILE, CONFIG_FILE):
         os.replace(staging / name, config.out / name)
     staging.rmdir()
