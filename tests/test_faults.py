@@ -1,0 +1,340 @@
+"""Fault injection: kills, signals, damaged shards, a broken manifest and a full disk.
+
+Each test asserts that no good pair or finished step is lost and that the user sees one line
+(no traceback). Runs are tiny (width 1/16, a handful of steps) to keep the CPU time modest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from sketchcolor.data.verify import verify_shards
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.training.checkpoint import TrainingProgress, list_checkpoints
+from tests.conftest import SHARD_SIZE
+
+ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+
+
+def train_flags(shard_dir: Path, run: Path, steps: int, save_every: int = 1000) -> list[str]:
+    return [
+        "--data", str(shard_dir), "--out", str(run), "--model", "1", "--color", "palette",
+        "--size", "256", "--width", "0.0625", "--batch-size", "2", "--max-steps", str(steps),
+        "--save-every", str(save_every), "--sample-every", "0", "--log-every", "1",
+        "--no-feature-loss", "--loader", "torch", "--num-workers", "0",
+    ]  # fmt: skip
+
+
+def start(command: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        command, cwd=cwd, env=ENVIRONMENT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def run(command: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command, cwd=cwd, env=ENVIRONMENT, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def sketchcolor(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "sketchcolor", *arguments]
+
+
+def train_module(*arguments: str) -> list[str]:
+    return [sys.executable, "-m", "sketchcolor.train", *arguments]
+
+
+def wait_until_training(run_dir: Path, process: subprocess.Popen, timeout: float = 300) -> None:
+    """Until the loop is about to start (TensorBoard's folder exists)."""
+    deadline = time.monotonic() + timeout
+    while not (run_dir / "logs").exists():
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "training did not start"
+        time.sleep(0.2)
+
+
+def assert_one_line_error(stderr: str, *needles: str) -> str:
+    """The error is a single line holding every needle, and there is no traceback."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    lines = [line for line in stderr.splitlines() if "error:" in line or "stopped by" in line]
+    assert len(lines) == 1, stderr[-3000:]
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def step_of(checkpoint: Path) -> int:
+    return TrainingProgress.from_file(checkpoint / "progress.json").step
+
+
+# ----------------------------------------------------------------------------- signals
+
+
+@pytest.mark.slow
+def test_sigterm_saves_the_step_reached_and_resume_continues_from_it(shard_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(train_module(*train_flags(shard_dir, run_dir, steps=500)), tmp_path)
+    wait_until_training(run_dir, process)
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 128 + signal.SIGTERM
+    line = assert_one_line_error(stderr, "stopped by SIGTERM after step", "--resume")
+    saved = list_checkpoints(run_dir / "checkpoints")
+    assert len(saved) == 1, "the signal must save exactly the step it reached"
+    step, folder = saved[0]
+    assert step >= 1 and f"step {step};" in line and str(folder) in line
+    assert step_of(folder) == step
+    assert json.loads((run_dir / "config.json").read_text())["step"] == step  # exported too
+
+    # An empty train_config.json (a kill mid-write before writes were atomic) must not block.
+    (run_dir / "train_config.json").write_text("")
+    resumed = run(
+        train_module(*train_flags(shard_dir, run_dir, steps=step + 1), "--resume"), tmp_path
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at step {step}" in resumed.stdout + resumed.stderr
+    assert "rewriting it from this run's flags" in resumed.stdout
+    assert json.loads((run_dir / "train_config.json").read_text())["max_steps"] == step + 1
+    assert step_of(run_dir / "checkpoints" / f"step-{step + 1}") == step + 1
+
+
+@pytest.mark.slow
+def test_sigint_saves_and_exits_130_with_one_line(shard_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(train_module(*train_flags(shard_dir, run_dir, steps=500)), tmp_path)
+    wait_until_training(run_dir, process)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 130
+    assert_one_line_error(stderr, "stopped by SIGINT")
+    assert "KeyboardInterrupt" not in stderr
+    assert [step for step, _ in list_checkpoints(run_dir / "checkpoints")] >= [1]
+
+
+@pytest.mark.slow
+def test_sigkill_at_a_seeded_moment_loses_no_saved_step(shard_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    process = start(train_module(*train_flags(shard_dir, run_dir, 500, save_every=1)), tmp_path)
+    wait_until_training(run_dir, process)
+    time.sleep(random.Random(11).uniform(2.0, 6.0))
+    process.kill()
+    process.communicate()
+    saved = list_checkpoints(run_dir / "checkpoints")
+    assert saved, "no checkpoint after several steps with --save-every 1"
+    last = saved[-1][0]
+    assert all(step_of(folder) == step for step, folder in saved)
+    resumed = run(train_module(*train_flags(shard_dir, run_dir, last + 1, 1), "--resume"), tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at step {last}" in resumed.stdout + resumed.stderr
+
+
+@pytest.mark.slow
+def test_sigterm_to_one_torchrun_rank_stops_both_at_the_same_step(shard_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    agent = start(
+        [*TORCHRUN, "-m", "sketchcolor.train", *train_flags(shard_dir, run_dir, 500)], tmp_path
+    )
+    wait_until_training(run_dir, agent)
+    workers = [
+        child for child in psutil.Process(agent.pid).children(recursive=True)
+        if "sketchcolor.train" in " ".join(child.cmdline())
+    ]  # fmt: skip
+    rank_one = next(w for w in workers if w.environ().get("RANK") == "1")
+    time.sleep(2)
+    rank_one.send_signal(signal.SIGTERM)  # only one rank is told: both must agree to stop
+    _, stderr = agent.communicate(timeout=300)
+    assert "stopped by SIGTERM after step" in stderr, stderr[-3000:]
+    saved = list_checkpoints(run_dir / "checkpoints")
+    assert len(saved) == 1
+    step, folder = saved[0]
+    assert {"random_states_0.pkl", "random_states_1.pkl"} <= {p.name for p in folder.iterdir()}
+    resumed = run(
+        [*TORCHRUN, "-m", "sketchcolor.train", *train_flags(shard_dir, run_dir, step + 1), "--resume"],
+        tmp_path,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"resuming at step {step}" in resumed.stdout + resumed.stderr
+    assert step_of(run_dir / "checkpoints" / f"step-{step + 1}") == step + 1
+
+
+# ----------------------------------------------------------------------------- shards
+
+
+def shard_command(source: Path, out: Path, workers: int = 1) -> list[str]:
+    return sketchcolor(
+        "shards", str(source), str(out), "--shard-size", str(SHARD_SIZE), "--workers", str(workers)
+    )
+
+
+def shard_hashes(out: Path) -> dict[str, str]:
+    manifest = json.loads((out / "manifest.json").read_text())
+    return {
+        shard["tar"]: shard["sha256"]
+        for split in manifest["splits"].values()
+        for shard in split["shards"]
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_sigkill_during_shards_with_workers_leaves_no_writer_and_loses_no_pair(
+    synth_root, shard_dir, tmp_path, seed
+):
+    out = tmp_path / "shards"
+    process = subprocess.Popen(shard_command(synth_root, out, workers=2), env=ENVIRONMENT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + 120
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
+        workers = psutil.Process(process.pid).children(recursive=True)
+        time.sleep(0.05)
+    time.sleep(random.Random(seed).uniform(0.0, 1.5))
+    process.kill()
+    process.wait()
+    gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers outlived their parent: {alive}"
+
+    finished = run(shard_command(synth_root, out, workers=2), tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert shard_hashes(out) == shard_hashes(shard_dir)  # every pair, byte for byte
+    assert verify_shards(out) == []
+
+
+def test_a_second_shards_into_the_same_folder_is_refused(synth_root, tmp_path):
+    from sketchcolor.data.shard_guard import folder_lock
+    from sketchcolor.data.shards import ShardConfig, prepare_shards
+
+    out = tmp_path / "shards"
+    with folder_lock(out), pytest.raises(SketchcolorError, match="another `sketchcolor shards`"):
+        prepare_shards(synth_root, out, ShardConfig(shard_size=SHARD_SIZE), progress=False)
+    assert [path.name for path in out.iterdir()] == [".lock"]
+
+
+def damage(path: Path, how: str) -> None:
+    data = bytearray(path.read_bytes())
+    if how == "flip":
+        data[len(data) // 3] ^= 0xFF
+    else:
+        data = data[: len(data) // 2]
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("how", ["flip", "truncate"])
+def test_damaged_shards_are_named_refused_and_rewritten(synth_root, shard_dir, tmp_path, how):
+    out = tmp_path / "shards"
+    shutil.copytree(shard_dir, out)
+    bad = out / "train-000001.tar"
+    damage(bad, how)
+
+    checked = run(sketchcolor("verify", str(out)), tmp_path)
+    assert checked.returncode == 1
+    assert f"bad shard {bad}:" in checked.stdout and checked.stdout.count("bad shard") == 1
+
+    run_dir = tmp_path / "run"
+    refused = run(sketchcolor("train", *train_flags(out, run_dir, steps=1)), tmp_path)
+    assert refused.returncode == 2
+    assert_one_line_error(refused.stderr, str(bad), "re-run `sketchcolor shards`")
+    assert not run_dir.exists(), "a refused run must leave no folder behind"
+
+    rewritten = run(shard_command(synth_root, out), tmp_path)
+    assert rewritten.returncode == 0, rewritten.stderr[-3000:]
+    assert "already complete" not in rewritten.stdout
+    assert shard_hashes(out) == shard_hashes(shard_dir)
+    assert run(sketchcolor("verify", str(out)), tmp_path).returncode == 0
+
+
+def test_verification_is_cached_until_the_file_changes(shard_dir, tmp_path, monkeypatch):
+    import sketchcolor.data.verify as verify
+
+    monkeypatch.setenv("SKETCHCOLOR_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "shards"
+    shutil.copytree(shard_dir, out)
+    hashed = []
+    original = verify.file_sha256
+    monkeypatch.setattr(verify, "file_sha256", lambda path: hashed.append(path) or original(path))
+    assert verify_shards(out) == [] and len(hashed) == 6
+    assert verify_shards(out) == [] and len(hashed) == 6  # nothing hashed again
+    damage(out / "val-000000.tar", "flip")  # same size, new mtime
+    problems = verify_shards(out)
+    assert [problem.tar.name for problem in problems] == ["val-000000.tar"]
+
+
+def test_a_malformed_manifest_is_named_in_one_line(shard_dir, tmp_path):
+    out = tmp_path / "shards"
+    shutil.copytree(shard_dir, out)
+    (out / "manifest.json").write_text('{"splits": {"train": ')
+    checked = run(sketchcolor("verify", str(out)), tmp_path)
+    assert checked.returncode == 2
+    assert_one_line_error(checked.stderr, f"{out / 'manifest.json'}: not a readable manifest")
+    refused = run(sketchcolor("train", *train_flags(out, tmp_path / "run", steps=1)), tmp_path)
+    assert refused.returncode == 2
+    assert_one_line_error(refused.stderr, "manifest.json")
+    assert not (tmp_path / "run").exists()
+
+
+# ----------------------------------------------------------------------------- full disk
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MiB tmpfs; skipped where the sandbox may not mount."""
+    mount_point = tmp_path / "small"
+    mount_point.mkdir()
+    try:
+        result = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount_point)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    except FileNotFoundError:
+        pytest.skip("no mount command on this machine")
+    if result.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({result.stderr.strip()})")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def test_a_full_disk_while_sharding_says_so_in_one_line_and_keeps_finished_shards(
+    synth_root, shard_dir, small_disk, tmp_path
+):
+    subprocess.run(["mount", "-o", "remount,size=200k", str(small_disk)], check=True)
+    out = small_disk / "shards"
+    full = run(shard_command(synth_root, out), tmp_path)
+    assert full.returncode == 2
+    assert_one_line_error(full.stderr, "the disk is full", "re-run the same command")
+    kept = sorted(path.name for path in out.glob("*.tar"))
+    assert kept, "the shards finished before the disk filled up must be kept"
+
+    subprocess.run(["mount", "-o", "remount,size=2m", str(small_disk)], check=True)
+    finished = run(shard_command(synth_root, out), tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert shard_hashes(out) == shard_hashes(shard_dir)
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_checkpointing_names_the_last_good_checkpoint(
+    shard_dir, small_disk, tmp_path
+):
+    subprocess.run(["mount", "-o", "remount,size=3500k", str(small_disk)], check=True)
+    run_dir = small_disk / "run"
+    full = run(train_module(*train_flags(shard_dir, run_dir, steps=3, save_every=1)), tmp_path)
+    assert full.returncode == 2
+    line = assert_one_line_error(full.stderr, "the disk is full", "the last good checkpoint is")
+    saved = list_checkpoints(run_dir / "checkpoints")
+    assert saved and str(saved[-1][1]) in line
+    assert step_of(saved[-1][1]) == saved[-1][0]
+    assert not list((run_dir / "checkpoints").glob(".partial-*")), "the half save must be removed"
