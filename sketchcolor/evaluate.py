@@ -407,7 +407,7 @@ def evaluate_runs(
                     max_images=max_images,
                     backend=backend,
                     accelerator=accelerator,
-                )  # fmt: skip
+                )
             )
         except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
             if processes > 1:
