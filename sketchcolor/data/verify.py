@@ -222,12 +222,17 @@ class VerifiedCache:
         """Write the cache atomically under a unique name; a cache that cannot be written is skipped."""
         if not self.changed:
             return
+        temporary = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            # A unique temporary name: several processes may save at once; the last one wins.
             with tempfile.NamedTemporaryFile(
                 "w", dir=self.path.parent, prefix=".verified-", delete=False
             ) as file:
+                temporary = Path(file.name)
                 json.dump(self.entries, file)
-            os.replace(file.name, self.path)
+            os.replace(temporary, self.path)
         except OSError:
-            pass  # a read-only home: verification still ran, it is only not remembered
+            # A read-only or full home: verification still ran, it is only not remembered.
+            if temporary is not None:
+                temporary.unlink(missing_ok=True)
