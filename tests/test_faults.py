@@ -439,3 +439,32 @@ def test_evaluate_refuses_a_damaged_split_before_writing_anything(shard_dir, tmp
     assert refused.returncode == 2
     assert_one_line_error(refused.stderr, str(out / "val-000001.tar"), "sha256")
     assert not evaluation.exists()
+
+
+def test_slurm_script_checkpoints_and_requeues_on_the_time_limit_warning(tmp_path):
+    """SIGUSR1 to the batch shell -> SIGTERM to the job step, then a requeue of the job."""
+    repo = Path(__file__).resolve().parents[1]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    tools = {
+        "scontrol": '[ "$1" = show ] && printf "node-1\\n" || echo "scontrol $*"',
+        "scancel": 'echo "scancel $*"',
+        # The step: SLURM warns the batch shell, then the step ends as a stopped run does.
+        "srun": "kill -USR1 $PPID; sleep 1; exit 143",
+    }
+    for name, body in tools.items():
+        (bin_dir / name).write_text(f"#!/bin/bash\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+    environment = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}", "HOME": str(tmp_path), "SLURM_NNODES": "1",
+        "SLURM_JOB_NODELIST": "node-1", "SLURM_JOB_ID": "42", "SLURM_SUBMIT_DIR": str(repo),
+    }  # fmt: skip
+    result = subprocess.run(
+        ["bash", str(repo / "launch/slurm.sh"), "--data", "d", "--out", "o"],
+        env=environment, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "scancel --signal=TERM 42.0" in lines
+    assert lines[-1] == "scontrol requeue 42"
+    assert lines.index("scancel --signal=TERM 42.0") < lines.index("scontrol requeue 42")

@@ -18,6 +18,8 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sketchcolor.errors import SketchcolorError
+
 PREFIX = "step-"
 PARTIAL_PREFIX = ".partial-"
 PROGRESS_FILE = "progress.json"
@@ -96,8 +98,8 @@ def save_checkpoint(
     try:
         with write_errors(partial, safe=safe):
             _save_partial(accelerator, partial, progress)
-    except Exception:
-        shutil.rmtree(partial, ignore_errors=True)  # free the space a half save took
+    except SketchcolorError:
+        shutil.rmtree(partial, ignore_errors=True)  # a failed write: free the space it took
         raise
     if accelerator.is_main_process:
         if final.exists():  # an older run's step-N (e.g. a restart from scratch with --resume off)
