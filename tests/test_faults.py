@@ -468,3 +468,19 @@ def test_slurm_script_checkpoints_and_requeues_on_the_time_limit_warning(tmp_pat
     assert "scancel --signal=TERM 42.0" in lines
     assert lines[-1] == "scontrol requeue 42"
     assert lines.index("scancel --signal=TERM 42.0") < lines.index("scontrol requeue 42")
+
+
+def test_stop_signals_set_a_flag_name_the_checkpoint_and_restore_the_handlers(tmp_path):
+    from sketchcolor.training.preemption import StopSignals
+
+    before = signal.getsignal(signal.SIGUSR1)
+    with StopSignals() as stop:
+        assert not stop.should_stop()
+        signal.raise_signal(signal.SIGUSR1)  # handled: the process goes on
+        assert stop.should_stop()
+        stopped = stop.stopped(7, tmp_path / "step-7")
+    assert signal.getsignal(signal.SIGUSR1) is before
+    assert stopped.exit_code == 128 + signal.SIGUSR1
+    assert str(stopped) == (
+        f"stopped by SIGUSR1 after step 7; checkpoint {tmp_path / 'step-7'} (continue with --resume)"
+    )
