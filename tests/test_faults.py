@@ -114,14 +114,24 @@ def test_sigterm_saves_the_step_reached_and_resume_continues_from_it(shard_dir, 
 
 
 @pytest.mark.slow
-def test_sigint_saves_and_exits_130_with_one_line(shard_dir, tmp_path):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_whole_process_group_saves_and_exits_with_one_line(
+    shard_dir, tmp_path, stop_signal
+):
+    """Ctrl-C and SLURM signal every process, loader workers included: none may die first."""
     run_dir = tmp_path / "run"
-    process = start(train_module(*train_flags(shard_dir, run_dir, steps=500)), tmp_path)
+    flags = train_flags(shard_dir, run_dir, steps=500)
+    flags[flags.index("--num-workers") + 1] = "1"
+    process = subprocess.Popen(
+        train_module(*flags), cwd=tmp_path, env=ENVIRONMENT, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
     wait_until_training(run_dir, process)
-    process.send_signal(signal.SIGINT)
+    time.sleep(2)
+    os.killpg(process.pid, stop_signal)
     _, stderr = process.communicate(timeout=300)
-    assert process.returncode == 130
-    assert_one_line_error(stderr, "stopped by SIGINT")
+    assert process.returncode == 128 + stop_signal
+    assert_one_line_error(stderr, f"stopped by {stop_signal.name}")
     assert "KeyboardInterrupt" not in stderr
     assert [step for step, _ in list_checkpoints(run_dir / "checkpoints")] >= [1]
 

@@ -105,6 +105,16 @@ class StopSignals:
         )
 
 
+def ignore_stop_signals(worker_id: int | None = None) -> None:
+    """For loader worker processes: leave the stop signals to the training process.
+
+    SLURM and a terminal's Ctrl-C signal every process of the job or group; a worker killed by
+    SIGTERM would make the DataLoader raise before the training process could save.
+    """
+    for number in HANDLED_SIGNALS:
+        signal.signal(number, signal.SIG_IGN)
+
+
 def report_stop(stopped: TrainingStopped, command: str) -> int:
     """Print the one line of a signalled stop (rank 0 only) and return its exit code."""
     if int(os.environ.get("RANK", "0")) == 0:
