@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import base_parser, median_time, write_result  # noqa: E402
 
-from sketchcolor import fid, metrics  # noqa: E402
 from sketchcolor.data.conditioning import build_generator_input, input_channels  # noqa: E402
+from sketchcolor.evaluation import fid, metrics  # noqa: E402
 from sketchcolor.models import create_generator  # noqa: E402
 
 

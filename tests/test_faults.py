@@ -380,7 +380,7 @@ def no_inception(tmp_path, monkeypatch):
 def test_evaluate_checks_every_run_before_the_first_and_names_nan_weights(
     shard_dir, tmp_path, monkeypatch, no_inception
 ):
-    import sketchcolor.evaluate as evaluate
+    import sketchcolor.evaluation.evaluate as evaluate
 
     good = constant_run(tmp_path / "good", 0.0)
     broken = constant_run(tmp_path / "broken", float("nan"))
@@ -396,7 +396,7 @@ def test_evaluate_checks_every_run_before_the_first_and_names_nan_weights(
 def test_a_run_failing_during_evaluation_keeps_the_others_results(
     shard_dir, tmp_path, monkeypatch, no_inception
 ):
-    import sketchcolor.evaluate as evaluate
+    import sketchcolor.evaluation.evaluate as evaluate
 
     first, second = constant_run(tmp_path / "first", 0.0), constant_run(tmp_path / "second", 0.0)
     original = evaluate.evaluate_run

@@ -14,14 +14,13 @@ from __future__ import annotations
 import json
 import os
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sketchcolor.data.manifest import MANIFEST_FILE, read_manifest
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import file_sha256
+from sketchcolor.files import file_sha256, write_text_atomically
 
-MANIFEST = "manifest.json"
 CACHE_FILE = "verified.json"
 
 
@@ -34,22 +33,6 @@ class ShardProblem:
 
     def __str__(self) -> str:
         return f"{self.tar}: {self.reason}"
-
-
-def read_manifest(shard_dir: Path) -> dict:
-    """The parsed manifest.json; a one-line error naming the file when missing or malformed."""
-    path = Path(shard_dir) / MANIFEST
-    try:
-        manifest = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SketchcolorError(
-            f"{path}: not found (not a shard folder, or preparation did not finish)"
-        ) from None
-    except (OSError, ValueError) as error:
-        raise SketchcolorError(f"{path}: not a readable manifest ({error})") from None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("splits"), dict):
-        raise SketchcolorError(f"{path}: malformed manifest (no 'splits' table)")
-    return manifest
 
 
 def manifest_shards(manifest: dict, splits=None) -> list[dict]:
@@ -78,7 +61,7 @@ def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> li
             }
         except (KeyError, TypeError):
             raise SketchcolorError(
-                f"{shard_dir / MANIFEST}: malformed shard entry {entry!r}"
+                f"{shard_dir / MANIFEST_FILE}: malformed shard entry {entry!r}"
             ) from None
         if cache.passed(tar, idx, expected):
             continue
@@ -219,20 +202,11 @@ class VerifiedCache:
             self.changed = True
 
     def save(self) -> None:
-        """Write the cache atomically under a unique name; a cache that cannot be written is skipped."""
+        """Write the cache whole or not at all; a cache that cannot be written is skipped."""
         if not self.changed:
             return
-        temporary = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            # A unique temporary name: several processes may save at once; the last one wins.
-            with tempfile.NamedTemporaryFile(
-                "w", dir=self.path.parent, prefix=".verified-", delete=False
-            ) as file:
-                temporary = Path(file.name)
-                json.dump(self.entries, file)
-            os.replace(temporary, self.path)
+            write_text_atomically(self.path, json.dumps(self.entries))
         except OSError:
-            # A read-only or full home: verification still ran, it is only not remembered.
-            if temporary is not None:
-                temporary.unlink(missing_ok=True)
+            pass  # a read-only or full home: verification still ran, it is only not remembered

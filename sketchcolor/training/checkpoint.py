@@ -85,7 +85,7 @@ def save_checkpoint(
 
     Every process must call this (Accelerate writes one RNG file per process).
     """
-    from sketchcolor.training.disk import write_errors
+    from sketchcolor.disk import write_errors
 
     final = checkpoint_folder(checkpoints, progress.step)
     partial = checkpoints / f"{PARTIAL_PREFIX}{final.name}"

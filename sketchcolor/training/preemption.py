@@ -1,11 +1,11 @@
 """Stop a training run cleanly on SIGTERM, SIGUSR1 or SIGINT: save at the next step boundary.
 
 A cluster warns a job before it kills it (SLURM's `--signal`, a preemption's SIGTERM, a
-user's Ctrl-C). The handler only sets a flag; the loop asks `should_stop()` after each
-optimizer step, and all ranks agree on the answer with one all-reduce (MAX) of a one-element
-tensor, so every rank stops after the same step even when only one rank was signalled (a
-rank that stopped alone would leave the others waiting in the next collective). The loop then
-saves a checkpoint of that step and exits with 128 + the signal number (143 for SIGTERM, 138
+user's Ctrl-C). The handler only sets a flag. All ranks agree on it with an all-reduce (MAX):
+the training loop lets it ride on the NaN guard's all-reduce of every step (`pending()` in,
+`agree()` out, see training/guard.py); `should_stop()` is the same on its own. So every rank
+stops after the same step even when only one rank was signalled (a rank that stopped alone
+would leave the others waiting in the next collective). The loop then saves a checkpoint of that step and exits with 128 + the signal number (143 for SIGTERM, 138
 for SIGUSR1, 130 for SIGINT), the shell's convention for "ended by this signal".
 A second SIGINT exits at once (code 130), without saving.
 
@@ -45,6 +45,8 @@ class StopSignals:
     def __init__(self, accelerator=None) -> None:
         self.accelerator = accelerator
         self.received: int | None = None
+        self.agreed = False
+        """Whether any rank was signalled, as all ranks last agreed (`agree`, `should_stop`)."""
         self._previous: dict[int, object] = {}
 
     def install(self) -> StopSignals:
@@ -79,17 +81,25 @@ class StopSignals:
                 note = f"\nsketchcolor train: {name} received; saving after this step\n"
                 os.write(2, note.encode())
 
+    def pending(self) -> int:
+        """This rank's signal number, 0 when none came: what goes into the all-reduce (MAX)."""
+        return 0 if self.received is None else int(self.received)
+
+    def agree(self, number: int) -> None:
+        """Record the all-reduced (MAX) `pending()` of every rank."""
+        if number and self.received is None:
+            self.received = number  # signalled elsewhere: report that rank's signal
+        self.agreed = number != 0
+
     def should_stop(self) -> bool:
         """True on every rank when any rank was signalled (a collective: call it on all ranks)."""
-        local = 0 if self.received is None else int(self.received)
         accelerator = self.accelerator
         if accelerator is None or accelerator.num_processes == 1:
-            return local != 0
-        flag = torch.tensor([local], device=accelerator.device, dtype=torch.int32)
-        agreed = int(accelerator.reduce(flag, reduction="max").item())
-        if agreed and self.received is None:
-            self.received = agreed  # signalled elsewhere: report that rank's signal
-        return agreed != 0
+            self.agree(self.pending())
+        else:
+            flag = torch.tensor([self.pending()], device=accelerator.device, dtype=torch.int32)
+            self.agree(int(accelerator.reduce(flag, reduction="max").item()))
+        return self.agreed
 
     def _is_main_process(self) -> bool:
         return self.accelerator is None or self.accelerator.is_main_process

@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import file_sha256
+from sketchcolor.files import atomic_output, file_sha256
 
 WEIGHTS_FILE_NAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = (
@@ -251,9 +251,8 @@ def fid_between_folders(
 def save_statistics(path: Path, mu: np.ndarray, sigma: np.ndarray) -> None:
     """Write mu and sigma as pytorch-fid's .npz layout, atomically (temp name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(temporary, mu=mu, sigma=sigma)
-    temporary.replace(path)
+    with atomic_output(path) as temporary:
+        np.savez_compressed(temporary, mu=mu, sigma=sigma)
 
 
 def reference_cache_path(
