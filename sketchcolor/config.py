@@ -185,9 +185,7 @@ class LoaderConfig:
     num_workers: int = 2
     """Loader worker threads/processes per rank."""
     verify: bool = True
-    """Check every shard's size, sha256, samples and .idx against manifest.json before use
-    (remembered per machine, so unchanged files are hashed once; see `sketchcolor verify`);
-    --no-verify skips it."""
+    """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
 
 
 @dataclass(kw_only=True)

@@ -109,7 +109,7 @@ def test_sigterm_saves_the_step_reached_and_resume_continues_from_it(shard_dir, 
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"resuming at step {step}" in resumed.stdout + resumed.stderr
     assert "rewriting it from this run's flags" in resumed.stdout
-    assert json.loads((run_dir / "train_config.json").read_text())["max_steps"] == step + 1
+    assert json.loads((run_dir / "train_config.json").read_text())["optim"]["max_steps"] == step + 1
     assert step_of(run_dir / "checkpoints" / f"step-{step + 1}") == step + 1
 
 
@@ -226,6 +226,37 @@ def test_sigkill_during_shards_with_workers_leaves_no_writer_and_loses_no_pair(
     assert finished.returncode == 0, finished.stderr[-3000:]
     assert shard_hashes(out) == shard_hashes(shard_dir)  # every pair, byte for byte
     assert verify_shards(out) == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("number", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_signal_to_shards_gives_one_line_and_leaves_no_worker(
+    synth_root, shard_dir, tmp_path, number
+):
+    out = tmp_path / "shards"
+    process = subprocess.Popen(shard_command(synth_root, out, workers=2), env=ENVIRONMENT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    workers = []
+    while len(workers) < 2 and time.monotonic() < deadline and process.poll() is None:
+        workers = psutil.Process(process.pid).children(recursive=True)
+        time.sleep(0.05)
+    assert len(workers) >= 2, process.communicate()
+    os.killpg(process.pid, number)  # as a terminal's Ctrl-C: every process of the group
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 128 + number
+    assert_one_line_error(
+        stderr, f"stopped by {signal.Signals(number).name}", "re-run the same command"
+    )
+    # Nor a worker's traceback, nor multiprocessing's warning about the pool's semaphores.
+    assert "KeyboardInterrupt" not in stderr and "Warning" not in stderr, stderr
+    _, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, f"workers outlived their parent: {alive}"
+
+    finished = run(shard_command(synth_root, out, workers=2), tmp_path)
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert shard_hashes(out) == shard_hashes(shard_dir)
 
 
 def test_a_second_shards_into_the_same_folder_is_refused(synth_root, tmp_path):
@@ -494,3 +525,24 @@ def test_stop_signals_set_a_flag_name_the_checkpoint_and_restore_the_handlers(tm
     assert str(stopped) == (
         f"stopped by SIGUSR1 after step 7; checkpoint {tmp_path / 'step-7'} (continue with --resume)"
     )
+
+
+def test_the_stop_flag_rides_on_the_nan_guard():
+    import torch
+
+    from sketchcolor.training.guard import NonFiniteLossError, check_finite
+    from sketchcolor.training.preemption import StopSignals
+
+    single = type("Accelerator", (), {"num_processes": 1})()
+    stop = StopSignals()
+    finite = {"loss_g": torch.tensor(1.5), "loss_d": torch.tensor(0.5)}
+    check_finite(finite, accelerator=single, step=1, last_checkpoint=None, stop=stop)
+    assert stop.agreed is False
+    stop.received = signal.SIGUSR1  # what the handler records
+    check_finite(finite, accelerator=single, step=2, last_checkpoint=None, stop=stop)
+    assert stop.agreed is True and stop.stopped(2, Path("c")).exit_code == 128 + signal.SIGUSR1
+    with pytest.raises(NonFiniteLossError, match="non-finite loss at step 3"):
+        check_finite(
+            {"loss_g": torch.tensor(float("nan"))}, accelerator=single, step=3,
+            last_checkpoint=None, stop=stop,
+        )  # fmt: skip

@@ -45,8 +45,7 @@ class EvaluateOptions:
     backend: Literal["auto", "dali", "torch"] = "auto"
     """Batch loader (auto: DALI when importable)."""
     verify: bool = True
-    """Check the split's shards against manifest.json first (size, sha256, samples, .idx;
-    remembered per machine); --no-verify skips it."""
+    """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
 
 
 def options():

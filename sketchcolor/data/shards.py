@@ -38,6 +38,7 @@ from sketchcolor.data.shard_guard import (
     folder_lock,
     remember_written,
     remove_damaged_shards,
+    stop_signals_blocked,
 )
 from sketchcolor.disk import describe_write_error
 from sketchcolor.errors import SketchcolorError
@@ -285,7 +286,8 @@ def _run_in_pool(tasks, source, out, config, bar) -> list[dict]:
             initargs=(os.getpid(),),
         ) as pool,
     ):
-        futures = {pool.submit(write_shard, task, source, out, config): task for task in tasks}
+        with stop_signals_blocked():  # the workers start now (one per submit, up to workers)
+            futures = {pool.submit(write_shard, task, source, out, config): task for task in tasks}
         for future in as_completed(futures):
             records.append(future.result())
             bar.update(len(futures[future].files))

@@ -18,6 +18,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sketchcolor.disk import write_errors
 from sketchcolor.errors import SketchcolorError
 
 PREFIX = "step-"
@@ -85,8 +86,6 @@ def save_checkpoint(
 
     Every process must call this (Accelerate writes one RNG file per process).
     """
-    from sketchcolor.disk import write_errors
-
     final = checkpoint_folder(checkpoints, progress.step)
     partial = checkpoints / f"{PARTIAL_PREFIX}{final.name}"
     previous = latest_checkpoint(checkpoints)
