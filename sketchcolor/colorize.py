@@ -12,7 +12,9 @@ Usage: colorize(["sketch.png"], "runs/m21-hints", "out.png", hints_png="hints.pn
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from sketchcolor.config import MAX_SKETCH_PIXELS
 from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import atomic_output, create_output_folder
@@ -99,15 +102,22 @@ def refuse_overwriting_sketches(sketches: list[Path], targets: list[Path]) -> No
             )
 
 
-def probe_sketch(path: Path) -> tuple[int, int]:
+def probe_sketch(path: Path, max_pixels: int = MAX_SKETCH_PIXELS) -> tuple[int, int]:
     """(height, width) of a sketch after decoding it fully, so a broken file fails early."""
-    return tuple(read_sketch(path).shape[-2:])
+    return tuple(read_sketch(path, max_pixels).shape[-2:])
 
 
-def read_sketch(path: Path) -> torch.Tensor:
+def read_sketch(path: Path, max_pixels: int = MAX_SKETCH_PIXELS) -> torch.Tensor:
     """A grayscale or colour image file -> (1, 3, H, W) in [-1, 1] (transparency on white)."""
     try:
-        with Image.open(path) as image:
+        with pixel_limit(max_pixels), Image.open(path) as image:
+            if image.width * image.height > max_pixels:  # known from the header, before decoding
+                raise SketchcolorError(
+                    f"{path}: {image.width}x{image.height} is "
+                    f"{image.width * image.height / 1e6:.0f} MP, over the limit of "
+                    f"{max_pixels / 1e6:.0f} MP; scale it down, or allow it with --max-pixels "
+                    f"{image.width * image.height} (it needs several GB of memory)"
+                )
             image.load()
             if image.mode in SIXTEEN_BIT_MODES:
                 image = sixteen_to_eight_bits(image)
@@ -117,6 +127,20 @@ def read_sketch(path: Path) -> torch.Tensor:
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise SketchcolorError(f"{path}: cannot read sketch ({error})") from error
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int):
+    """Pillow's own decompression-bomb limit (a warning, then an error at twice it) moved
+    above `max_pixels`, so the check in `read_sketch` is the one the user meets."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, saved or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 # Pillow opens 16-bit grayscale PNGs (common from scanners) in these modes; its own conversion
@@ -270,6 +294,7 @@ def colorize(
     batch_size: int = 8,
     resize: bool = True,
     device: torch.device | str | None = None,
+    max_pixels: int = MAX_SKETCH_PIXELS,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.
 
@@ -277,7 +302,8 @@ def colorize(
     (OUT/<stem>.png). palette: hex colours ("#ff0000,#00ff00" or a list); palette_from: a
     reference image (its 9 k-means colours); hints_png / hints_json: labels on the sketch's
     own pixel grid (one set for every sketch). resize: scale to the training size (else keep
-    the sketch's size and only pad). Everything is checked before the first image is coloured.
+    the sketch's size and only pad). max_pixels: larger sketches are refused (memory).
+    Everything is checked before the first image is coloured.
     """
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
@@ -299,7 +325,9 @@ def colorize(
     # written; only the sizes are kept, so a large folder does not fill the memory.
     items = []
     for path, target in zip(paths, targets, strict=True):
-        placement = place(*probe_sketch(path), image_size, generator.size_multiple, resize)
+        placement = place(
+            *probe_sketch(path, max_pixels), image_size, generator.size_multiple, resize
+        )
         items.append((path, placement, target))
     for folder in dict.fromkeys(target.parent for target in targets):
         create_output_folder(folder)  # an unwritable output fails before any colouring
@@ -307,7 +335,10 @@ def colorize(
     bar = tqdm(total=len(items), desc="colorize", unit="img", disable=len(items) == 1)
     for batch in group_by_canvas(items, batch_size):
         sketch = torch.cat(
-            [to_canvas(read_sketch(path), p, fill=1.0, mode="bicubic") for path, p, _ in batch]
+            [
+                to_canvas(read_sketch(path, max_pixels), p, fill=1.0, mode="bicubic")
+                for path, p, _ in batch
+            ]
         )  # (B, 3, canvas height, canvas width)
         hints = None
         if controls.hints_path is not None:

@@ -38,6 +38,9 @@ IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
 """Shard image encodings and their file extensions."""
 PALETTE_ENGINES = ("auto", "faiss-cpu", "faiss-gpu", "torch")
 """k-means engines of data/palette.py."""
+MAX_SKETCH_PIXELS = 50_000_000
+"""Largest sketch `colorize` reads unless told otherwise (about 7000 x 7000; a 10000 x 10000
+sketch was measured to take 4-8 GB of memory)."""
 
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]

@@ -546,3 +546,56 @@ def test_the_stop_flag_rides_on_the_nan_guard():
             {"loss_g": torch.tensor(float("nan"))}, accelerator=single, step=3,
             last_checkpoint=None, stop=stop,
         )  # fmt: skip
+
+
+# ----------------------------------------------------------------------------- user files
+
+
+def test_bad_hints_json_is_one_line_naming_the_file(tmp_path):
+    from sketchcolor.data.user_controls import load_hints
+
+    cases = {
+        '{"width": 100, "labels": []}': "give both width and height",
+        '[{"x": NaN, "y": 3, "color": "#ff0000"}]': "hint 0 at x=nan, y=3 lies outside the 40x20",
+        '{"width": 100, "height": 50, "labels": [{"x": 120, "y": 10, "color": "#ff0000"}]}': (
+            "hint 0 at x=120, y=10 lies outside the 100x50 picture"
+        ),
+        '{"labels": {"x": 1}}': "expected a list of labels, got dict",
+        '[{"x": 1, "y": 1, "color": "red"}]': "hint 0: 'red' is not a colour like #ff8800",
+    }
+    for number, (text, message) in enumerate(cases.items()):
+        path = tmp_path / f"hints-{number}.json"
+        path.write_text(text)
+        with pytest.raises(SketchcolorError) as caught:
+            load_hints(path, size=(20, 40))
+        assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value)
+    path.write_text(
+        '{"width": 100, "height": 50, "labels": [{"x": 100, "y": 50, "color": "#ff0000"}]}'
+    )
+    assert load_hints(path, size=(20, 40)).mask.sum() > 0  # the far corner is still inside
+
+
+def test_a_sketch_over_the_pixel_limit_is_refused_in_one_line(tmp_path, capsys, monkeypatch):
+    import numpy as np
+    from PIL import Image
+
+    from sketchcolor.cli import main
+    from sketchcolor.colorize import read_sketch
+
+    sketch = tmp_path / "big.png"
+    Image.fromarray(np.full((100, 120), 255, np.uint8)).save(sketch)
+    run_dir = constant_run(tmp_path / "run", 0.0)
+    out = tmp_path / "out.png"
+    arguments = ["colorize", str(sketch), "--run", str(run_dir), "-o", str(out), "--device", "cpu"]
+    assert main([*arguments, "--max-pixels", "11999"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"sketchcolor colorize: error: {sketch}: 120x100 is 0 MP, over the limit of 0 MP; scale "
+        "it down, or allow it with --max-pixels 12000 (it needs several GB of memory)"
+    )
+    assert not out.exists()
+    # Pillow's own bomb check (an error at twice its limit) gives way to a raised --max-pixels.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    assert read_sketch(sketch, max_pixels=12000).shape == (1, 3, 100, 120)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    assert main([*arguments, "--max-pixels", "12000"]) == 0 and out.is_file()

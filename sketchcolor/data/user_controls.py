@@ -112,10 +112,13 @@ def hints_from_json(
     {"width", "height", "labels": [...]} whose coordinates are in a width x height image;
     `source_size` (H, W) says the same from the caller. Coordinates are scaled to `size`.
     """
+    name = "hints" if isinstance(source, list | dict) else str(source)
     data = source if isinstance(source, list | dict) else _read_json(Path(source))
     if isinstance(data, dict):
-        source_size = (int(data["height"]), int(data["width"])) if "width" in data else source_size
+        source_size = _declared_size(data, name) or source_size
         data = data.get("labels", [])
+    if not isinstance(data, list):
+        raise SketchcolorError(f"{name}: expected a list of labels, got {type(data).__name__}")
     height, width = size
     scale_y, scale_x = (height / source_size[0], width / source_size[1]) if source_size else (1, 1)
     rgb = torch.ones(1, 3, height, width)
@@ -124,13 +127,40 @@ def hints_from_json(
         try:
             x, y, color = float(label["x"]) * scale_x, float(label["y"]) * scale_y, label["color"]
         except (KeyError, TypeError, ValueError) as error:
-            raise SketchcolorError(f"hint {number}: needs x, y and color ({error})") from error
+            raise SketchcolorError(
+                f"{name}: hint {number}: needs x, y and color ({error})"
+            ) from error
+        # A label centred outside the picture is a mistake (other size, swapped x and y):
+        # refused, not moved to the edge where it would colour the wrong place.
+        if not (0 <= x <= width and 0 <= y <= height):  # also False for NaN
+            raise SketchcolorError(
+                f"{name}: hint {number} at x={label['x']}, y={label['y']} lies outside the "
+                f"{round(width / scale_x)}x{round(height / scale_y)} picture"
+            )
         top = int(np.clip(round(y - label_size / 2), 0, max(height - label_size, 0)))
         left = int(np.clip(round(x - label_size / 2), 0, max(width - label_size, 0)))
-        value = torch.tensor(parse_hex_color(color))[:, None, None] * 2 - 1
+        try:
+            value = torch.tensor(parse_hex_color(color))[:, None, None] * 2 - 1
+        except SketchcolorError as error:
+            raise SketchcolorError(f"{name}: hint {number}: {error}") from None
         rgb[0, :, top : top + label_size, left : left + label_size] = value
         mask[0, :, top : top + label_size, left : left + label_size] = 1
     return Hints(rgb=rgb, mask=mask)
+
+
+def _declared_size(data: dict, name: str) -> tuple[int, int] | None:
+    """(height, width) from a hints object's "width" and "height", None when it gives neither."""
+    if "width" not in data and "height" not in data:
+        return None
+    try:
+        height, width = int(data["height"]), int(data["width"])
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise SketchcolorError(
+            f"{name}: give both width and height as whole numbers ({error!r})"
+        ) from None
+    if height < 1 or width < 1:
+        raise SketchcolorError(f"{name}: width and height must be positive, got {width}x{height}")
+    return height, width
 
 
 def _read_json(path: Path):
