@@ -12,7 +12,9 @@ Usage: colorize(["sketch.png"], "runs/m21-hints", "out.png", hints_png="hints.pn
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from sketchcolor.config import MAX_SKETCH_PIXELS
 from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import atomic_output, create_output_folder
@@ -31,7 +34,6 @@ from sketchcolor.sample_grid import control_image, save_sample_grid
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 # A sketch larger than this is refused before it is decoded (4096 x 4096, about 16 MP): its
 # float copies would take gigabytes, and a tiny compressed file can claim a huge size.
-DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 @dataclass(kw_only=True)
@@ -109,18 +111,18 @@ def refuse_overwriting_sketches(sketches: list[Path], targets: list[Path]) -> No
             )
 
 
-def probe_sketch(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+def probe_sketch(path: Path, max_pixels: int = MAX_SKETCH_PIXELS) -> tuple[int, int]:
     """(height, width) of a sketch after decoding it fully, so a broken file fails early."""
     return tuple(read_sketch(path, max_pixels).shape[-2:])
 
 
-def read_sketch(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tensor:
+def read_sketch(path: Path, max_pixels: int = MAX_SKETCH_PIXELS) -> torch.Tensor:
     """A grayscale or colour image file -> (1, 3, H, W) in [-1, 1] (transparency on white).
 
     An image of more than max_pixels pixels is refused from its header, before decoding.
     """
     try:
-        with Image.open(path) as image:
+        with pixel_limit(max_pixels), Image.open(path) as image:
             refuse_too_many_pixels(path, image.size, max_pixels)
             image.load()
             if image.mode in SIXTEEN_BIT_MODES:
@@ -133,6 +135,21 @@ def read_sketch(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> torch.Tenso
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise SketchcolorError(f"{path}: cannot read sketch ({error})") from error
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int):
+    """Pillow's own decompression-bomb limit (a warning, then an error at twice it) moved
+    above `max_pixels`, so the check in `read_sketch` is the one the user meets and a raised
+    --max-pixels really works."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, saved or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
 
 
 def refuse_too_many_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
@@ -322,6 +339,8 @@ def colorize_batch(
         palette = controls.palette.expand(len(sketches), -1, -1).to(device)
     output = generate(colorizer.generator, colorizer.config, colorizer.hint_config,
                       canvas.to(device), palette, hints).cpu()  # fmt: skip
+    if not torch.isfinite(output).all():  # NaN would be written as a black picture
+        raise SketchcolorError("the generator's output is NaN/inf; nothing written")
     return [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]
 
 
@@ -378,7 +397,7 @@ def colorize(
     hints_json: str | Path | None = None,
     batch_size: int = 8,
     resize: bool = True,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = MAX_SKETCH_PIXELS,
     device: torch.device | str | None = None,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.

@@ -26,7 +26,7 @@ import torch
 from tyro.conf import Positional
 
 from sketchcolor.colorize import (
-    DEFAULT_MAX_PIXELS,
+    MAX_SKETCH_PIXELS,
     Colorizer,
     colorize_sketch,
     load_colorizer,
@@ -69,7 +69,7 @@ class ServeConfig:
     data: Path | None = None
     """Shard folder (`sketchcolor shards` output) whose first val sketches are shown as examples."""
 
-    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_pixels: int = MAX_SKETCH_PIXELS
     """Sketches with more pixels than this are refused with a message (about 16 MP)."""
 
     concurrency: int = 2
@@ -134,7 +134,7 @@ def colorize_request(
     hints: str,
     palette: str,
     *,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_pixels: int = MAX_SKETCH_PIXELS,
 ) -> torch.Tensor:
     """What `/colorize` does: a sketch file + run name + hints JSON + hex palette ("" for
     none) -> the colours (1, 3, H, W) in [-1, 1] at the sketch's size. One-line errors."""

@@ -8,9 +8,17 @@ Usage: def test_x(shard_dir): manifest = json.loads((shard_dir / "manifest.json"
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def verified_cache_in_tmp(tmp_path_factory):
+    """Shard verification remembers tars in a per-test-run cache, never in the user's home."""
+    os.environ["SKETCHCOLOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
 
 SYNTH_COUNT = 32
 SYNTH_SIZE = 64

@@ -28,23 +28,14 @@ from sketchcolor.cli import (
     shards,
     synth,
     train,
+    verify,
 )
 from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
 COMMAND_MODULES = (
-    quickstart,
-    synth,
-    pairs,
-    shards,
-    hints,
-    models,
-    train,
-    evaluate,
-    fid,
-    colorize,
-    serve,
-)
+    quickstart, synth, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

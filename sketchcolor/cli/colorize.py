@@ -11,15 +11,14 @@ from typing import Annotated
 
 from tyro.conf import Positional, arg
 
+from sketchcolor.config import MAX_SKETCH_PIXELS
+
 NAME = "colorize"
 HELP = "color sketches with a trained run"
 DESCRIPTION = (
     "Color one sketch or a folder of sketches with a run's generator. Palette and hints must "
     "match the color control the run was trained with."
 )
-
-# The limit is a plain number here, so `sketchcolor --help` does not import torch.
-DEFAULT_MAX_PIXELS = 4096 * 4096
 
 
 @dataclass(kw_only=True)
@@ -42,10 +41,10 @@ class ColorizeOptions:
     """Sketches per generator call."""
     keep_size: bool = False
     """Color at the sketch's own size (only pad) instead of the training size."""
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    """Refuse sketches with more pixels than this."""
     device: str | None = None
     """cuda, cuda:1 or cpu (None: cuda if any)."""
+    max_pixels: int = MAX_SKETCH_PIXELS
+    """Refuse sketches with more pixels than this (a 10000 x 10000 one needs 4-8 GB)."""
 
 
 def options():
@@ -69,8 +68,8 @@ def run(args: ColorizeOptions) -> int:
         hints_json=args.hints_json,
         batch_size=args.batch_size,
         resize=not args.keep_size,
-        max_pixels=args.max_pixels,
         device=args.device,
+        max_pixels=args.max_pixels,
     )
     where = written[0] if len(written) == 1 else written[0].parent
     print(f"colorize: wrote {len(written)} image(s) to {where}")

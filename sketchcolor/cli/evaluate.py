@@ -5,6 +5,7 @@ Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data my-shards --out ev
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -43,6 +44,8 @@ class EvaluateOptions:
     """Where real-image FID statistics are cached (None: ~/.cache/sketchcolor/fid)."""
     backend: Literal["auto", "dali", "torch"] = "auto"
     """Batch loader (auto: DALI when importable)."""
+    verify: bool = True
+    """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
 
 
 def options():
@@ -69,9 +72,12 @@ def run(args: EvaluateOptions) -> int:
             cache_dir=args.cache_dir,
             backend=args.backend,
             accelerator=accelerator,
+            verify=args.verify,
         )
     finally:
         release_accelerator(accelerator)
     if is_main_process:
         print(summary_text(results, args.out, "evaluate"))
-    return 0
+        for item in results["failed"]:
+            print(f"sketchcolor evaluate: failed {item['run']}: {item['error']}", file=sys.stderr)
+    return 1 if results["failed"] else 0

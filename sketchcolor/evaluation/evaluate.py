@@ -24,17 +24,18 @@ from tqdm import tqdm
 
 from sketchcolor.data.conditioning import uses_hints
 from sketchcolor.data.manifest import read_manifest
+from sketchcolor.data.verify import verify_before_use
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
 from sketchcolor.evaluation import metrics
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
 from sketchcolor.files import create_output_folder
 from sketchcolor.runs import (
+    check_run,
     generate,
     hint_config_of,
     image_size_of,
     load_run,
-    read_run_config,
     run_hints,
 )
 
@@ -101,6 +102,11 @@ def collect_run(
         # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
         fake = generate(generator, config, hint_config_of(config), batch["sketch"],
                         batch["palette"], hints)  # fmt: skip
+        if not torch.isfinite(fake).all():
+            raise SketchcolorError(
+                f"the generator's output is NaN/inf (batch from {batch['key'][0]}); "
+                "its weights or inputs are not finite"
+            )
         real = batch["color"]
         collection.psnr.append(metrics.psnr(fake, real).cpu().numpy())
         collection.ssim.append(metrics.ssim(fake, real).cpu().numpy())
@@ -211,6 +217,12 @@ def evaluate_run(
 # ----------------------------------------------------------------------------- all runs
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line (a decoder's message can span many)."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
 def plan_reference(
     run_configs: list[dict],
     shard_dir: Path,
@@ -250,6 +262,7 @@ def evaluate_runs(
     backend: str = "auto",
     device: torch.device | str | None = None,
     accelerator=None,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every run on the split and write results.json, results.md and results.png.
 
@@ -258,6 +271,10 @@ def evaluate_runs(
     hub cache); when missing, FID is None with the reason and the other metrics still run.
     backend: the loader, "dali", "torch" or "auto" (DALI when installed and a GPU is there).
     accelerator: an `accelerate.Accelerator` to split the work over processes (optional).
+    verify: check the split's shards against the manifest first (see sketchcolor.data.verify).
+    Every run is loaded once before the first is evaluated, so a broken run fails at once.
+    A run that fails during its evaluation (one process) is listed under "failed" in
+    results.json and the others' results are still written.
     Returns the results.json content.
     """
     from sketchcolor.accelerators import resolve_backend
@@ -275,7 +292,9 @@ def evaluate_runs(
     if accelerator is not None:
         device = accelerator.device
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    configs = [read_run_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    configs = [check_run(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    if verify:
+        verify_before_use(shard_dir, splits=[split], accelerator=accelerator)
     if accelerator is None or accelerator.is_main_process:
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
@@ -287,24 +306,34 @@ def evaluate_runs(
         cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
         reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images)
 
-    results = [
-        evaluate_run(
-            Path(run_dir),
-            shard_dir,
-            split,
-            device=device,
-            inception=inception,
-            reference=reference,
-            batch_size=batch_size,
-            seed=seed,
-            max_images=max_images,
-            backend=backend,
-            accelerator=accelerator,
-        )
-        for run_dir in run_dirs
-    ]
     processes = accelerator.num_processes if accelerator else 1
+    results, failed = [], []
+    for run_dir in run_dirs:
+        try:
+            results.append(
+                evaluate_run(
+                    Path(run_dir),
+                    shard_dir,
+                    split,
+                    device=device,
+                    inception=inception,
+                    reference=reference,
+                    batch_size=batch_size,
+                    seed=seed,
+                    max_images=max_images,
+                    backend=backend,
+                    accelerator=accelerator,
+                )
+            )
+        except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
+            if processes > 1:
+                raise  # the other ranks may wait in a gather: carrying on could hang them
+            failed.append({"run": str(run_dir), "error": first_line(error)})
+    if not results:
+        problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
+        raise SketchcolorError(f"no run could be evaluated ({problems})")
     payload = results_payload(results, shard_dir, split, seed, fid_message, processes)
+    payload["failed"] = failed
     if accelerator is None or accelerator.is_main_process:
         write_outputs(payload, results, out_dir)
     return payload
