@@ -11,6 +11,11 @@
 #   ACCELERATE_CONFIG (default: launch/multi-node.yaml).
 # The job asks to be requeued on preemption; `--resume` is always passed, so a requeued job
 # continues from its last checkpoint (and a first start simply starts).
+# Before the time limit SLURM sends this script SIGUSR1 (--signal=B:USR1@300); the trap below
+# passes SIGTERM on to the training processes, which save a checkpoint of the step they reached
+# and exit (code 143), then requeues the job, which resumes from that checkpoint by itself.
+# A preemption sends SIGTERM to the training processes directly, with the same effect (SLURM's
+# KillWait, often 30 s, must cover one step plus one save).
 #
 #SBATCH --job-name=sketchcolor
 #SBATCH --nodes=2
@@ -19,6 +24,7 @@
 #SBATCH --cpus-per-task=64
 #SBATCH --time=48:00:00
 #SBATCH --requeue
+#SBATCH --signal=B:USR1@300
 #SBATCH --output=%x-%j.out
 
 set -euo pipefail
@@ -47,11 +53,33 @@ cd "$REPO_DIR"
 echo "sketchcolor: $NUM_NODES nodes x $GPUS_PER_NODE GPUs = $NUM_PROCESSES processes; main node $MAIN_PROCESS_IP:$MAIN_PROCESS_PORT"
 export ACCELERATE_CONFIG NUM_NODES NUM_PROCESSES MAIN_PROCESS_IP MAIN_PROCESS_PORT
 
+TIME_LIMIT_NEAR=0
+on_time_limit_warning() {
+    TIME_LIMIT_NEAR=1
+    echo "sketchcolor: time limit near; asking every training process to checkpoint and stop"
+    # Every process of the step (the launcher forwards SIGTERM to its workers as well).
+    scancel --signal=TERM "$SLURM_JOB_ID.0" || true
+}
+trap on_time_limit_warning USR1
+
 # Single quotes: SLURM_NODEID must expand on each node, where srun sets it to that node's rank.
+# In the background with `wait`, so that bash runs the trap as soon as the signal comes.
 srun --kill-on-bad-exit=1 bash -c '
     exec accelerate launch --config_file "$ACCELERATE_CONFIG" \
         --num_machines "$NUM_NODES" --num_processes "$NUM_PROCESSES" \
         --machine_rank "$SLURM_NODEID" \
         --main_process_ip "$MAIN_PROCESS_IP" --main_process_port "$MAIN_PROCESS_PORT" \
         -m sketchcolor.train "$@" --resume
-' sketchcolor-node "$@"
+' sketchcolor-node "$@" &
+SRUN_PID=$!
+STATUS=0
+# `wait` returns early when the trap runs; wait again until srun itself has ended.
+while kill -0 "$SRUN_PID" 2>/dev/null; do
+    wait "$SRUN_PID" || STATUS=$?
+done
+if [ "$TIME_LIMIT_NEAR" -eq 1 ]; then
+    echo "sketchcolor: checkpoint written; requeueing job $SLURM_JOB_ID to continue with --resume"
+    scontrol requeue "$SLURM_JOB_ID"
+    exit 0
+fi
+exit "$STATUS"

@@ -5,6 +5,7 @@ Usage: accelerator = create_accelerator(); ...; release_accelerator(accelerator)
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 
 import torch
@@ -38,7 +39,10 @@ def release_accelerator(accelerator) -> None:
     """
     from accelerate.state import AcceleratorState, GradientState
 
-    accelerator.end_training()
+    # A tracker whose writer never opened (a full disk at start) fails to close with an
+    # AttributeError; the error that stopped the run is the one the user must see.
+    with contextlib.suppress(AttributeError, OSError):
+        accelerator.end_training()
     if accelerator.num_processes == 1:
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()

@@ -12,7 +12,9 @@ Usage: colorize(["sketch.png"], "runs/m21-hints", "out.png", hints_png="hints.pn
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from sketchcolor.config import MAX_SKETCH_PIXELS
 from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import atomic_output, create_output_folder
@@ -29,6 +32,8 @@ from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hi
 from sketchcolor.sample_grid import control_image, save_sample_grid
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+# A sketch larger than this is refused before it is decoded (4096 x 4096, about 16 MP): its
+# float copies would take gigabytes, and a tiny compressed file can claim a huge size.
 
 
 @dataclass(kw_only=True)
@@ -40,6 +45,13 @@ class UserControls:
 
     hints_path: Path | None = None
     """A hints PNG or JSON, in the sketch's own pixel coordinates."""
+
+    hints_labels: list | dict | None = None
+    """Parsed hints JSON (the `--hints-json` format) given as text rather than a file."""
+
+    @property
+    def has_hints(self) -> bool:
+        return self.hints_path is not None or self.hints_labels is not None
 
 
 @dataclass
@@ -99,24 +111,55 @@ def refuse_overwriting_sketches(sketches: list[Path], targets: list[Path]) -> No
             )
 
 
-def probe_sketch(path: Path) -> tuple[int, int]:
+def probe_sketch(path: Path, max_pixels: int = MAX_SKETCH_PIXELS) -> tuple[int, int]:
     """(height, width) of a sketch after decoding it fully, so a broken file fails early."""
-    return tuple(read_sketch(path).shape[-2:])
+    return tuple(read_sketch(path, max_pixels).shape[-2:])
 
 
-def read_sketch(path: Path) -> torch.Tensor:
-    """A grayscale or colour image file -> (1, 3, H, W) in [-1, 1] (transparency on white)."""
+def read_sketch(path: Path, max_pixels: int = MAX_SKETCH_PIXELS) -> torch.Tensor:
+    """A grayscale or colour image file -> (1, 3, H, W) in [-1, 1] (transparency on white).
+
+    An image of more than max_pixels pixels is refused from its header, before decoding.
+    """
     try:
-        with Image.open(path) as image:
+        with pixel_limit(max_pixels), Image.open(path) as image:
+            refuse_too_many_pixels(path, image.size, max_pixels)
             image.load()
             if image.mode in SIXTEEN_BIT_MODES:
                 image = sixteen_to_eight_bits(image)
             if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
                 image = composite_on_white(image)
             pixels = np.asarray(image.convert("RGB"))  # (H, W, 3) uint8
+    except Image.DecompressionBombError as error:  # Pillow's own limit, above any sane one
+        raise SketchcolorError(f"{path}: too many pixels to open ({error})") from error
     except (OSError, UnidentifiedImageError, ValueError) as error:
         raise SketchcolorError(f"{path}: cannot read sketch ({error})") from error
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+@contextlib.contextmanager
+def pixel_limit(max_pixels: int):
+    """Pillow's own decompression-bomb limit (a warning, then an error at twice it) moved
+    above `max_pixels`, so the check in `read_sketch` is the one the user meets and a raised
+    --max-pixels really works."""
+    saved = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max(max_pixels, saved or 0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+
+
+def refuse_too_many_pixels(path: Path, size: tuple[int, int], max_pixels: int) -> None:
+    """A one-line error for a (width, height) over the pixel limit, naming the flag that lifts it."""
+    width, height = size
+    if width * height > max_pixels:
+        raise SketchcolorError(
+            f"{path}: {width}x{height} is {width * height / 1e6:.1f} MP, over the limit of "
+            f"{max_pixels} pixels (raise it with --max-pixels)"
+        )
 
 
 # Pillow opens 16-bit grayscale PNGs (common from scanners) in these modes; its own conversion
@@ -144,24 +187,29 @@ def user_controls(
     palette_from: str | Path | None,
     hints_png: str | Path | None,
     hints_json: str | Path | None,
+    hints_text: str | None = None,
 ) -> UserControls:
-    """Check the given controls against the run's colour control and load the palette."""
+    """Check the given controls against the run's colour control and load the palette.
+
+    hints_text: hints JSON as a string ("" or None for none), as the web app's API takes it.
+    """
     from sketchcolor.data import user_controls as controls
     from sketchcolor.data.conditioning import uses_hints, uses_palette
 
     if palette and palette_from:
         raise SketchcolorError("give either a palette or --palette-from, not both")
-    if hints_png and hints_json:
+    if sum(bool(given) for given in (hints_png, hints_json, hints_text)) > 1:
         raise SketchcolorError("give either a hints PNG or a hints JSON, not both")
     has_palette = bool(palette or palette_from)
     hints_path = Path(hints_png or hints_json) if (hints_png or hints_json) else None
+    labels = controls.parse_hints_text(hints_text) if hints_text else None
     takes_palette = uses_palette(color_control)
     takes_hints = uses_hints(color_control)
     if has_palette and not takes_palette:
         raise SketchcolorError(
             f"{run_dir} was trained with colour control {color_control!r}; it takes no palette"
         )
-    if hints_path and not takes_hints:
+    if (hints_path or labels is not None) and not takes_hints:
         raise SketchcolorError(
             f"{run_dir} was trained with colour control {color_control!r}; it takes no hints"
         )
@@ -180,7 +228,7 @@ def user_controls(
         if not Path(palette_from).is_file():
             raise SketchcolorError(f"{palette_from}: no such reference image")
         tensor = controls.palette_from_image(Path(palette_from))
-    return UserControls(palette=tensor, hints_path=hints_path)
+    return UserControls(palette=tensor, hints_path=hints_path, hints_labels=labels)
 
 
 # ----------------------------------------------------------------------------- geometry
@@ -216,21 +264,101 @@ def from_canvas(output: torch.Tensor, placement: Placement) -> torch.Tensor:
     return output.clamp(-1, 1)
 
 
-def hints_for(path: Path, placement: Placement, label_size: int):
+def hints_for(controls: UserControls, placement: Placement, label_size: int):
     """The user's hints fitted to one sketch's canvas; no label in the padding."""
     from sketchcolor.data.conditioning import Hints
-    from sketchcolor.data.user_controls import load_hints
+    from sketchcolor.data.user_controls import hints_from_json, load_hints
 
     # JSON coordinates are pixels of the original sketch; scale them to the scaled sketch.
-    hints = load_hints(
-        path, placement.scaled, label_size=label_size, source_size=placement.original
-    )
+    where = dict(label_size=label_size, source_size=placement.original)
+    if controls.hints_labels is not None:
+        hints = hints_from_json(controls.hints_labels, placement.scaled, **where)
+    else:
+        hints = load_hints(controls.hints_path, placement.scaled, **where)
     rgb = to_canvas(hints.rgb, placement, fill=1.0, mode="nearest")
     mask = to_canvas(hints.mask, placement, fill=0.0, mode="nearest")
     return Hints(rgb=rgb, mask=mask)
 
 
 # ----------------------------------------------------------------------------- generation
+
+
+@dataclass
+class Colorizer:
+    """A run's generator loaded once (eval mode, on its device), with what it was trained with."""
+
+    generator: torch.nn.Module
+    config: dict
+    hint_config: object
+    device: torch.device
+
+    @property
+    def image_size(self) -> int:
+        return int(self.config.get("image_size") or 512)
+
+    def place(self, size: tuple[int, int], resize: bool = True) -> Placement:
+        """Where a (height, width) sketch sits in this generator's canvas."""
+        return place(*size, self.image_size, self.generator.size_multiple, resize)
+
+
+def load_colorizer(run_dir: str | Path, device: torch.device | str) -> Colorizer:
+    """The run's generator (eval, on device), its config and hint config; one-line errors."""
+    device = torch.device(device)
+    return Colorizer(*load_run_generator(run_dir, device), device)
+
+
+def colorize_batch(
+    colorizer: Colorizer,
+    sketches: list[torch.Tensor],
+    placements: list[Placement],
+    controls: UserControls,
+    hints_cache: dict | None = None,
+) -> list[torch.Tensor]:
+    """Sketches (each (1, 3, H, W) in [-1, 1]) whose placements share a canvas -> their colours,
+    each (1, 3, H, W) on the CPU at its sketch's own size.
+
+    hints_cache: fitted hints by placement, kept by a caller that colours many sketches.
+    """
+    device = colorizer.device
+    canvas = torch.cat(
+        [
+            to_canvas(sketch, p, fill=1.0, mode="bicubic")
+            for sketch, p in zip(sketches, placements, strict=True)
+        ]
+    )  # (B, 3, canvas height, canvas width)
+    hints = None
+    if controls.has_hints:
+        cache = {} if hints_cache is None else hints_cache
+        parts = [colorize_hints_cached(colorizer, controls, p, cache) for p in placements]
+        hints = type(parts[0])(
+            rgb=torch.cat([h.rgb for h in parts]).to(device),
+            mask=torch.cat([h.mask for h in parts]).to(device),
+        )
+    palette = None
+    if controls.palette is not None:
+        palette = controls.palette.expand(len(sketches), -1, -1).to(device)
+    output = generate(colorizer.generator, colorizer.config, colorizer.hint_config,
+                      canvas.to(device), palette, hints).cpu()  # fmt: skip
+    if not torch.isfinite(output).all():  # NaN would be written as a black picture
+        raise SketchcolorError("the generator's output is NaN/inf; nothing written")
+    return [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]
+
+
+def colorize_hints_cached(colorizer: Colorizer, controls: UserControls, placement: Placement,
+                          cache: dict):  # fmt: skip
+    """The user's hints fitted to one placement, computed once per placement."""
+    key = (placement.original, placement.scaled, placement.canvas)
+    if key not in cache:
+        cache[key] = hints_for(controls, placement, colorizer.hint_config.label_size)
+    return cache[key]
+
+
+def colorize_sketch(
+    colorizer: Colorizer, sketch: torch.Tensor, controls: UserControls, *, resize: bool = True
+) -> torch.Tensor:
+    """One in-memory sketch (1, 3, H, W) in [-1, 1] -> its colours (1, 3, H, W), on the CPU."""
+    placement = colorizer.place(tuple(sketch.shape[-2:]), resize)
+    return colorize_batch(colorizer, [sketch], [placement], controls)[0]
 
 
 def write_png(image: torch.Tensor, path: Path) -> None:
@@ -269,6 +397,7 @@ def colorize(
     hints_json: str | Path | None = None,
     batch_size: int = 8,
     resize: bool = True,
+    max_pixels: int = MAX_SKETCH_PIXELS,
     device: torch.device | str | None = None,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.
@@ -277,13 +406,15 @@ def colorize(
     (OUT/<stem>.png). palette: hex colours ("#ff0000,#00ff00" or a list); palette_from: a
     reference image (its 9 k-means colours); hints_png / hints_json: labels on the sketch's
     own pixel grid (one set for every sketch). resize: scale to the training size (else keep
-    the sketch's size and only pad). Everything is checked before the first image is coloured.
+    the sketch's size and only pad). max_pixels: larger sketches are refused. Everything is
+    checked before the first image is coloured.
     """
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     run_dir = Path(run_dir)
-    generator, config, hint_config = load_run_generator(run_dir, device)
+    colorizer = load_colorizer(run_dir, device)
+    config = colorizer.config
     controls = user_controls(
         config["color_control"],
         run_dir,
@@ -294,41 +425,24 @@ def colorize(
     )
     paths = list_sketches(sketches)
     targets = output_paths(paths, Path(out))
-    image_size = int(config.get("image_size") or 512)
     # Decode every sketch before colouring any, so a bad file fails the call with nothing
     # written; only the sizes are kept, so a large folder does not fill the memory.
     items = []
+    hints_cache: dict[tuple, object] = {}
     for path, target in zip(paths, targets, strict=True):
-        placement = place(*probe_sketch(path), image_size, generator.size_multiple, resize)
+        placement = colorizer.place(probe_sketch(path, max_pixels), resize)
         items.append((path, placement, target))
+        if controls.has_hints:  # fitting the labels checks them against this sketch's size
+            colorize_hints_cached(colorizer, controls, placement, hints_cache)
     for folder in dict.fromkeys(target.parent for target in targets):
         create_output_folder(folder)  # an unwritable output fails before any colouring
-    hints_cache: dict[tuple, object] = {}
     bar = tqdm(total=len(items), desc="colorize", unit="img", disable=len(items) == 1)
     for batch in group_by_canvas(items, batch_size):
-        sketch = torch.cat(
-            [to_canvas(read_sketch(path), p, fill=1.0, mode="bicubic") for path, p, _ in batch]
-        )  # (B, 3, canvas height, canvas width)
-        hints = None
-        if controls.hints_path is not None:
-            parts = []
-            for _, placement, _ in batch:
-                key = (placement.original, placement.scaled, placement.canvas)
-                if key not in hints_cache:
-                    hints_cache[key] = hints_for(
-                        controls.hints_path, placement, hint_config.label_size
-                    )
-                parts.append(hints_cache[key])
-            hints = type(parts[0])(
-                rgb=torch.cat([h.rgb for h in parts]).to(device),
-                mask=torch.cat([h.mask for h in parts]).to(device),
-            )
-        palette_batch = None
-        if controls.palette is not None:
-            palette_batch = controls.palette.expand(len(batch), -1, -1).to(device)
-        output = generate(generator, config, hint_config, sketch.to(device), palette_batch, hints)
-        for index, (_, placement, target) in enumerate(batch):
-            write_png(from_canvas(output[index : index + 1].cpu(), placement), target)
+        sketches = [read_sketch(path, max_pixels) for path, _, _ in batch]
+        placements = [placement for _, placement, _ in batch]
+        outputs = colorize_batch(colorizer, sketches, placements, controls, hints_cache)
+        for output, (_, _, target) in zip(outputs, batch, strict=True):
+            write_png(output, target)
         bar.update(len(batch))
     bar.close()
     return targets

@@ -38,6 +38,9 @@ IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
 """Shard image encodings and their file extensions."""
 PALETTE_ENGINES = ("auto", "faiss-cpu", "faiss-gpu", "torch")
 """k-means engines of data/palette.py."""
+MAX_SKETCH_PIXELS = 4096 * 4096
+"""Largest sketch `colorize` and `serve` read unless told otherwise (about 16.8 MP; a
+10000 x 10000 sketch takes 4-8 GB of memory)."""
 
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
@@ -184,6 +187,8 @@ class LoaderConfig:
     """Batch loader: dali, torch, or auto (DALI when importable, else the torch loader)."""
     num_workers: int = 2
     """Loader worker threads/processes per rank."""
+    verify: bool = True
+    """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
 
 
 @dataclass(kw_only=True)

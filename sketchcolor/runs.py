@@ -21,6 +21,7 @@ import torch
 from sketchcolor.config import HintConfig, TrainConfig, flatten
 from sketchcolor.data.conditioning import Hints, build_generator_input, sample_hints, uses_hints
 from sketchcolor.data.manifest import read_manifest
+from sketchcolor.disk import write_errors
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import write_text_atomically
 from sketchcolor.models import load_generator, read_generator_config, save_generator
@@ -52,7 +53,13 @@ def export_generator(config: TrainConfig, model, hint_config, step: int) -> None
     # (the weights first, the config last, as save_generator orders them).
     staging = config.out / EXPORT_STAGING_FOLDER
     shutil.rmtree(staging, ignore_errors=True)
-    save_generator(model, staging, metadata=metadata)
+    safe = f"{config.out / WEIGHTS_FILE} still holds the previous export, and the checkpoints are intact"
+    try:
+        with write_errors(staging, safe=safe):
+            save_generator(model, staging, metadata=metadata)
+    except SketchcolorError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for name in (WEIGHTS_FILE, CONFIG_FILE):
         os.replace(staging / name, config.out / name)
     staging.rmdir()
@@ -113,7 +120,20 @@ def load_run(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.Module
     """The run's generator (eval mode, on device) and its config.json."""
     read_run_config(run_dir)
     generator, config = load_generator(run_dir)
+    bad = [name for name, value in generator.state_dict().items() if not value.isfinite().all()]
+    if bad:
+        raise SketchcolorError(
+            f"{run_dir}: the generator's weights contain NaN/inf ({len(bad)} tensors, first "
+            f"{bad[0]}); export a checkpoint from before the divergence"
+        )
     return generator.eval().to(device), config
+
+
+def check_run(run_dir: str | Path) -> dict:
+    """Load a run's generator once (CPU) to prove it is usable; returns its config."""
+    generator, config = load_run(run_dir, torch.device("cpu"))
+    del generator
+    return config
 
 
 def hint_config_of(config: dict):

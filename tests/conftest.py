@@ -8,9 +8,17 @@ Usage: def test_x(shard_dir): manifest = json.loads((shard_dir / "manifest.json"
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def verified_cache_in_tmp(tmp_path_factory):
+    """Shard verification remembers tars in a per-test-run cache, never in the user's home."""
+    os.environ["SKETCHCOLOR_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
+
 
 SYNTH_COUNT = 32
 SYNTH_SIZE = 64
@@ -39,3 +47,47 @@ def shard_dir(synth_root, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("shards") / "shards"
     prepare_shards(synth_root, out, ShardConfig(shard_size=SHARD_SIZE, seed=0), progress=False)
     return out
+
+
+@pytest.fixture(scope="session")
+def served_runs(shard_dir, tmp_path_factory) -> dict[str, Path]:
+    """Two tiny trained runs for the web app: "hints" and "palette" (256 px, width 1/16)."""
+    from sketchcolor.train import train
+    from sketchcolor.training.presets import tiny_config
+
+    root = tmp_path_factory.mktemp("served_runs")
+    runs = {}
+    for control in ("hints", "palette"):
+        config = tiny_config(shard_dir, root / control, color_control=control, max_steps=2,
+                             batch_size=2, save_every=2, sample_every=0, log_every=1)  # fmt: skip
+        runs[control] = train(config)
+    return runs
+
+
+# The served app's pixel limit: far above every test sketch, low enough that a sketch over it
+# uploads quickly on a loaded machine (a 17 MP file over the 16 MP default took long enough to
+# time the client out). The default itself is checked in test_serve_cli.py.
+SERVED_MAX_PIXELS = 600 * 600
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def serve_url(served_runs, shard_dir):
+    """`sketchcolor serve` on both served runs, on 127.0.0.1 and a free port, once per module."""
+    pytest.importorskip("gradio", reason="the web app needs the ui extra: pip install -e '.[ui]'")
+    from sketchcolor.serve import ServeConfig, start
+
+    port = free_port()
+    config = ServeConfig(runs=[served_runs["hints"], served_runs["palette"]], port=port,
+                         data=shard_dir, device="cpu", max_pixels=SERVED_MAX_PIXELS)  # fmt: skip
+    app = start(config, block=False)
+    yield f"http://127.0.0.1:{port}/"
+    app.close()

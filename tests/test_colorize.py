@@ -211,6 +211,64 @@ def test_a_bad_sketch_in_a_folder_fails_before_anything_is_written(runs, tmp_pat
     assert "cannot create the output folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("hints", "message"),
+    [
+        (
+            '[{"x": NaN, "y": 3, "color": "#ff0000"}]',
+            'hint 0: "x" must be a finite number, got nan',
+        ),
+        ('[{"x": 3, "color": "#ff0000"}]', 'hint 0: needs "y"'),
+        ('[{"x": 3, "y": 4}]', 'hint 0: needs a "color"'),
+        ('{"width": 64, "labels": []}', 'hints: needs "height"'),
+        ('[{"x": 70, "y": 3, "color": "#ff0000"}]', "hint 0: (70, 3) is outside the 70x100 image"),
+        ('[{"x": 3, "y": -2, "color": "#ff0000"}]', "hint 0: (3, -2) is outside"),
+    ],
+)
+def test_cli_refuses_bad_hints_json_in_one_line(runs, tmp_path, capsys, hints, message):
+    sketch = write_sketch(tmp_path / "sketch.png", 100, 70)
+    (tmp_path / "hints.json").write_text(hints)
+    out = tmp_path / "out.png"
+    assert main(["colorize", str(sketch), "--run", str(runs["hints"]), "-o", str(out),
+                 "--hints-json", str(tmp_path / "hints.json")]) == 2  # fmt: skip
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert f"{tmp_path / 'hints.json'}: {message}" in error
+    assert not out.exists()
+
+
+def test_cli_refuses_sketches_over_the_pixel_limit_and_the_flag_raises_it(runs, tmp_path, capsys):
+    sketch = write_sketch(tmp_path / "sketch.png", 100, 70)  # 7000 pixels
+    out = tmp_path / "out.png"
+    command = ["colorize", str(sketch), "--run", str(runs["none"]), "-o", str(out)]
+    assert main([*command, "--max-pixels", "6999"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.endswith("70x100 is 0.0 MP, over the limit of 6999 pixels (raise it with "
+                          "--max-pixels)")  # fmt: skip
+    assert len(error.splitlines()) == 1 and not out.exists()
+    assert main([*command, "--max-pixels", "7000"]) == 0
+    assert Image.open(out).size == (70, 100)
+
+
+def test_the_default_pixel_limit_refuses_a_small_file_claiming_17_mp(runs, tmp_path, capsys):
+    sketch = tmp_path / "huge.png"
+    Image.new("L", (4112, 4112), 255).save(sketch)  # a few kB on disk
+    assert sketch.stat().st_size < 100_000
+    out = tmp_path / "out.png"
+    assert main(["colorize", str(sketch), "--run", str(runs["none"]), "-o", str(out)]) == 2
+    assert "4112x4112 is 16.9 MP, over the limit of 16777216 pixels" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_pillows_decompression_bomb_is_a_one_line_error(runs, tmp_path, capsys, monkeypatch):
+    sketch = write_sketch(tmp_path / "sketch.png", 100, 70)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # Pillow refuses above 2000 pixels
+    assert main(["colorize", str(sketch), "--run", str(runs["none"]), "-o",
+                 str(tmp_path / "out.png"), "--max-pixels", "10000000"]) == 2  # fmt: skip
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and "sketch.png: too many pixels to open" in error
+
+
 def test_validation_grid_shows_sketch_control_output_truth(runs, shard_dir, tmp_path):
     picture = colorize_validation_grid(runs["hints"], shard_dir, tmp_path / "grid.png", count=3,
                                        device="cpu")  # fmt: skip

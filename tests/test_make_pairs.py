@@ -16,7 +16,8 @@ from scipy.ndimage import binary_dilation
 from skimage.color import rgb2gray
 from skimage.filters import sobel
 
-from sketchcolor.cli import build_parser, main
+from sketchcolor.cli import main, pairs
+from sketchcolor.cli.options import parse_options
 from sketchcolor.data.line_art import LineArtConfig, extract_line_art
 from sketchcolor.data.make_pairs import PairsConfig, make_pairs, square_and_resize
 from sketchcolor.data.pairs import InvalidPair, hash_split, list_pairs
@@ -226,10 +227,12 @@ def test_shards_take_the_pairs_unchanged(pair_folder, tmp_path):
 
 
 def test_cli_writes_pairs_and_its_defaults_are_the_library_defaults(image_folder, tmp_path, capsys):
-    from sketchcolor.cli.pairs import config_from_args
-
-    args = build_parser().parse_args(["pairs", "src", "out"])
-    assert config_from_args(args) == PairsConfig()
+    args = parse_options(pairs.options(), ["src", "out"], prog="sketchcolor pairs", description="")
+    assert args.pairs == PairsConfig() and (args.source, args.out) == (Path("src"), Path("out"))
+    flags = ["src", "out", "--method", "sobel", "--sigma", "1.5", "--allow-grayscale"]
+    args = parse_options(pairs.options(), flags, prog="sketchcolor pairs", description="")
+    assert args.pairs.line_art == LineArtConfig(method="sobel", sigma=1.5)
+    assert args.pairs.allow_grayscale and args.pairs.size == PairsConfig().size
     out = tmp_path / "cli-pairs"
     assert (
         main(["pairs", str(image_folder), str(out), "--size", str(SIZE), "--method", "sobel"]) == 0

@@ -164,8 +164,38 @@ def test_hints_json_places_labels_by_centre_and_scales(tmp_path):
     assert mask[45:55, 95:105].all()  # centre (100, 50) after scaling by 2
     assert mask[0:10, 0:10].all()  # clamped inside the image
     torch.testing.assert_close(hints.rgb[0, :, 50, 100], torch.tensor([-1.0, -1.0, 1.0]))
-    with pytest.raises(SketchcolorError, match="needs x, y and color"):
+    with pytest.raises(SketchcolorError, match='hint 0: needs "y"'):
         hints_from_json([{"x": 1}], (32, 32))
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        ([{"x": float("nan"), "y": 1, "color": "#ff0000"}], '"x" must be a finite number, got nan'),
+        ([{"x": 1, "y": "far", "color": "#ff0000"}], '"y" must be a finite number'),
+        ([{"x": 1, "y": 2}], 'needs a "color"'),
+        ([{"x": 1, "y": 2, "color": "red"}], "'red' is not a colour"),
+        ([{"x": 40, "y": 2, "color": "#ff0000"}], r"\(40, 2\) is outside the 32x16 image"),
+        ([{"x": -1, "y": 2, "color": "#ff0000"}], "outside"),
+        ([5], "expected"),
+        ({"width": 32, "labels": []}, 'needs "height"'),
+        ({"labels": {"x": 1}}, "expected a list"),
+    ],
+)
+def test_bad_hints_json_is_one_line_error(labels, message):
+    with pytest.raises(SketchcolorError, match=message) as caught:
+        hints_from_json(labels, (16, 16), source_size=(16, 32))
+    assert "\n" not in str(caught.value)
+
+
+def test_bad_hints_json_file_names_the_file(tmp_path):
+    path = tmp_path / "hints.json"
+    path.write_text('[{"x": NaN, "y": 1, "color": "#ff0000"}]')
+    with pytest.raises(SketchcolorError, match=f"^{path}: hint 0:"):
+        load_hints(path, size=(16, 16))
+    path.write_text("[{")
+    with pytest.raises(SketchcolorError, match=f"^{path}: cannot read hints JSON"):
+        load_hints(path, size=(16, 16))
 
 
 def test_hints_cli_reports_a_missing_reference(tmp_path, capsys):

@@ -24,14 +24,18 @@ from sketchcolor.cli import (
     models,
     pairs,
     quickstart,
+    serve,
     shards,
     synth,
     train,
+    verify,
 )
 from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
-COMMAND_MODULES = (quickstart, synth, pairs, shards, hints, models, train, evaluate, fid, colorize)
+COMMAND_MODULES = (
+    quickstart, synth, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
+)  # fmt: skip
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from tyro.conf import Positional, arg
 
+from sketchcolor.config import MAX_SKETCH_PIXELS
+
 NAME = "colorize"
 HELP = "color sketches with a trained run"
 DESCRIPTION = (
@@ -41,6 +43,8 @@ class ColorizeOptions:
     """Color at the sketch's own size (only pad) instead of the training size."""
     device: str | None = None
     """cuda, cuda:1 or cpu (None: cuda if any)."""
+    max_pixels: int = MAX_SKETCH_PIXELS
+    """Refuse sketches with more pixels than this (a 10000 x 10000 one needs 4-8 GB)."""
 
 
 def options():
@@ -65,6 +69,7 @@ def run(args: ColorizeOptions) -> int:
         batch_size=args.batch_size,
         resize=not args.keep_size,
         device=args.device,
+        max_pixels=args.max_pixels,
     )
     where = written[0] if len(written) == 1 else written[0].parent
     print(f"colorize: wrote {len(written)} image(s) to {where}")

@@ -6,6 +6,7 @@ Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data my-shards --out ev
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -48,6 +49,8 @@ class EvaluateOptions:
     """Batch loader (auto: DALI when importable)."""
     all_checkpoints: bool = False
     """Evaluate every complete checkpoint of each run folder (one row per step, a curve)."""
+    verify: bool = True
+    """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
 
 
 def options():
@@ -75,9 +78,12 @@ def run(args: EvaluateOptions) -> int:
             backend=args.backend,
             accelerator=accelerator,
             all_checkpoints=args.all_checkpoints,
+            verify=args.verify,
         )
     finally:
         release_accelerator(accelerator)
     if is_main_process:
         print(summary_text(results, args.out, "evaluate"))
-    return 0
+        for item in results["failed"]:
+            print(f"sketchcolor evaluate: failed {item['run']}: {item['error']}", file=sys.stderr)
+    return 1 if results["failed"] else 0

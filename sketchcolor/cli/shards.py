@@ -36,9 +36,11 @@ def options():
 
 
 def run(options: ShardOptions) -> int:
+    from sketchcolor.data.shard_guard import exit_on_stop_signals
     from sketchcolor.data.shards import prepare_shards
 
-    result = prepare_shards(options.source, options.out, options.shards)
+    with exit_on_stop_signals(options.out):
+        result = prepare_shards(options.source, options.out, options.shards)
     print(f"{options.out}: {result.summary()}")
     for item in result.manifest["rejected"]:
         print(f"  rejected {item['file']}: {item['reason']}")

@@ -36,8 +36,12 @@ def parse_train_config(argv: Sequence[str], prog: str = "sketchcolor train"):
 
 def run(config) -> int:
     from sketchcolor.training.loop import train
+    from sketchcolor.training.preemption import TrainingStopped, report_stop
 
-    run_dir = train(config)
+    try:
+        run_dir = train(config)
+    except TrainingStopped as stopped:  # a checkpoint was saved: one line, exit 128 + signal
+        return report_stop(stopped, "sketchcolor train")
     print(
         f"run folder: {run_dir} (generator.safetensors, config.json, samples/, logs/, checkpoints/)"
     )

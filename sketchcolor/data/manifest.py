@@ -29,8 +29,10 @@ def read_manifest(shard_dir: str | Path) -> dict:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as error:
         raise SketchcolorError(f"{manifest_path}: not a readable manifest ({error})") from error
-    if manifest.get("format") != MANIFEST_FORMAT:
+    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise SketchcolorError(f"{manifest_path}: format is not {MANIFEST_FORMAT!r}")
+    if not isinstance(manifest.get("splits"), dict):
+        raise SketchcolorError(f"{manifest_path}: malformed manifest (no 'splits' table)")
     return manifest
 
 

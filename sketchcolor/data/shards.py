@@ -30,8 +30,17 @@ from PIL import Image
 
 from sketchcolor.config import IMAGE_FORMATS, ShardConfig
 from sketchcolor.data.dali_index import IndexedTarWriter, write_dali_index
-from sketchcolor.data.manifest import MANIFEST_FILE, MANIFEST_FORMAT
+from sketchcolor.data.manifest import MANIFEST_FILE, MANIFEST_FORMAT, read_manifest
 from sketchcolor.data.pairs import SPLITS, InvalidPair, join_halves, list_pairs, read_pair
+from sketchcolor.data.shard_guard import (
+    LOCK_FILE,
+    die_with_parent,
+    folder_lock,
+    remember_written,
+    remove_damaged_shards,
+    stop_signals_blocked,
+)
+from sketchcolor.disk import describe_write_error
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import file_sha256, write_text_atomically
 
@@ -88,20 +97,32 @@ def prepare_shards(
     config = dataclasses.replace(config, palette_engine=resolve_engine(config.palette_engine))
     tasks = plan_tasks(source, config)
     fingerprint = plan_fingerprint(tasks, config)
-    existing = check_output_folder(out, fingerprint)
-    if existing is not None:
-        if not missing_shard_files(existing, out):
-            return PrepareResult(
-                manifest=existing, written_now=0, already_complete=True, seconds={}
-            )
-        reopen_for_repair(existing, tasks, out)  # a shard file was deleted: write it again
-    (out / PARTS).mkdir(parents=True, exist_ok=True)
-    (out / PARTS / PLAN).write_text(json.dumps({"plan_sha256": fingerprint}) + "\n")
-    pending = [task for task in tasks if not _shard_done(out, task)]
-    written_now, seconds = run_tasks(pending, source, out, config, progress=progress)
-    manifest = build_manifest(tasks, out, config, fingerprint)
-    _write_json_atomically(out / MANIFEST_FILE, manifest)
-    shutil.rmtree(out / PARTS)
+    if out.exists() and not out.is_dir():
+        raise SketchcolorError(f"{out}: exists and is not a folder")
+    with folder_lock(out):  # a second `shards` into the same folder is refused
+        existing = check_output_folder(out, fingerprint)
+        if existing is not None:
+            # Deleted or damaged shard files are written again; an intact folder is left alone.
+            damaged = remove_damaged_shards(out)
+            if not damaged and not missing_shard_files(existing, out):
+                return PrepareResult(
+                    manifest=existing, written_now=0, already_complete=True, seconds={}
+                )
+            reopen_for_repair(existing, tasks, out)
+        try:
+            (out / PARTS).mkdir(parents=True, exist_ok=True)
+            _write_json_atomically(out / PARTS / PLAN, {"plan_sha256": fingerprint})
+            pending = [task for task in tasks if not _shard_done(out, task)]
+            written_now, seconds = run_tasks(pending, source, out, config, progress=progress)
+            manifest = build_manifest(tasks, out, config, fingerprint)
+            _write_json_atomically(out / MANIFEST_FILE, manifest)
+        except OSError as error:
+            raise SketchcolorError(
+                f"{error.filename or out}: cannot write ({describe_write_error(error)}); the "
+                "shards finished so far are kept: free space and re-run the same command"
+            ) from None
+        shutil.rmtree(out / PARTS)
+        remember_written(manifest, out, {f"{task.name}.tar" for task in pending})
     return PrepareResult(
         manifest=manifest, written_now=written_now, already_complete=False, seconds=seconds
     )
@@ -148,7 +169,7 @@ def check_output_folder(out: Path, fingerprint: str) -> dict | None:
         raise SketchcolorError(f"{out}: exists and is not a folder")
     manifest_path, plan_path = out / MANIFEST_FILE, out / PARTS / PLAN
     if manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text())
+        manifest = read_manifest(out)
         if manifest.get("plan_sha256") == fingerprint:
             return manifest
         raise SketchcolorError(
@@ -162,7 +183,7 @@ def check_output_folder(out: Path, fingerprint: str) -> dict | None:
             f"{out} holds an unfinished run with another source or other options; "
             "re-run with the same source and options to complete it, or delete the folder"
         )
-    if any(out.iterdir()):
+    if any(path.name != LOCK_FILE for path in out.iterdir()):
         raise SketchcolorError(
             f"{out} is not empty and holds no sketchcolor shards; choose an empty or new folder"
         )
@@ -188,7 +209,7 @@ def reopen_for_repair(manifest: dict, tasks: list[ShardTask], out: Path) -> None
     without a record, and writes the manifest again.
     """
     (out / PARTS).mkdir(parents=True, exist_ok=True)
-    (out / PARTS / PLAN).write_text(json.dumps({"plan_sha256": manifest["plan_sha256"]}) + "\n")
+    _write_json_atomically(out / PARTS / PLAN, {"plan_sha256": manifest["plan_sha256"]})
     rejected = {item["file"]: item for item in manifest["rejected"]}
     shards = {
         shard["tar"]: shard for split in manifest["splits"].values() for shard in split["shards"]
@@ -259,10 +280,14 @@ def _run_in_pool(tasks, source, out, config, bar) -> list[dict]:
     with (
         _single_threaded_children(),
         ProcessPoolExecutor(
-            max_workers=config.workers, mp_context=context, initializer=_limit_threads
+            max_workers=config.workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
         ) as pool,
     ):
-        futures = {pool.submit(write_shard, task, source, out, config): task for task in tasks}
+        with stop_signals_blocked():  # the workers start now (one per submit, up to workers)
+            futures = {pool.submit(write_shard, task, source, out, config): task for task in tasks}
         for future in as_completed(futures):
             records.append(future.result())
             bar.update(len(futures[future].files))
@@ -290,6 +315,12 @@ def _single_threaded_children():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+def _init_worker(parent_pid: int) -> None:
+    """A worker dies with its parent (never writes on under a new run) and uses one thread."""
+    die_with_parent(parent_pid)
+    _limit_threads()
 
 
 def _limit_threads() -> None:
@@ -328,9 +359,10 @@ def write_shard(
         idx_partial = out / f"{task.name}.idx.partial"
         write_dali_index(idx_partial, writer.index)
         os.replace(idx_partial, idx_path)
-        record |= {"tar": tar_path.name, "idx": idx_path.name, "sha256": file_sha256(partial)}
-        record["bytes"] = partial.stat().st_size
         os.replace(partial, tar_path)  # the tar appears only when whole
+        # Hashed after the rename: the manifest describes the file on disk, not the partial.
+        record |= {"tar": tar_path.name, "idx": idx_path.name, "sha256": file_sha256(tar_path)}
+        record["bytes"] = tar_path.stat().st_size
         seconds["write"] += time.perf_counter() - started
     record["seconds"] = seconds
     _write_json_atomically(out / PARTS / f"{task.name}.json", record)
@@ -406,7 +438,7 @@ def build_manifest(
             continue
         splits[task.split]["count"] += record["count"]
         splits[task.split]["shards"].append(
-            {key: record[key] for key in ("tar", "idx", "count", "sha256")}
+            {key: record[key] for key in ("tar", "idx", "count", "sha256", "bytes")}
         )
     options = dataclasses.asdict(config)
     return {

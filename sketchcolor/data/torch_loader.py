@@ -29,6 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from sketchcolor.data.loader_config import LoaderConfig
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.seeding import mixed_seed
+from sketchcolor.training.preemption import ignore_stop_signals
 
 IMAGE_EXTENSIONS = ("jpg", "png")
 
@@ -164,6 +165,8 @@ def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_
         prefetch_factor=config.prefetch if config.num_workers > 0 else None,
         pin_memory=config.device.type == "cuda",
         persistent_workers=False,
+        # A stop signal sent to every process must reach the training loop, not kill a worker.
+        worker_init_fn=ignore_stop_signals if config.num_workers > 0 else None,
     )
     for positions, batch in zip(batches, loader, strict=True):
         yield finish_batch(batch, flips[positions], config.device)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from pathlib import Path
 
@@ -100,7 +101,7 @@ def hints_from_png(path: Path, size: tuple[int, int] | None = None) -> Hints:
 
 
 def hints_from_json(
-    source: Path | list,
+    source: Path | list | dict,
     size: tuple[int, int],
     *,
     label_size: int = 10,
@@ -111,33 +112,92 @@ def hints_from_json(
     The JSON is a list of {"x", "y", "color"} (pixels, "#rrggbb"), or an object
     {"width", "height", "labels": [...]} whose coordinates are in a width x height image;
     `source_size` (H, W) says the same from the caller. Coordinates are scaled to `size`.
+    A label outside that image, a missing field or a non-finite number is a one-line error.
     """
+    origin = "" if isinstance(source, list | dict) else f"{source}: "
     data = source if isinstance(source, list | dict) else _read_json(Path(source))
-    if isinstance(data, dict):
-        source_size = (int(data["height"]), int(data["width"])) if "width" in data else source_size
-        data = data.get("labels", [])
+    try:
+        labels, source_size = _labels_and_frame(data, source_size or tuple(size))
+        centres = [_parse_label(number, label, source_size) for number, label in enumerate(labels)]
+    except SketchcolorError as error:
+        raise SketchcolorError(f"{origin}{error}") from error
     height, width = size
-    scale_y, scale_x = (height / source_size[0], width / source_size[1]) if source_size else (1, 1)
+    scale_y, scale_x = height / source_size[0], width / source_size[1]
     rgb = torch.ones(1, 3, height, width)
     mask = torch.zeros(1, 1, height, width)
-    for number, label in enumerate(data):
-        try:
-            x, y, color = float(label["x"]) * scale_x, float(label["y"]) * scale_y, label["color"]
-        except (KeyError, TypeError, ValueError) as error:
-            raise SketchcolorError(f"hint {number}: needs x, y and color ({error})") from error
+    for x, y, color in centres:
+        x, y = x * scale_x, y * scale_y
         top = int(np.clip(round(y - label_size / 2), 0, max(height - label_size, 0)))
         left = int(np.clip(round(x - label_size / 2), 0, max(width - label_size, 0)))
-        value = torch.tensor(parse_hex_color(color))[:, None, None] * 2 - 1
+        value = torch.tensor(color)[:, None, None] * 2 - 1
         rgb[0, :, top : top + label_size, left : left + label_size] = value
         mask[0, :, top : top + label_size, left : left + label_size] = 1
     return Hints(rgb=rgb, mask=mask)
 
 
+def _labels_and_frame(data, source_size: tuple[int, int]) -> tuple[list, tuple[int, int]]:
+    """The label list and the (H, W) its coordinates are in, from either JSON form."""
+    if isinstance(data, dict):
+        if "width" in data or "height" in data:
+            width, height = _finite(data, "width", "hints"), _finite(data, "height", "hints")
+            if width < 1 or height < 1:
+                raise SketchcolorError(
+                    f"hints: width and height must be positive, got {width}x{height}"
+                )
+            source_size = (round(height), round(width))
+        data = data.get("labels", [])
+    if not isinstance(data, list):
+        raise SketchcolorError('hints: expected a list of {"x", "y", "color"} labels')
+    return data, source_size
+
+
+def _parse_label(number: int, label, source_size: tuple[int, int]) -> tuple:
+    """One {"x", "y", "color"} -> (x, y, rgb in [0, 1]); it must lie inside the image."""
+    if not isinstance(label, dict):
+        raise SketchcolorError(f'hint {number}: expected {{"x", "y", "color"}}, got {label!r}')
+    x, y = _finite(label, "x", f"hint {number}"), _finite(label, "y", f"hint {number}")
+    if "color" not in label or not isinstance(label["color"], str):
+        raise SketchcolorError(f'hint {number}: needs a "color" like "#ff8800"')
+    height, width = source_size
+    if not (0 <= x < width and 0 <= y < height):
+        raise SketchcolorError(
+            f"hint {number}: ({x:g}, {y:g}) is outside the {width}x{height} image"
+        )
+    try:
+        color = parse_hex_color(label["color"])
+    except SketchcolorError as error:
+        raise SketchcolorError(f"hint {number}: {error}") from error
+    return x, y, color
+
+
+def _finite(record: dict, field: str, where: str) -> float:
+    """record[field] as a finite float, else a one-line error naming the field."""
+    if field not in record:
+        raise SketchcolorError(f'{where}: needs "{field}"')
+    value = record[field]
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number):
+        raise SketchcolorError(f'{where}: "{field}" must be a finite number, got {value!r}')
+    return number
+
+
 def _read_json(path: Path):
     try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
         raise SketchcolorError(f"{path}: cannot read hints JSON ({error})") from error
+    return parse_hints_text(text, origin=str(path))
+
+
+def parse_hints_text(text: str, *, origin: str = "hints") -> list | dict:
+    """A hints JSON string -> its parsed list or object; a one-line error naming `origin`."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise SketchcolorError(f"{origin}: cannot read hints JSON ({error})") from error
 
 
 def load_hints(

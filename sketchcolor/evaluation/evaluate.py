@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from sketchcolor.data.conditioning import uses_hints
 from sketchcolor.data.manifest import read_manifest
+from sketchcolor.data.verify import verify_before_use
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
 from sketchcolor.evaluation import metrics
@@ -31,6 +32,7 @@ from sketchcolor.evaluation.model_card import write_model_cards
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
 from sketchcolor.files import create_output_folder
 from sketchcolor.runs import (
+    check_run,
     checkpoint_run_folder,
     generate,
     hint_config_of,
@@ -106,6 +108,11 @@ def collect_run(
         # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
         fake = generate(generator, config, hint_config_of(config), batch["sketch"],
                         batch["palette"], hints)  # fmt: skip
+        if not torch.isfinite(fake).all():
+            raise SketchcolorError(
+                f"the generator's output is NaN/inf (batch from {batch['key'][0]}); "
+                "its weights or inputs are not finite"
+            )
         real = batch["color"]
         collection.psnr.append(metrics.psnr(fake, real).cpu().numpy())
         collection.ssim.append(metrics.ssim(fake, real).cpu().numpy())
@@ -249,6 +256,12 @@ def expand_checkpoints(run_dirs: list[str | Path]) -> list[Path]:
     return expanded
 
 
+def first_line(error: BaseException) -> str:
+    """An exception as one line (a decoder's message can span many)."""
+    text = str(error).strip().splitlines()
+    return (text[0] if text else type(error).__name__)[:300]
+
+
 def plan_reference(
     run_configs: list[dict],
     shard_dir: Path,
@@ -289,6 +302,7 @@ def evaluate_runs(
     device: torch.device | str | None = None,
     accelerator=None,
     all_checkpoints: bool = False,
+    verify: bool = True,
 ) -> dict[str, Any]:
     """Evaluate every run on the split and write results.json, results.md and results.png,
     plus results-curve.png when a run has several steps, and RUN/MODEL_CARD.md per run.
@@ -301,6 +315,10 @@ def evaluate_runs(
     hub cache); when missing, FID is None with the reason and the other metrics still run.
     backend: the loader, "dali", "torch" or "auto" (DALI when installed and a GPU is there).
     accelerator: an `accelerate.Accelerator` to split the work over processes (optional).
+    verify: check the split's shards against the manifest first (see sketchcolor.data.verify).
+    Every run is loaded once before the first is evaluated, so a broken run fails at once.
+    A run that fails during its evaluation (one process) is listed under "failed" in
+    results.json and the others' results are still written.
     Returns the results.json content.
     """
     from sketchcolor.accelerators import resolve_backend
@@ -320,7 +338,13 @@ def evaluate_runs(
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if all_checkpoints:
         run_dirs = expand_checkpoints(run_dirs)
-    configs = [read_any_config(run_dir) for run_dir in run_dirs]  # fail early on a bad run
+    # Fail early on a bad run: a run folder's generator is loaded once (NaN weights refused).
+    configs = [
+        read_any_config(run_dir) if is_checkpoint_folder(run_dir) else check_run(run_dir)
+        for run_dir in run_dirs
+    ]
+    if verify:
+        verify_before_use(shard_dir, splits=[split], accelerator=accelerator)
     if accelerator is None or accelerator.is_main_process:
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
@@ -332,24 +356,34 @@ def evaluate_runs(
         cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
         reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images)
 
-    results = [
-        evaluate_run(
-            Path(run_dir),
-            shard_dir,
-            split,
-            device=device,
-            inception=inception,
-            reference=reference,
-            batch_size=batch_size,
-            seed=seed,
-            max_images=max_images,
-            backend=backend,
-            accelerator=accelerator,
-        )
-        for run_dir in run_dirs
-    ]
     processes = accelerator.num_processes if accelerator else 1
+    results, failed = [], []
+    for run_dir in run_dirs:
+        try:
+            results.append(
+                evaluate_run(
+                    Path(run_dir),
+                    shard_dir,
+                    split,
+                    device=device,
+                    inception=inception,
+                    reference=reference,
+                    batch_size=batch_size,
+                    seed=seed,
+                    max_images=max_images,
+                    backend=backend,
+                    accelerator=accelerator,
+                )
+            )
+        except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
+            if processes > 1:
+                raise  # the other ranks may wait in a gather: carrying on could hang them
+            failed.append({"run": str(run_dir), "error": first_line(error)})
+    if not results:
+        problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
+        raise SketchcolorError(f"no run could be evaluated ({problems})")
     payload = results_payload(results, shard_dir, split, seed, fid_message, processes)
+    payload["failed"] = failed
     if accelerator is None or accelerator.is_main_process:
         write_outputs(payload, results, out_dir)
         write_model_cards(payload, results, shard_dir)

@@ -18,6 +18,9 @@ import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from sketchcolor.disk import write_errors
+from sketchcolor.errors import SketchcolorError
+
 PREFIX = "step-"
 PARTIAL_PREFIX = ".partial-"
 PROGRESS_FILE = "progress.json"
@@ -85,6 +88,29 @@ def save_checkpoint(
     """
     final = checkpoint_folder(checkpoints, progress.step)
     partial = checkpoints / f"{PARTIAL_PREFIX}{final.name}"
+    previous = latest_checkpoint(checkpoints)
+    safe = (
+        f"the last good checkpoint is {previous} (continue with --resume once there is space)"
+        if previous is not None
+        else "no checkpoint of this run was written before"
+    )
+    try:
+        with write_errors(partial, safe=safe):
+            _save_partial(accelerator, partial, progress)
+    except SketchcolorError:
+        shutil.rmtree(partial, ignore_errors=True)  # a failed write: free the space it took
+        raise
+    if accelerator.is_main_process:
+        if final.exists():  # an older run's step-N (e.g. a restart from scratch with --resume off)
+            shutil.rmtree(final)
+        os.replace(partial, final)  # the commit point: step-N appears complete or not at all
+        rotate_checkpoints(checkpoints, keep=keep)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _save_partial(accelerator, partial: Path, progress: TrainingProgress) -> None:
+    """Every process writes its part of the Accelerate state into `partial`."""
     if accelerator.is_main_process:
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
@@ -93,12 +119,6 @@ def save_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (partial / PROGRESS_FILE).write_text(progress.to_json())
-        if final.exists():  # an older run's step-N (e.g. a restart from scratch with --resume off)
-            shutil.rmtree(final)
-        os.replace(partial, final)  # the commit point: step-N appears complete or not at all
-        rotate_checkpoints(checkpoints, keep=keep)
-    accelerator.wait_for_everyone()
-    return final
 
 
 def rotate_checkpoints(checkpoints: Path, *, keep: int) -> list[Path]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sketchcolor.batchnorm import with_recomputed_statistics
 from sketchcolor.config import HintConfig, TrainConfig
+from sketchcolor.disk import write_errors
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.runs import TRAIN_CONFIG_FILE, export_generator
 from sketchcolor.training import checkpoint as checkpoints
@@ -78,8 +79,9 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
             "pass --resume to continue it, or choose another --out"
         )
     saved_config = config.out / TRAIN_CONFIG_FILE
-    if resume_from is not None and saved_config.is_file():
-        conflicts = config.resume_conflicts(TrainConfig.load(saved_config))
+    previous = readable_config(saved_config, accelerator) if resume_from is not None else None
+    if previous is not None:
+        conflicts = config.resume_conflicts(previous)
         if conflicts:
             raise SketchcolorError(
                 f"cannot resume {config.out} with other settings: {'; '.join(conflicts)}"
@@ -93,6 +95,20 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
                 f"{config.out}: cannot create the run folder ({error.strerror or error})"
             ) from error
         checkpoints.remove_partial_checkpoints(checkpoint_root)
-        config.save(saved_config)
+        with write_errors(saved_config, safe=f"the checkpoints in {checkpoint_root} are untouched"):
+            config.save(saved_config)
     accelerator.wait_for_everyone()
     return resume_from
+
+
+def readable_config(path: Path, accelerator) -> TrainConfig | None:
+    """The run's saved config, or None when absent or unreadable (a kill mid-write, before
+    writes were atomic): then this run's flags are written in its place, with a note."""
+    if not path.is_file():
+        return None
+    try:
+        return TrainConfig.load(path)
+    except SketchcolorError as error:
+        if accelerator.is_main_process:
+            print(f"sketchcolor train: note: {error}; rewriting it from this run's flags")
+        return None

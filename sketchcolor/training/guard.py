@@ -1,8 +1,9 @@
 """Stop a run whose losses turned NaN or infinite, before anything broken is saved.
 
-Every process checks its own losses and the verdict is summed over processes, so all ranks stop
+Every process checks its own losses and the verdict is all-reduced (MAX), so all ranks stop
 on the same step (a rank that stopped alone would leave the others waiting forever in the next
-all-reduce). This costs one tiny all-reduce and one device sync per step.
+all-reduce). This costs one tiny all-reduce and one device sync per step; the stop-signal flag
+(training/preemption.py) rides on the same all-reduce.
 
 Usage: check_finite(losses, accelerator=accelerator, step=12, last_checkpoint=path)
 """
@@ -21,14 +22,26 @@ class NonFiniteLossError(SketchcolorError):
 
 
 def check_finite(
-    losses: dict[str, torch.Tensor], *, accelerator, step: int, last_checkpoint: Path | None
+    losses: dict[str, torch.Tensor],
+    *,
+    accelerator,
+    step: int,
+    last_checkpoint: Path | None,
+    stop=None,
 ) -> None:
-    """Raise NonFiniteLossError on every process when any process has a non-finite loss."""
+    """Raise NonFiniteLossError on every process when any process has a non-finite loss.
+
+    stop: a StopSignals whose flag all ranks agree on in the same all-reduce (optional).
+    """
     values = torch.stack([value.float() for value in losses.values()])  # (L,)
     bad = (~torch.isfinite(values)).sum().float().reshape(1)  # (1,)
+    verdict = torch.cat([bad, bad.new_tensor([stop.pending() if stop is not None else 0])])
     if accelerator.num_processes > 1:
-        bad = accelerator.reduce(bad, reduction="sum")
-    if bad.item() == 0:
+        verdict = accelerator.reduce(verdict, reduction="max")
+    bad_count, signal = verdict.tolist()
+    if stop is not None:
+        stop.agree(int(signal))
+    if bad_count == 0:
         return
     shown = ", ".join(f"{name}={value.item():.4g}" for name, value in losses.items())
     where = (

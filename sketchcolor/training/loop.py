@@ -21,6 +21,7 @@ from sketchcolor.accelerators import release_accelerator, resolve_backend
 from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.data.conditioning import input_channels
 from sketchcolor.data.loader import create_loader
+from sketchcolor.data.verify import verify_before_use
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.runs import tracker_hparams, write_rank_audit
 from sketchcolor.seeding import mixed_seed
@@ -31,6 +32,7 @@ from sketchcolor.training.ema import averaged_generator, create_ema
 from sketchcolor.training.guard import check_finite
 from sketchcolor.training.inputs import step_inputs
 from sketchcolor.training.logger import TrainingLogger
+from sketchcolor.training.preemption import StopSignals
 from sketchcolor.training.samples import SampleWriter
 from sketchcolor.training.setup import (
     apply_optimizer_settings,
@@ -48,14 +50,16 @@ from sketchcolor.training.validation import ValidationLogger
 def train(config: TrainConfig) -> Path:
     """Train one generator as `config` says; returns the run folder (see docs/interfaces.md)."""
     accelerator = training_accelerator(config)
+    stop = StopSignals(accelerator).install()  # SIGTERM/SIGUSR1/SIGINT: save, then stop
     try:
         run = build_run(config, accelerator)
-        run_loop(config, accelerator, run)
+        run_loop(config, accelerator, run, stop)
         if config.output.write_rank_audit:
             write_rank_audit(config, accelerator, run.generator, run.discriminator, run.keys_seen)
         accelerator.wait_for_everyone()
         return config.out
     finally:
+        stop.restore()
         release_accelerator(accelerator)
 
 
@@ -67,6 +71,8 @@ def build_run(config: TrainConfig, accelerator) -> Run:
     """Data, loss, models, optimizers and the resumed state, in the order that keeps runs exact."""
     run = Run()
     run.hint_config = HintConfig.for_size(config.model.size, **config.hints.to_dict())
+    if config.loader.verify:  # before the run folder exists: a refused run leaves none
+        verify_before_use(config.data, accelerator=accelerator)
     run.backend = resolve_backend(config.loader.backend)
     # Every rank reads its own part of the shards, directly onto its device.
     run.loader = create_loader(
@@ -133,8 +139,9 @@ def build_run(config: TrainConfig, accelerator) -> Run:
     return run
 
 
-def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
-    """One optimizer step per grad_accum batches until total_steps, then the final export."""
+def run_loop(config: TrainConfig, accelerator, run: Run, stop: StopSignals) -> None:
+    """One optimizer step per grad_accum batches until total_steps, then the final export;
+    on a stop signal, a checkpoint of the step reached and `TrainingStopped`."""
     progress, rank = run.progress, accelerator.process_index
     if accelerator.is_main_process:
         tqdm.write(describe_run(config, accelerator, run))
@@ -168,7 +175,7 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
                 run.keys_seen.extend(batch["key"])
             check_finite(
                 losses, accelerator=accelerator, step=progress.step + 1,
-                last_checkpoint=run.checkpointer.last,
+                last_checkpoint=run.checkpointer.last, stop=stop,
             )  # fmt: skip
             if not accelerator.sync_gradients:
                 continue  # more micro-batches to accumulate before this optimizer step
@@ -189,7 +196,12 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
                     loss_d=logged["train/loss_d"],
                 )
             run.samples.maybe_write(progress.step, last_step=last_step)
-            run.checkpointer.save(progress, last_step=last_step)
+            # A signal is agreed by every rank (one tiny all-reduce per optimizer step under
+            # several processes, none in one), so all save the same step and stop together.
+            stopping = stop.should_stop() and not last_step
+            run.checkpointer.save(progress, last_step=last_step or stopping)
+            if stopping:
+                raise stop.stopped(progress.step, run.checkpointer.last)
             run.validation.maybe_log(progress.step, last_step=last_step)
             if last_step:
                 break

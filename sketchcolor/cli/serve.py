@@ -1,0 +1,31 @@
+"""`sketchcolor serve`: a web app and API that color sketches with trained runs (needs gradio).
+
+The options are `sketchcolor.serve.ServeConfig`; its module imports torch but not gradio, so
+the missing extra is reported by `run`, before any model is loaded.
+
+Usage: sketchcolor serve runs/m21-hints runs/m21-palette --port 7860 --data shards
+"""
+
+from __future__ import annotations
+
+NAME = "serve"
+HELP = "color sketches in the browser (Gradio app + /colorize API)"
+DESCRIPTION = (
+    "Load every run once and serve a web app: upload a sketch, click hint labels or set a "
+    "palette, download the colorized PNG. The same is an API endpoint /colorize (sketch, run, "
+    "hints JSON, palette). Needs the 'ui' extra: pip install -e '.[ui]'."
+)
+
+
+def options():
+    from sketchcolor.serve import ServeConfig
+
+    return ServeConfig
+
+
+def run(config) -> int:
+    from sketchcolor.serve import require_gradio, start
+
+    require_gradio()  # before loading any model: say how to install it first
+    start(config, block=True)
+    return 0
