@@ -288,3 +288,19 @@ def test_dali_gpu_decode_matches_cpu(shard_dir):
         # nvJPEG and libjpeg-turbo round the chroma a little differently.
         assert (cpu_batch["color"] - gpu_batch["color"].cpu()).abs().mean() < 0.01
         assert (cpu_batch["sketch"] - gpu_batch["sketch"].cpu()).abs().mean() < 0.01
+
+
+def test_torch_workers_outlive_an_epoch_and_an_abandoned_epoch_changes_nothing(shard_dir):
+    """The torch backend keeps its DataLoader (persistent workers) between epochs."""
+
+    def open_loader():
+        return create_loader(shard_dir, image_size=32, batch_size=4, backend="torch",
+                             num_workers=2)  # fmt: skip
+
+    loader = open_loader()
+    first = [batch["key"] for batch in loader.epoch(1)]
+    workers = loader._samples.epoch_loader
+    next(iter(loader.epoch(0)))  # left after one batch: its prefetched batches must not leak
+    assert [batch["key"] for batch in loader.epoch(1)] == first
+    assert loader._samples.epoch_loader is workers
+    assert [batch["key"] for batch in open_loader().epoch(1)] == first

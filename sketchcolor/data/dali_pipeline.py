@@ -101,14 +101,19 @@ def process_pairs(encoded, palette, config: DaliPipelineConfig):
         )
         for start in (0.0, 0.5)
     ]
-    if config.loader.training:
-        # One coin per sample feeds both flips, so the colour and sketch halves stay aligned.
-        flip = fn.random.coin_flip(probability=0.5, dtype=types.INT32)
-        halves = [fn.flip(half, horizontal=flip) for half in halves]
+    # One coin per sample feeds both flips, so the colour and sketch halves stay aligned; the
+    # flip is crop_mirror_normalize's `mirror`, done in the same pass as the conversion (a
+    # separate fn.flip was one more full-image copy per half).
+    flip = fn.random.coin_flip(probability=0.5, dtype=types.INT32) if config.loader.training else 0
     color, sketch = (
         fn.crop_mirror_normalize(
-            half, dtype=types.FLOAT, output_layout="CHW", mean=[127.5] * 3, std=[127.5] * 3
-        )
+            half,
+            dtype=types.FLOAT,
+            output_layout="CHW",
+            mean=[127.5] * 3,
+            std=[127.5] * 3,
+            mirror=flip,
+        )  # fmt: skip
         for half in halves
     )
     if device_id is not None:
