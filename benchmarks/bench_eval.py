@@ -77,7 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.frechet_only:
         question = "seconds of one 2048-d Fréchet distance: ours vs pytorch-fid's"
-        write_result("bench_eval", {"question": question, "frechet_distance": frechet_timings(3)},
+        timings = frechet_timings(1 if args.quick else 3)
+        write_result("bench_eval", {"question": question, "frechet_distance": timings},
                      args.json)  # fmt: skip
         return
     device = torch.device("cuda" if torch.cuda.is_available() and not args.quick else "cpu")

@@ -65,3 +65,19 @@ def test_gpu_float64_equals_cpu():
     assert frechet.frechet_distance(*first, *second, device="cuda") == pytest.approx(
         on_cpu, rel=1e-9
     )
+
+
+def test_every_factorisation_gives_the_same_trace():
+    """Cholesky (full rank), pivoted Cholesky (rank-deficient, CPU), eigh square root (GPU's)."""
+    full = torch.from_numpy(correlated_statistics(300, 64, seed=3)[1])
+    other = torch.from_numpy(correlated_statistics(300, 64, seed=4)[1])
+    deficient = torch.from_numpy(correlated_statistics(20, 64, seed=5)[1])
+    for first in (full, deficient):
+        root = frechet._symmetric_sqrt(first)
+        by_root = frechet._sqrt_eigenvalue_sum(root @ other @ root)
+        assert float(frechet.trace_sqrt_product(first, other)) == pytest.approx(
+            float(by_root), rel=1e-6
+        )
+    upper, order = frechet._pivoted_cholesky(deficient)
+    assert upper.shape == (19, 64)  # 20 images: rank 19
+    torch.testing.assert_close(upper.T @ upper, deficient[order][:, order])
