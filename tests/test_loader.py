@@ -304,3 +304,15 @@ def test_torch_workers_outlive_an_epoch_and_an_abandoned_epoch_changes_nothing(s
     assert [batch["key"] for batch in loader.epoch(1)] == first
     assert loader._samples.epoch_loader is workers
     assert [batch["key"] for batch in open_loader().epoch(1)] == first
+
+
+def test_dont_use_mmap_reads_the_same_batches(shard_dir):
+    """The network-file-system option only changes how DALI reads the tars."""
+
+    def keys(**options):
+        loader = create_loader(shard_dir, image_size=32, batch_size=4, backend="dali", **options)
+        return [batch["key"] for batch in loader.epoch(0)], loader.config.dont_use_mmap
+
+    mapped, mapped_flag = keys()
+    read, read_flag = keys(dont_use_mmap=True)
+    assert read == mapped and (mapped_flag, read_flag) == (False, True)

@@ -78,6 +78,7 @@ def read_shards(config: DaliPipelineConfig):
         # Evaluation pads this rank's last batch with the last sample (the iterator cuts the
         # padding off), so no sample of the next epoch slips in.
         pad_last_batch=not config.loader.training,
+        dont_use_mmap=config.loader.dont_use_mmap,
         name=READER_NAME,
     )
     # "tar:offset:KEY.jpg", padded with zeros to the batch's longest, decoded to keys in Python.

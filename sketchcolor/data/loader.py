@@ -106,6 +106,10 @@ class LoaderConfig:
     """Batches prepared ahead of the one in use: DALI's `prefetch_queue_depth`, or the torch
     DataLoader's `prefetch_factor` (batches per worker), so the GPU never waits on data."""
 
+    dont_use_mmap: bool = False
+    """DALI reads the tars with plain reads instead of memory-mapping them: faster on network
+    file systems (NFS, Lustre), where page faults on a mapping are slow. No effect on torch."""
+
     def __post_init__(self) -> None:
         if self.prefetch < 1:
             raise SketchcolorError(f"prefetch must be at least 1, got {self.prefetch}")
@@ -234,6 +238,7 @@ def create_loader(
     seed: int = 0,
     num_workers: int = 2,
     prefetch: int = 2,
+    dont_use_mmap: bool = False,
 ) -> PairLoader:
     """A loader over `split` of `shard_dir` for this rank; see docs/interfaces.md.
 
@@ -241,7 +246,8 @@ def create_loader(
     a random horizontal flip applied to both halves alike, only full batches.
     training=False: in order, no flip, every sample of this rank's part exactly once.
     prefetch: batches prepared ahead (DALI queue depth; torch: per worker); never changes
-    which batches come out.
+    which batches come out. dont_use_mmap: DALI reads instead of memory-mapping (network file
+    systems).
     """
     config = LoaderConfig(
         image_size=image_size,
@@ -254,5 +260,6 @@ def create_loader(
         seed=seed,
         num_workers=num_workers,
         prefetch=prefetch,
+        dont_use_mmap=dont_use_mmap,
     )
     return PairLoader(read_split(shard_dir, split), config)
