@@ -79,18 +79,18 @@ bench_eval_and_palettes() {
 }
 
 bench_loader_and_training() {
-    timed 200 "loaders at 1024x512 -> 512" \
-        "$PYTHON" "$REPO/benchmarks/bench_loader.py" --pairs 256 --size 512 --batch-size 32 \
-        --workers 8 --seconds 15 --json "$RESULTS/bench_loader_1024-gpu.json"
+    timed 170 "loaders at 1024x512 -> 512" \
+        "$PYTHON" "$REPO/benchmarks/bench_loader.py" --pairs 192 --size 512 --batch-size 32 \
+        --workers 8 --seconds 12 --json "$RESULTS/bench_loader_1024-gpu.json"
     local common=(--models 1 2.1 2.2 3 --sizes 512 --precisions bf16 --batch-size 16
                   --repeats 10 --warmup 3)
-    timed 90 "training, bf16" \
+    timed 110 "training, bf16" \
         "$PYTHON" "$REPO/benchmarks/bench_train.py" "${common[@]}" \
         --json "$RESULTS/bench_train-gpu.json"
-    timed 90 "training, bf16 + channels-last" \
+    timed 110 "training, bf16 + channels-last" \
         "$PYTHON" "$REPO/benchmarks/bench_train.py" "${common[@]}" --channels-last \
         --json "$RESULTS/bench_train_channels_last-gpu.json"
-    timed 180 "training, bf16 + compile" \
+    timed 195 "training, bf16 + compile" \
         "$PYTHON" "$REPO/benchmarks/bench_train.py" "${common[@]}" --compile \
         --json "$RESULTS/bench_train_compile-gpu.json"
 }
