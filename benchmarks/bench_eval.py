@@ -5,7 +5,7 @@ device: the generator (Model 2.1 under the palette control) and the Inception-v3
 features FID needs (pytorch-fid's network; random stand-in weights, the same computation as
 the real ones), then both together, plus the per-image metrics (PSNR, SSIM, L1). Also times
 one Fréchet distance between 2048-d statistics, paid once per run whatever the number of
-images: ours (`sketchcolor.frechet`, symmetric eigenvalues) against pytorch-fid's own (scipy
+images: ours (`sketchcolor.evaluation.frechet`, symmetric eigenvalues) against pytorch-fid's own (scipy
 `sqrtm`), on full-rank (4096 images) and rank-deficient (500 images) statistics, interleaved so
 machine load hits both alike. Ratios are measured in the same run.
 
@@ -26,9 +26,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import base_parser, median_time, write_result  # noqa: E402
 
-from sketchcolor import fid, metrics  # noqa: E402
 from sketchcolor.data.conditioning import build_generator_input, input_channels  # noqa: E402
-from sketchcolor.frechet import default_device as frechet_device  # noqa: E402
+from sketchcolor.evaluation import fid, metrics  # noqa: E402
+from sketchcolor.evaluation.frechet import default_device as frechet_device  # noqa: E402
 from sketchcolor.models import create_generator  # noqa: E402
 
 

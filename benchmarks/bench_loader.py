@@ -170,7 +170,8 @@ def steady_rate(epochs: Callable[[int], Iterator[int]], seconds: float, synchron
 
 def hints_seconds(image_size: int, batch_size: int, device, synchronize) -> float:
     """Simulated hint labels + the mixed generator input for one batch, on the device."""
-    from sketchcolor.data.conditioning import HintConfig, build_generator_input, sample_hints
+    from sketchcolor.config import HintConfig
+    from sketchcolor.data.conditioning import build_generator_input, sample_hints
 
     color = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
     palette = torch.rand(batch_size, 9, 3, device=device) * 2 - 1

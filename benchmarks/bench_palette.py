@@ -17,7 +17,7 @@ from sketchcolor.data.palette import extract_palettes, quantisation_error
 from sketchcolor.data.synth import make_pair
 
 
-def colour_halves(count: int, size: int) -> np.ndarray:
+def color_halves(count: int, size: int) -> np.ndarray:
     """Colour halves of synthetic pairs: uint8 (N, S, S, 3)."""
     halves = [np.asarray(make_pair(size, seed=0, index=i))[:, :size] for i in range(count)]
     return np.ascontiguousarray(np.stack(halves))
@@ -85,7 +85,7 @@ def main() -> None:
 
     faiss.omp_set_num_threads(1)  # as in the shard workers: one thread per process
     torch.set_num_threads(1)
-    images = colour_halves(count, 256)
+    images = color_halves(count, 256)
     rows = []
     for label, engine, batch in engines_to_measure():
         device = "cuda" if "cuda" in label else ("cpu" if "cpu" in label else None)

@@ -69,9 +69,9 @@ def measure(model: str, size: int, precision: str, args) -> dict:
     from accelerate import Accelerator
     from torch.utils.flop_counter import FlopCounterMode
 
+    from sketchcolor.accelerators import has_gpu, release_accelerator
     from sketchcolor.losses import GeneratorLoss, VGG16Features
     from sketchcolor.models import Discriminator, create_generator
-    from sketchcolor.training.setup import has_gpu, release_accelerator
     from sketchcolor.training.step import StepInputs, train_step
 
     accelerator = Accelerator(cpu=not has_gpu(), mixed_precision=precision)

@@ -4,7 +4,8 @@
 # defined below (from SLURM's own variables or a default you can override).
 #
 # Usage (from the repository root, with the shards and --out on a shared file system):
-#   sbatch --nodes 2 launch/slurm.sh --data /shared/shards --model 2.1 --color hints --out /shared/runs/m21-hints
+#   sbatch --nodes 2 launch/slurm.sh --config launch/configs/paper.yaml --data /shared/shards --model 2.1 --color hints --out /shared/runs/m21-hints
+#   (every train flag, --config FILE included, is passed through to `sketchcolor.train`)
 # Overridable: GPUS_PER_NODE (default: SLURM_GPUS_ON_NODE, else 8), MAIN_PROCESS_PORT (29500),
 #   PYTHON_ENV (a virtualenv to activate), REPO_DIR (default: the folder sbatch ran in),
 #   ACCELERATE_CONFIG (default: launch/multi-node.yaml).

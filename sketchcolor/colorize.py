@@ -24,7 +24,9 @@ from tqdm import tqdm
 
 from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluation_report import create_output_folder
+from sketchcolor.files import atomic_output, create_output_folder
+from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hints
+from sketchcolor.sample_grid import control_image, save_sample_grid
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
@@ -231,37 +233,17 @@ def hints_for(path: Path, placement: Placement, label_size: int):
 # ----------------------------------------------------------------------------- generation
 
 
-def load_colorizer(run_dir: str | Path, device: torch.device):
-    """The run's generator (eval, on device), its config and hint config; one-line errors."""
-    from sketchcolor.evaluate import hint_config_of, load_run
-
-    generator, config = load_run(run_dir, device)
-    return generator, config, hint_config_of(config)
-
-
-@torch.no_grad()
-def generate(generator, config: dict, hint_config, sketch, palette, hints) -> torch.Tensor:
-    """One batch on the canvas: (B, 3, H, W) sketch -> (B, 3, H, W) colours in [-1, 1]."""
-    from sketchcolor.data.conditioning import build_generator_input
-
-    inputs = build_generator_input(
-        config["color_control"], sketch, palette=palette, hints=hints, hint_config=hint_config
-    )
-    return generator(inputs).clamp(-1, 1)
-
-
 def write_png(image: torch.Tensor, path: Path) -> None:
     """(1, 3, H, W) in [-1, 1] -> an image file in the format its suffix names (PNG for a
     folder's outputs), written to a temporary name and renamed into place."""
     pixels = ((image[0].float().cpu() + 1) * 127.5).round().clamp(0, 255).byte()
     create_output_folder(path.parent)
     # The temporary name keeps the suffix, so Pillow picks the format the user asked for.
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix.lower() or '.png'}")
+    image = Image.fromarray(pixels.permute(1, 2, 0).numpy())
     try:
-        Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(temporary)
-        temporary.replace(path)
+        with atomic_output(path) as temporary:
+            image.save(temporary, format=None if path.suffix else "PNG")
     except OSError as error:  # disk full, permissions: no partial file left behind
-        temporary.unlink(missing_ok=True)
         raise SketchcolorError(f"{path}: cannot write ({error.strerror or error})") from error
 
 
@@ -301,7 +283,7 @@ def colorize(
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     run_dir = Path(run_dir)
-    generator, config, hint_config = load_colorizer(run_dir, device)
+    generator, config, hint_config = load_run_generator(run_dir, device)
     controls = user_controls(
         config["color_control"],
         run_dir,
@@ -373,11 +355,9 @@ def colorize_validation_grid(
     evaluation scored. Returns the PNG path.
     """
     from sketchcolor.data.loader import create_loader
-    from sketchcolor.evaluate import image_size_of, run_hints
-    from sketchcolor.training.samples import control_image, save_sample_grid
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    generator, config, hint_config = load_colorizer(run_dir, device)
+    generator, config, hint_config = load_run_generator(run_dir, device)
     size = image_size_of(config, Path(shard_dir))
     loader = create_loader(shard_dir, split=split, image_size=size, batch_size=count,
                            device=device, backend=backend, training=False, seed=seed)  # fmt: skip

@@ -9,13 +9,13 @@ Usage: loss_fn = GeneratorLoss(LossWeights(), features=VGG16Features.pretrained(
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from sketchcolor.config import LossWeights
 from sketchcolor.errors import SketchcolorError
 
 VGG16_FILE = "vgg16-397923af.pth"
@@ -27,26 +27,6 @@ FEATURE_SIZE = 224
 """The paper feeds VGG16 224x224 images."""
 SQRT_FLOOR = 1e-12
 """sqrt is clamped below here so a zero distance gives a zero gradient, not NaN (d sqrt/dx = inf at 0)."""
-
-
-@dataclasses.dataclass(kw_only=True)
-class LossWeights:
-    """Coefficients of the generator loss (the paper's c1..c4)."""
-
-    adversarial: float = 1.0
-    """c1: BCE of the discriminator's verdict on the generated pair against "real"."""
-    pixel: float = 100.0
-    """c2: mean absolute difference between generated and reference colour images."""
-    feature: float = 0.01
-    """c3: mean Euclidean distance between VGG16 features of reference and generated images."""
-    total_variation: float = 1e-4
-    """c4: the paper's total variation of the generated image."""
-
-    def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not value >= 0:
-                raise SketchcolorError(f"loss weight {field.name} must be >= 0, got {value}")
 
 
 def root_sum_of_squares(x: torch.Tensor) -> torch.Tensor:

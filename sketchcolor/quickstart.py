@@ -74,23 +74,23 @@ def make_shards(config: QuickstartConfig) -> Path:
 
 def train_runs(config: QuickstartConfig, shard_dir: Path) -> list[Path]:
     """The four small CPU runs (Models 1 and 2.1 x colour controls none and hints)."""
-    from sketchcolor.train import train
+    from sketchcolor.training.loop import train
     from sketchcolor.training.presets import quickstart_configs
 
     run_dirs = []
     for train_config in quickstart_configs(shard_dir, config.out / "runs", steps=config.steps):
         train_config.seed = config.seed
         train_config.resume = True  # a re-run continues (or finds the run finished)
-        print(f"quickstart: training model {train_config.model} with colour control "
-              f"{train_config.color_control} ({config.steps} steps)")  # fmt: skip
+        print(f"quickstart: training model {train_config.model.name} with colour control "
+              f"{train_config.model.color_control} ({config.steps} steps)")  # fmt: skip
         run_dirs.append(train(train_config))
     return run_dirs
 
 
 def evaluate(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> dict:
     """FID (when the Inception weights are there), PSNR, SSIM and L1 on the val split."""
-    from sketchcolor.evaluate import evaluate_runs
-    from sketchcolor.evaluation_report import summary_text
+    from sketchcolor.evaluation.evaluate import evaluate_runs
+    from sketchcolor.evaluation.report import summary_text
 
     out_dir = config.out / "evaluation"
     results = evaluate_runs(run_dirs, shard_dir, "val", out_dir=out_dir, seed=config.seed,

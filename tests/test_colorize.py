@@ -14,7 +14,7 @@ from sketchcolor.colorize import colorize, colorize_validation_grid
 from sketchcolor.data.conditioning import Hints, build_generator_input
 from sketchcolor.data.user_controls import palette_from_hex
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluate import hint_config_of, load_run
+from sketchcolor.runs import hint_config_of, load_run
 from tests.test_evaluate import SIZE, train_tiny_run
 
 

@@ -5,14 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
+from sketchcolor.config import COLOR_CONTROLS, HintConfig, scaled_label_size
 from sketchcolor.data.conditioning import (
-    COLOR_CONTROLS,
-    HintConfig,
     build_generator_input,
     input_channels,
     node_starts,
     sample_hints,
-    scaled_label_size,
 )
 from sketchcolor.errors import SketchcolorError
 
@@ -26,7 +24,7 @@ def smooth_colors(batch: int, size: int, seed: int = 0) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(("size", "grid"), [(128, 8), (512, 40)])
-def test_labels_are_squares_on_grid_nodes_with_the_mean_colour(size, grid):
+def test_labels_are_squares_on_grid_nodes_with_the_mean_color(size, grid):
     config = HintConfig(grid=grid, label_size=10, max_labels=30, zero_fraction=0.0)
     color = smooth_colors(3, size)
     hints = sample_hints(color, config, torch.Generator().manual_seed(1))
@@ -158,7 +156,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 @pytest.mark.gpu
-def test_hints_are_built_on_the_gpu_with_the_right_colours():
+def test_hints_are_built_on_the_gpu_with_the_right_colors():
     if not torch.cuda.is_available():
         pytest.skip("needs a CUDA GPU")
     config = HintConfig(grid=8, max_labels=10, zero_fraction=0.0)

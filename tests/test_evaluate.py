@@ -16,11 +16,12 @@ import numpy as np
 import pytest
 import torch
 
-from sketchcolor import fid, metrics
 from sketchcolor.cli import main
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluate import evaluate_runs, plan_reference, sample_fixed_hints
-from sketchcolor.evaluation_report import PAPER_FID, RunResult, results_markdown
+from sketchcolor.evaluation import fid, metrics
+from sketchcolor.evaluation.evaluate import evaluate_runs, plan_reference
+from sketchcolor.evaluation.report import PAPER_FID, RunResult, results_markdown
+from sketchcolor.runs import sample_fixed_hints
 from tests.test_fid import write_standin_weights
 
 SIZE = 256  # the smallest size Models 1 and 2.1 (8 levels) accept
@@ -29,9 +30,9 @@ SIZE = 256  # the smallest size Models 1 and 2.1 (8 levels) accept
 def train_tiny_run(shard_dir: Path, out: Path, model: str, color_control: str) -> Path:
     """A real run folder from 2 training steps."""
     from sketchcolor.config import TrainConfig
-    from sketchcolor.train import train
+    from sketchcolor.training.loop import train
 
-    config = TrainConfig(
+    config = TrainConfig.from_flat(
         data=shard_dir, out=out, model=model, color_control=color_control, size=SIZE,
         width=1 / 16, max_steps=2, batch_size=2, feature_loss=False, loader_backend="torch",
         sample_every=0, num_workers=0, log_every=1,
@@ -123,7 +124,7 @@ def test_fid_end_to_end_with_a_standin_network(runs, shard_dir, tmp_path):
 
 def test_hints_are_the_same_for_any_batching(runs, shard_dir, tmp_path, no_inception):
     """Hints come from (seed, sample key), so batch size (and process count) cannot change them."""
-    from sketchcolor.data.conditioning import HintConfig
+    from sketchcolor.config import HintConfig
 
     (batch,) = val_batches(shard_dir)
     config = HintConfig.for_size(SIZE, zero_fraction=0.0)
@@ -311,7 +312,7 @@ class TwoRanks:
 def test_every_rank_takes_the_weights_decision_of_the_rank_that_lacks_them(monkeypatch):
     import accelerate.utils
 
-    from sketchcolor import evaluate
+    from sketchcolor.evaluation import evaluate
 
     monkeypatch.setattr(evaluate.fid_module, "inception_weights_message", lambda path: None)
     monkeypatch.setattr(accelerate.utils, "gather_object", lambda local: local + ["no weights"])
@@ -323,7 +324,7 @@ def test_every_rank_takes_the_weights_decision_of_the_rank_that_lacks_them(monke
 def test_an_error_on_rank_0_reaches_every_rank(monkeypatch):
     import accelerate.utils
 
-    from sketchcolor import evaluate
+    from sketchcolor.evaluation import evaluate
 
     sent = []
     monkeypatch.setattr(accelerate.utils, "broadcast_object_list",

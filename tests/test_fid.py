@@ -7,9 +7,9 @@ import pytest
 import torch
 from PIL import Image
 
-from sketchcolor import fid
 from sketchcolor.cli import main
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.evaluation import fid
 
 
 def write_standin_weights(path):

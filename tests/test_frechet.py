@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from sketchcolor import fid, frechet
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.evaluation import fid, frechet
 
 
 def correlated_statistics(images: int, dimensions: int, seed: int):

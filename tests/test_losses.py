@@ -8,13 +8,13 @@ import pytest
 import torch
 from torch import nn
 
+from sketchcolor.config import LossWeights
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.losses import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     VGG16_FILE,
     GeneratorLoss,
-    LossWeights,
     VGG16Features,
     default_vgg16_path,
     discriminator_loss,

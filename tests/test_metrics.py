@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from sketchcolor import metrics
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.evaluation import metrics
 
 
 def test_psnr_of_a_constant_offset_is_exact():

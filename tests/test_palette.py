@@ -16,7 +16,7 @@ from sketchcolor.data.palette import (
 from sketchcolor.errors import SketchcolorError
 
 CPU_ENGINES = ["faiss-cpu", "torch"]
-COLOURS = np.array(
+COLORS = np.array(
     [[230, 30, 30], [30, 200, 40], [20, 40, 220], [250, 240, 10], [0, 0, 0],
      [255, 255, 255], [130, 60, 200], [20, 220, 220], [240, 130, 20]],
     np.uint8,
@@ -26,10 +26,10 @@ COLOURS = np.array(
 def _striped_image(widths):
     """Vertical stripes of COLOURS[i] with widths[i] columns each: known shares."""
     columns = np.concatenate([np.full(width, index) for index, width in enumerate(widths)])
-    return np.repeat(COLOURS[columns][None], 64, axis=0)  # (64, W, 3)
+    return np.repeat(COLORS[columns][None], 64, axis=0)  # (64, W, 3)
 
 
-def _synth_colour_halves(synth_root):
+def _synth_color_halves(synth_root):
     halves = []
     for path in sorted((synth_root / "data" / "train").glob("*.png"))[:8]:
         pixels = np.asarray(Image.open(path).convert("RGB"))
@@ -38,12 +38,12 @@ def _synth_colour_halves(synth_root):
 
 
 @pytest.mark.parametrize("engine", CPU_ENGINES)
-def test_recovers_flat_colours_in_share_order(engine):
+def test_recovers_flat_colors_in_share_order(engine):
     widths = [20, 12, 10, 7, 5, 4, 3, 2, 1]  # 64 columns: the 64x64 sample keeps every one
     image = _striped_image(widths)
     palette, shares = extract_palette(image, engine=engine)
     assert palette.shape == (9, 3) and palette.dtype == np.float32
-    np.testing.assert_allclose(palette * 255, COLOURS.astype(np.float32), atol=0.01)
+    np.testing.assert_allclose(palette * 255, COLORS.astype(np.float32), atol=0.01)
     assert np.all(np.diff(shares) <= 0)
     assert shares.sum() == pytest.approx(1.0, abs=1e-6)
     np.testing.assert_allclose(shares, np.array(widths) / sum(widths), atol=0.02)
@@ -51,7 +51,7 @@ def test_recovers_flat_colours_in_share_order(engine):
 
 @pytest.mark.parametrize("engine", CPU_ENGINES)
 def test_deterministic_and_batched_equals_single(engine, synth_root):
-    halves = _synth_colour_halves(synth_root)
+    halves = _synth_color_halves(synth_root)
     first = extract_palettes(halves, engine=engine, seed=3)
     second = extract_palettes(np.stack(halves), engine=engine, seed=3)
     np.testing.assert_array_equal(first[0], second[0])
@@ -63,7 +63,7 @@ def test_deterministic_and_batched_equals_single(engine, synth_root):
 
 @pytest.mark.parametrize("engine", CPU_ENGINES)
 def test_as_good_as_scipy_kmeans(engine, synth_root):
-    halves = _synth_colour_halves(synth_root)
+    halves = _synth_color_halves(synth_root)
     palettes, shares = extract_palettes(halves, engine=engine)
     assert np.all(np.diff(shares, axis=1) <= 0)
     np.testing.assert_allclose(shares.sum(1), 1.0, atol=1e-5)
@@ -79,7 +79,7 @@ def test_as_good_as_scipy_kmeans(engine, synth_root):
 
 
 def test_engines_agree_on_quality(synth_root):
-    halves = _synth_colour_halves(synth_root)
+    halves = _synth_color_halves(synth_root)
     errors = {}
     for engine in CPU_ENGINES:
         palettes, _ = extract_palettes(halves, engine=engine)
@@ -90,7 +90,7 @@ def test_engines_agree_on_quality(synth_root):
     assert errors["faiss-cpu"] <= 1.3 * errors["torch"] + 1e-4
 
 
-def test_images_of_different_sizes_and_few_colours():
+def test_images_of_different_sizes_and_few_colors():
     small = np.zeros((5, 7, 3), np.uint8)
     small[:, 3:] = (200, 10, 10)
     large = _striped_image([30, 30, 0, 0, 0, 0, 0, 0, 0])
@@ -99,8 +99,8 @@ def test_images_of_different_sizes_and_few_colours():
     # Two colours only: the two largest centres are those colours, the rest hold no pixels.
     assert shares[1, :2].sum() == pytest.approx(1.0)
     assert {tuple(np.round(c * 255).astype(int)) for c in palettes[1, :2]} == {
-        tuple(COLOURS[0]),
-        tuple(COLOURS[1]),
+        tuple(COLORS[0]),
+        tuple(COLORS[1]),
     }
 
 
@@ -118,7 +118,7 @@ def test_gpu_engines_match_cpu(synth_root):
     torch = pytest.importorskip("torch")
     if not torch.cuda.is_available():
         pytest.skip("needs CUDA")
-    halves = _synth_colour_halves(synth_root)
+    halves = _synth_color_halves(synth_root)
     cpu_palettes, _ = extract_palettes(halves, engine="faiss-cpu")
     cpu_error = np.mean(
         [quantisation_error(h, p) for h, p in zip(halves, cpu_palettes, strict=True)]

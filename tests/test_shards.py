@@ -87,16 +87,16 @@ def test_every_sample_reads_back_with_webdataset(shard_dir, synth_root, split):
     assert all(key.startswith(f"{split}_") for key in keys)
     for sample in samples:
         pair = np.asarray(Image.open(io.BytesIO(sample["jpg"])).convert("RGB"))
-        colour, sketch = _source_halves(synth_root, split, sample["id"].decode())
+        color, sketch = _source_halves(synth_root, split, sample["id"].decode())
         assert pair.shape == (64, 128, 3)
-        assert _psnr(pair[:, :64], colour) >= 35
+        assert _psnr(pair[:, :64], color) >= 35
         assert _psnr(pair[:, 64:], sketch) >= 35
         palette = np.frombuffer(sample["palette"], "<f4").reshape(9, 3)
         share = np.frombuffer(sample["share"], "<f4")
         assert palette.min() >= 0 and palette.max() <= 1
         assert np.all(np.diff(share) <= 0) and share.sum() == pytest.approx(1, abs=1e-5)
         # The palette is that of the source colour half (not of the JPEG), with the seed.
-        expected, expected_share = extract_palette(colour, engine="faiss-cpu", seed=0)
+        expected, expected_share = extract_palette(color, engine="faiss-cpu", seed=0)
         np.testing.assert_allclose(palette, expected, atol=1e-5)
         np.testing.assert_allclose(share, expected_share, atol=1e-6)
 
@@ -159,8 +159,8 @@ def test_png_is_lossless_and_size_resizes(synth_root, tmp_path):
     assert main(["shards", str(synth_root), str(out_full), "--format", "png"]) == 0
     for sample in _read_webdataset(out_full, "val"):
         pair = np.asarray(Image.open(io.BytesIO(sample["png"])))
-        colour, sketch = _source_halves(synth_root, "val", sample["id"].decode())
-        np.testing.assert_array_equal(pair, np.concatenate([colour, sketch], axis=1))
+        color, sketch = _source_halves(synth_root, "val", sample["id"].decode())
+        np.testing.assert_array_equal(pair, np.concatenate([color, sketch], axis=1))
 
 
 def _bad_source(synth_root: Path, folder: Path) -> Path:
@@ -268,7 +268,7 @@ def test_flat_folder_is_split_by_name_hash(synth_root, tmp_path):
     assert manifest["splits"]["train"]["count"] == len(smaller["train"])
 
 
-def test_rgb_file_with_a_grey_colour_half_is_a_grayscale_pair(tmp_path):
+def test_rgb_file_with_a_grey_color_half_is_a_grayscale_pair(tmp_path):
     from sketchcolor.data.pairs import InvalidPair, read_pair
 
     pair = np.full((16, 32, 3), 128, np.uint8)
@@ -278,8 +278,8 @@ def test_rgb_file_with_a_grey_colour_half_is_a_grayscale_pair(tmp_path):
         read_pair(tmp_path / "grey.png")
     pair[3, 3] = (200, 40, 40)  # one coloured pixel is enough to count as colour
     Image.fromarray(pair).save(tmp_path / "colour.png")
-    colour, sketch = read_pair(tmp_path / "colour.png", size=8)
-    assert colour.shape == sketch.shape == (8, 8, 3)
+    color, sketch = read_pair(tmp_path / "colour.png", size=8)
+    assert color.shape == sketch.shape == (8, 8, 3)
 
 
 @pytest.mark.slow
@@ -333,10 +333,10 @@ def test_seed_and_quality_options(synth_root, shard_dir, tmp_path, capsys):
     by_id = {s["id"]: s for s in reference}
     assert sum(len(s["jpg"]) for s in samples) < 0.7 * sum(len(s["jpg"]) for s in reference)
     for sample in samples[:4]:
-        colour, _ = _source_halves(synth_root, "train", sample["id"].decode())
+        color, _ = _source_halves(synth_root, "train", sample["id"].decode())
         low = np.asarray(Image.open(io.BytesIO(sample["jpg"])).convert("RGB"))[:, :64]
         high = np.asarray(Image.open(io.BytesIO(by_id[sample["id"]]["jpg"])).convert("RGB"))
-        assert _psnr(low, colour) < _psnr(high[:, :64], colour)
+        assert _psnr(low, color) < _psnr(high[:, :64], color)
 
 
 def test_rerun_rewrites_deleted_shard_files(synth_root, shard_dir, tmp_path, capsys):

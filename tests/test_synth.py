@@ -25,9 +25,9 @@ def test_layout_sizes_and_counts(tmp_path):
             assert image.mode == "RGB"
 
 
-def test_colour_left_sketch_right(synth_root):
+def test_color_left_sketch_right(synth_root):
     for path in sorted((synth_root / "data" / "train").glob("*.png")):
-        colour, sketch = _halves(path)
+        color, sketch = _halves(path)
         # The sketch is black lines on white paper: grey levels only, mostly white.
         assert np.array_equal(sketch[..., 0], sketch[..., 1])
         assert np.array_equal(sketch[..., 0], sketch[..., 2])
@@ -35,9 +35,9 @@ def test_colour_left_sketch_right(synth_root):
         # Every line of the sketch is drawn in the colour half too (same outlines).
         lines = (sketch == 0).all(axis=2)
         assert lines.any()
-        assert (colour[lines] == 0).all()
+        assert (color[lines] == 0).all()
         # Regions hold several distinct saturated colours that only the colour half carries.
-        opaque = colour[~lines]
+        opaque = color[~lines]
         saturated = opaque.max(axis=1).astype(int) - opaque.min(axis=1) > 20
         assert len(np.unique(opaque[saturated], axis=0)) >= 4
 

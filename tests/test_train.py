@@ -18,7 +18,7 @@ import safetensors.torch
 import torch
 
 from sketchcolor import cli
-from sketchcolor.config import TrainConfig
+from sketchcolor.config import OptimConfig, TrainConfig
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.train import train
 from sketchcolor.training import checkpoint as checkpoints
@@ -102,7 +102,7 @@ def test_run_folder_holds_what_evaluate_and_colorize_read(resume_runs):
     assert config["hint_config"]["label_size"] == 5  # the paper's 10 px at 512, scaled to 256
     assert config["ema"] is True and config["step"] == 4 and config["in_channels"] == 3
     saved = TrainConfig.load(run / "train_config.json")
-    assert saved.max_steps == 4 and saved.resume and saved.grad_accum == 2
+    assert saved.optim.max_steps == 4 and saved.resume and saved.optim.grad_accum == 2
     found = checkpoints.list_checkpoints(run / "checkpoints")
     assert [folder.name for _, folder in found] == [
         "step-4"
@@ -188,9 +188,9 @@ def test_nan_loss_stops_the_run_naming_the_step_and_keeps_the_checkpoint(
 def test_bf16_autocast_step_on_cpu():
     from accelerate import Accelerator
 
+    from sketchcolor.accelerators import release_accelerator
     from sketchcolor.losses import GeneratorLoss
     from sketchcolor.models import Discriminator, create_generator
-    from sketchcolor.training.setup import release_accelerator
     from sketchcolor.training.step import StepInputs, train_step
 
     torch.manual_seed(0)
@@ -237,7 +237,7 @@ class _CrashingSave(Exception):
 def test_checkpoints_rotate_and_a_crash_mid_save_keeps_the_last_good_one(tmp_path):
     from accelerate import Accelerator
 
-    from sketchcolor.training.setup import release_accelerator
+    from sketchcolor.accelerators import release_accelerator
 
     model = torch.nn.Linear(3, 2)
     accelerator = Accelerator(cpu=True)
@@ -277,9 +277,9 @@ def test_checkpoints_rotate_and_a_crash_mid_save_keeps_the_last_good_one(tmp_pat
 
 
 def test_a_crash_while_exporting_keeps_the_last_exported_generator(tmp_path, monkeypatch):
-    from sketchcolor.data.conditioning import HintConfig
+    from sketchcolor.config import HintConfig
     from sketchcolor.models import create_generator, load_generator
-    from sketchcolor.training.run_folder import export_generator
+    from sketchcolor.runs import export_generator
 
     config = tiny_config(tmp_path / "shards", tmp_path / "run")
     generator = create_generator("1", in_channels=3, width=1 / 16)
@@ -306,36 +306,40 @@ def test_a_crash_while_exporting_keeps_the_last_exported_generator(tmp_path, mon
 
 
 def test_cli_flags_fill_the_config_and_keep_its_defaults():
-    import argparse
+    from sketchcolor.cli.train import parse_train_config
 
-    from sketchcolor.cli.train import add_arguments, config_from_arguments
-
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    config = config_from_arguments(
-        parser.parse_args(
-            shlex.split(
-                "--data s --out r --model 2.2 --color mixed --size 384 --betas 0.4 0.99 --mixed-precision bf16 "
-                "--grad-accum 4 --ema --no-feature-loss --hint-encoding channels --max-steps 7 --resume"
-            )
+    config = parse_train_config(
+        shlex.split(
+            "--data s --out r --model 2.2 --color mixed --size 384 --betas 0.4 0.99 --mixed-precision bf16 "
+            "--grad-accum 4 --ema --no-feature-loss --hint-encoding channels --max-steps 7 --resume"
         )
     )
-    assert (config.model, config.color_control, config.size) == ("2.2", "mixed", 384)
-    assert (
-        config.betas == (0.4, 0.99) and config.mixed_precision == "bf16" and config.grad_accum == 4
+    assert (config.model.name, config.model.color_control, config.model.size) == (
+        "2.2",
+        "mixed",
+        384,
     )
-    assert config.ema and not config.feature_loss and config.resume and config.max_steps == 7
-    assert config.hint_encoding == "channels"
-    defaults = config_from_arguments(parser.parse_args(["--data", "s", "--out", "r"]))
+    optim = config.optim
+    assert optim.betas == (0.4, 0.99) and optim.mixed_precision == "bf16" and optim.grad_accum == 4
+    assert (
+        config.model.ema and not config.loss.feature_loss and config.resume and optim.max_steps == 7
+    )
+    assert config.hints.encoding == "channels"
+    defaults = parse_train_config(["--data", "s", "--out", "r"])
     assert defaults == TrainConfig(data=Path("s"), out=Path("r"))
-    assert (defaults.size, defaults.epochs, defaults.lr, defaults.betas) == (
+    assert (
+        defaults.model.size,
+        defaults.optim.epochs,
+        defaults.optim.lr,
+        defaults.optim.betas,
+    ) == (
         512,
         100,
         2e-4,
         (0.5, 0.999),
     )
     with pytest.raises(SketchcolorError, match="batch_size must be at least 1"):
-        TrainConfig(data=Path("s"), out=Path("r"), batch_size=0)
+        TrainConfig(data=Path("s"), out=Path("r"), optim=OptimConfig(batch_size=0))
 
 
 def test_a_generator_the_size_does_not_fit_is_refused_before_training(shard_dir, tmp_path):
@@ -355,10 +359,12 @@ def test_a_generator_the_size_does_not_fit_is_refused_before_training(shard_dir,
 
 def test_quickstart_configs_cover_models_1_and_2_1_with_none_and_hints(tmp_path):
     configs = quickstart_configs("shards", tmp_path, steps=10)
-    assert [(c.model, c.color_control) for c in configs] == [
+    assert [(c.model.name, c.model.color_control) for c in configs] == [
         ("1", "none"), ("1", "hints"), ("2.1", "none"), ("2.1", "hints")
     ]  # fmt: skip
-    assert all(c.max_steps == 10 and c.size == 256 and not c.feature_loss for c in configs)
+    assert all(
+        c.optim.max_steps == 10 and c.model.size == 256 and not c.loss.feature_loss for c in configs
+    )
     assert len({c.out for c in configs}) == 4
 
 
@@ -371,7 +377,7 @@ def test_launch_configs_are_valid_accelerate_configs():
         assert config.num_processes == processes
 
 
-def test_sweep_covers_every_model_and_colour_control():
+def test_sweep_covers_every_model_and_color_control():
     result = subprocess.run(
         ["bash", str(REPO / "launch/sweep.sh"), "shards", "runs", "--epochs", "3"],
         env={**os.environ, "DRY_RUN": "1", "LAUNCHER": "accelerate launch --config_file launch/eight-gpus.yaml"},

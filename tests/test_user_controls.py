@@ -10,7 +10,8 @@ import torch
 from PIL import Image
 
 from sketchcolor.cli import main
-from sketchcolor.data.conditioning import HintConfig, node_starts, sample_hints
+from sketchcolor.config import HintConfig
+from sketchcolor.data.conditioning import node_starts, sample_hints
 from sketchcolor.data.user_controls import (
     hints_from_json,
     load_hints,
@@ -33,7 +34,7 @@ def test_palette_from_hex_fills_nine_slots_in_order():
         palette_from_hex(["#000000"] * 10)
 
 
-def test_palette_from_image_finds_its_flat_colours_largest_first(tmp_path):
+def test_palette_from_image_finds_its_flat_colors_largest_first(tmp_path):
     image = np.zeros((60, 60, 3), np.uint8)
     image[:, :40] = (200, 30, 30)  # two thirds red
     image[:, 40:] = (20, 40, 220)  # one third blue

@@ -1,16 +1,20 @@
 """The `sketchcolor` command: each sub-command lives in its own module in this package.
 
-Every module has `register(subparsers)`, which adds its parser and sets `run`, a function
-that turns the parsed arguments into plain arguments for a library call. Heavy imports
-(torch, DALI) happen inside `run`, so `sketchcolor --help` stays fast.
+A command module has NAME, HELP (one line for `sketchcolor --help`), `options()` (its options
+dataclass, imported lazily) and `run(options)`. The command line is generated from the
+dataclass and its field docstrings by tyro (`parse_options`), with `--config FILE` (YAML, TOML
+or JSON) giving defaults that flags override. Heavy imports (torch, DALI) happen inside `run`,
+so `sketchcolor --help` stays fast. A module written the older argparse way (`register`) still
+works.
 
-Usage: sketchcolor synth OUT --count 100 --size 256
+Usage: sketchcolor synth my-synth --count 100 --size 256
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 
 from sketchcolor.cli import (
     colorize,
@@ -18,31 +22,57 @@ from sketchcolor.cli import (
     fid,
     hints,
     models,
+    pairs,
     quickstart,
     shards,
     synth,
     train,
 )
+from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
-COMMAND_MODULES = (quickstart, synth, shards, hints, models, train, evaluate, fid, colorize)
+COMMAND_MODULES = (quickstart, synth, pairs, shards, hints, models, train, evaluate, fid, colorize)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser: lists the commands (each command parses its own options)."""
     parser = argparse.ArgumentParser(
         prog="sketchcolor",
         description="GAN sketch colorization: synthetic pairs, shards, training, evaluation.",
+        epilog="`sketchcolor COMMAND --help` shows a command's options. " + CONFIG_NOTE,
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
-        module.register(subparsers)
+        if hasattr(module, "register"):
+            module.register(subparsers)
+        else:
+            subparsers.add_parser(module.NAME, help=module.HELP, add_help=False)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {getattr(module, "NAME", None): module for module in COMMAND_MODULES}
+    parser = build_parser()
+    module = commands.get(argv[0]) if argv else None
+    if module is None or hasattr(module, "register"):
+        args = parser.parse_args(argv)  # help, an unknown command, or an argparse command
+        return _run(args.command, lambda: args.run(args))
+    name = argv[0]
+
+    def parse_and_run():
+        options = parse_options(
+            module.options(), argv[1:], prog=f"sketchcolor {name}", description=module.DESCRIPTION
+        )
+        return module.run(options)
+
+    return _run(name, parse_and_run)
+
+
+def _run(name: str, work) -> int:
+    """Run a command; a SketchcolorError becomes one line on stderr and exit status 2."""
     try:
-        return int(args.run(args) or 0)
+        return int(work() or 0)
     except SketchcolorError as error:
-        print(f"sketchcolor {args.command}: error: {error}", file=sys.stderr)
+        print(f"sketchcolor {name}: error: {error}", file=sys.stderr)
         return 2

@@ -1,46 +1,62 @@
-"""`sketchcolor colorize`: colour sketches with a trained run, optionally steered by colours.
+"""`sketchcolor colorize`: color sketches with a trained run, optionally steered by colors.
 
 Usage: sketchcolor colorize sketch.png --run runs/m21-hints -o out.png --hints hints.png
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from tyro.conf import Positional, arg
+
+NAME = "colorize"
+HELP = "color sketches with a trained run"
+DESCRIPTION = (
+    "Color one sketch or a folder of sketches with a run's generator. Palette and hints must "
+    "match the color control the run was trained with."
+)
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "colorize",
-        help="colour sketches with a trained run",
-        description="Colour one sketch or a folder of sketches with a run's generator. Palette "
-        "and hints must match the colour control the run was trained with.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("sketches", nargs="+", type=Path, help="sketch images and/or folders")
-    parser.add_argument("--run", dest="run_dir", type=Path, required=True,
-                        help="run folder (config.json + weights)")  # fmt: skip
-    parser.add_argument("-o", "--out", type=Path, required=True,
-                        help="OUT.png for one sketch, else a folder")  # fmt: skip
-    palette = parser.add_mutually_exclusive_group()
-    palette.add_argument("--palette", help='1 to 9 hex colours, "#ff0000,#00ff00,..."')
-    palette.add_argument("--palette-from", type=Path, help="reference image to take 9 colours from")
-    hints = parser.add_mutually_exclusive_group()
-    hints.add_argument("--hints", type=Path, help="hint labels PNG (transparent or white ground)")
-    hints.add_argument("--hints-json", type=Path, help='[{"x": .., "y": .., "color": "#rrggbb"}]')
-    parser.add_argument("--batch-size", type=int, default=8, help="sketches per generator call")
-    parser.add_argument("--keep-size", action="store_true",
-                        help="colour at the sketch's own size (only pad) instead of the training size")  # fmt: skip
-    parser.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda if any)")
-    parser.set_defaults(run=run)
+@dataclass(kw_only=True)
+class ColorizeOptions:
+    sketches: Positional[tuple[Path, ...]]
+    """Sketch images and/or folders."""
+    run: Path
+    """Run folder (config.json + weights)."""
+    out: Annotated[Path, arg(aliases=("-o",))]
+    """OUT.png for one sketch, else a folder."""
+    palette: str | None = None
+    """1 to 9 hex colors, "#ff0000,#00ff00,..." (not with --palette-from)."""
+    palette_from: Path | None = None
+    """Reference image to take 9 colors from."""
+    hints: Path | None = None
+    """Hint labels PNG (transparent or white ground; not with --hints-json)."""
+    hints_json: Path | None = None
+    """[{"x": .., "y": .., "color": "#rrggbb"}]"""
+    batch_size: int = 8
+    """Sketches per generator call."""
+    keep_size: bool = False
+    """Color at the sketch's own size (only pad) instead of the training size."""
+    device: str | None = None
+    """cuda, cuda:1 or cpu (None: cuda if any)."""
 
 
-def run(args) -> int:
+def options():
+    return ColorizeOptions
+
+
+def run(args: ColorizeOptions) -> int:
     from sketchcolor.colorize import colorize
+    from sketchcolor.errors import SketchcolorError
 
+    for first, second in (("palette", "palette_from"), ("hints", "hints_json")):
+        if getattr(args, first) is not None and getattr(args, second) is not None:
+            raise SketchcolorError(f"give --{first} or --{second.replace('_', '-')}, not both")
     written = colorize(
-        args.sketches,
-        args.run_dir,
+        list(args.sketches),
+        args.run,
         args.out,
         palette=args.palette,
         palette_from=args.palette_from,

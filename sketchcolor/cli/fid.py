@@ -5,33 +5,39 @@ Usage: sketchcolor fid generated/ real/ [--inception-weights PATH] [--batch-size
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
+from tyro.conf import Positional
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "fid",
-        help="FID between two image folders",
-        description="Frechet Inception Distance between two folders of images (or pytorch-fid "
-        ".npz statistics files), the same number `python -m pytorch_fid A B` prints.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("path_a", type=Path, help="a folder of images or an .npz")
-    parser.add_argument("path_b", type=Path, help="a folder of images or an .npz")
-    parser.add_argument(
-        "--inception-weights",
-        type=Path,
-        default=None,
-        help="pt_inception-2015-12-05-6726825d.pth (default: the torch hub cache)",
-    )
-    parser.add_argument("--batch-size", type=int, default=50, help="images per Inception batch")
-    parser.add_argument("--device", default=None, help="cuda, cuda:1 or cpu (default: cuda if any)")
-    parser.set_defaults(run=run)
+NAME = "fid"
+HELP = "FID between two image folders"
+DESCRIPTION = (
+    "Frechet Inception Distance between two folders of images (or pytorch-fid .npz "
+    "statistics files), the same number `python -m pytorch_fid A B` prints."
+)
 
 
-def run(args) -> int:
-    from sketchcolor.fid import fid_between_folders
+@dataclass(kw_only=True)
+class FidOptions:
+    path_a: Positional[Path]
+    """A folder of images or an .npz."""
+    path_b: Positional[Path]
+    """A folder of images or an .npz."""
+    inception_weights: Path | None = None
+    """pt_inception-2015-12-05-6726825d.pth (None: the torch hub cache)."""
+    batch_size: int = 50
+    """Images per Inception batch."""
+    device: str | None = None
+    """cuda, cuda:1 or cpu (None: cuda if any)."""
+
+
+def options():
+    return FidOptions
+
+
+def run(args: FidOptions) -> int:
+    from sketchcolor.evaluation.fid import fid_between_folders
 
     value = fid_between_folders(
         args.path_a,

@@ -7,45 +7,45 @@ Usage: sketchcolor hints reference.png -o hints.png --count 20 --seed 0
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
+
+from tyro.conf import Positional, arg
+
+NAME = "hints"
+HELP = "write the hint labels training would sample for a reference image (PNG)"
+DESCRIPTION = (
+    "Sample hint labels from a color reference image as training does (square labels on a "
+    "grid of nodes, each the mean color of its square; 10x10 at 512, scaled to the image "
+    "size) and write them as a PNG with a transparent background, for `sketchcolor colorize`."
+)
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "hints",
-        help="write the hint labels training would sample for a reference image (PNG)",
-        description="Sample hint labels from a colour reference image as training does (square "
-        "labels on a grid of nodes, each the mean colour of its square; 10x10 at 512, scaled "
-        "to the image size) and write them as a PNG with a transparent background, for "
-        "`sketchcolor colorize`.",
-    )
-    parser.add_argument("reference", type=Path, metavar="REF", help="colour reference image")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output PNG")
-    parser.add_argument(
-        "--count",
-        type=int,
-        default=None,
-        help="number of labels (default: a random count, as in training)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--grid", type=int, default=40, help="nodes per side (default 40)")
-    parser.add_argument(
-        "--label-size",
-        type=int,
-        default=None,
-        help="label side in px (default: the paper's 10 px at 512, scaled to the image's size)",
-    )
-    parser.add_argument(
-        "--size",
-        type=int,
-        default=None,
-        help="resize the reference to SIZE x SIZE first (default: keep its size)",
-    )
-    parser.set_defaults(run=run)
+@dataclass(kw_only=True)
+class HintsOptions:
+    reference: Positional[Path]
+    """REF: color reference image."""
+    out: Annotated[Path, arg(aliases=("-o",))]
+    """Output PNG."""
+    count: int | None = None
+    """Number of labels (None: a random count, as in training)."""
+    seed: int = 0
+    """Random seed."""
+    grid: int = 40
+    """Nodes per side."""
+    label_size: int | None = None
+    """Label side in px (None: the paper's 10 px at 512, scaled to the image's size)."""
+    size: int | None = None
+    """Resize the reference to SIZE x SIZE first (None: keep its size)."""
 
 
-def run(args) -> int:
-    from sketchcolor.data.conditioning import HintConfig
+def options():
+    return HintsOptions
+
+
+def run(args: HintsOptions) -> int:
+    from sketchcolor.config import HintConfig
     from sketchcolor.data.user_controls import write_reference_hints
     from sketchcolor.errors import SketchcolorError
 

@@ -9,25 +9,31 @@ Usage: sketchcolor models --size 512 [--json]
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
+from dataclasses import dataclass
+
+NAME = "models"
+HELP = "list the generators and the discriminator with parameters and GFLOPs"
+DESCRIPTION = (
+    "List every registered generator (by paper name and alias) and the discriminator, with "
+    "parameter count and forward GFLOPs for one image, measured by counting the operations "
+    "of a forward pass."
+)
 
 
-def register(subparsers) -> None:
-    parser = subparsers.add_parser(
-        "models",
-        help="list the generators and the discriminator with parameters and GFLOPs",
-        description="List every registered generator (by paper name and alias) and the "
-        "discriminator, with parameter count and forward GFLOPs for one image, measured by "
-        "counting the operations of a forward pass.",
-    )
-    parser.add_argument("--size", type=int, default=512, help="square image size (default 512)")
-    parser.add_argument(
-        "--width", type=float, default=1.0, help="channel width multiplier (default 1, the paper's)"
-    )
-    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.set_defaults(run=run)
+@dataclass(kw_only=True)
+class ModelsOptions:
+    size: int = 512
+    """Square image size the GFLOPs are measured at."""
+    width: float = 1.0
+    """Channel width multiplier (1 = the paper's)."""
+    json: bool = False
+    """Print JSON instead of a table."""
+
+
+def options():
+    return ModelsOptions
 
 
 def format_table(rows) -> str:
@@ -52,7 +58,7 @@ def format_table(rows) -> str:
     return "\n".join(lines)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: ModelsOptions) -> int:
     from sketchcolor.errors import SketchcolorError
     from sketchcolor.models.profile import profile_models
 

@@ -1,7 +1,7 @@
 """Colour controls: turn a sketch (+ palette and/or hint labels) into the generator's input.
 
 Everything here runs batched on whatever device the tensors live on, so training builds the
-controls on the GPU with no per-sample Python. Four variants (see paper/PAPER.md):
+controls on the GPU with no per-sample Python. Four variants, as in the paper:
 
 - ``none``: the sketch alone (3 channels).
 - ``palette``: the 9 palette colours as constant planes after the sketch (3 + 27 = 30).
@@ -17,87 +17,16 @@ Usage:
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import torch
 
+from sketchcolor.config import (
+    COLOR_CONTROLS,
+    PALETTE_SIZE,
+    HintConfig,
+)
 from sketchcolor.errors import SketchcolorError
-
-COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
-HINT_ENCODINGS = ("overlay", "channels")
-PALETTE_SIZE = 9
-PAPER_IMAGE_SIZE = 512
-PAPER_LABEL_SIZE = 10
-"""The paper's labels are 10x10 px on 512x512 images."""
-
-
-def scaled_label_size(image_size: int) -> int:
-    """The paper's 10 px label at 512 scaled to `image_size`, rounded half up, at least 1 px.
-
-    256 -> 5, 128 -> 3, 64 -> 1, 1024 -> 20: a label then covers the same share of the image
-    (and of a node cell) at every training size.
-    """
-    if image_size < 1:
-        raise SketchcolorError(f"image size must be positive, got {image_size}")
-    return max(1, math.floor(PAPER_LABEL_SIZE * image_size / PAPER_IMAGE_SIZE + 0.5))
-
-
-@dataclass(kw_only=True)
-class HintConfig:
-    """How training simulates hint labels, and how labels are fed to the generator."""
-
-    grid: int = 40
-    """Nodes per image side. The paper's "40 nodes" read as a 40x40 grid (a node every
-    12.8 px at 512); a small value such as 7 gives the other reading (about 40 nodes in all)."""
-
-    label_size: int = PAPER_LABEL_SIZE
-    """Side of one square label in pixels of the training image (not rescaled here: build the
-    config with `HintConfig.for_size(image_size)` to get the paper's 10 px at 512 scaled to the
-    training size)."""
-
-    max_labels: int = 40
-    """Most labels per sample; a sample that gets labels gets 1..max_labels, uniformly."""
-
-    zero_fraction: float = 0.2
-    """Fraction of samples that get no labels at all, so sketch-only use stays good."""
-
-    encoding: str = "overlay"
-    """"overlay": labels painted over the sketch (3 channels, the paper's); "channels": the
-    sketch, the hint RGB and the hint mask as separate channels (7)."""
-
-    def __post_init__(self) -> None:
-        if self.grid < 1:
-            raise SketchcolorError(f"hint grid must be at least 1, got {self.grid}")
-        if self.label_size < 1:
-            raise SketchcolorError(f"hint label_size must be at least 1, got {self.label_size}")
-        if self.max_labels < 0:
-            raise SketchcolorError(f"hint max_labels must be >= 0, got {self.max_labels}")
-        if not 0.0 <= self.zero_fraction <= 1.0:
-            raise SketchcolorError(
-                f"hint zero_fraction must be in [0, 1], got {self.zero_fraction}"
-            )
-        if self.encoding not in HINT_ENCODINGS:
-            raise SketchcolorError(
-                f"unknown hint encoding {self.encoding!r}; choose one of {', '.join(HINT_ENCODINGS)}"
-            )
-
-    @classmethod
-    def for_size(cls, image_size: int, **options) -> HintConfig:
-        """The config for training at `image_size` x `image_size`.
-
-        `label_size` defaults to `scaled_label_size(image_size)` (10 at 512, 5 at 256) instead
-        of a fixed 10 px; every other option, and an explicit `label_size`, is used as given.
-        Options that are None are treated as not given (so unset run options keep defaults).
-        """
-        options = {name: value for name, value in options.items() if value is not None}
-        options.setdefault("label_size", scaled_label_size(image_size))
-        return cls(**options)
-
-    def to_dict(self) -> dict:
-        """JSON-serialisable form, for config.json of a run."""
-        return asdict(self)
 
 
 class Hints(NamedTuple):

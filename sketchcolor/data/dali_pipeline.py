@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 from nvidia.dali import fn, pipeline_def, types
 
-from sketchcolor.data.loader import LoaderConfig
+from sketchcolor.data.loader_config import LoaderConfig
 from sketchcolor.errors import SketchcolorError
 
 READER_NAME = "Reader"

@@ -73,16 +73,29 @@ def read_pair(path: Path, *, size: int | None = None) -> tuple[np.ndarray, np.nd
     `size` resizes each half to size x size. Raises InvalidPair with the reason.
     """
     image = decode_image(path)
-    colour, sketch = split_halves(image)
-    if is_grayscale(colour):
+    color, sketch = split_halves(image)
+    if is_grayscale(color):
         raise InvalidPair("grayscale pair: the colour half has no colour")
-    if size is not None and colour.shape[0] != size:
-        colour, sketch = resize_half(colour, size), resize_half(sketch, size)
-    return colour, sketch
+    if size is not None and color.shape[0] != size:
+        color, sketch = resize_half(color, size), resize_half(sketch, size)
+    return color, sketch
 
 
 def decode_image(path: Path) -> Image.Image:
     """Open and fully decode an image as RGB, turning every failure into InvalidPair."""
+    image = open_image(path)
+    if image.mode in ("L", "LA", "I", "I;16", "F", "1"):
+        raise InvalidPair(f"grayscale pair: image mode {image.mode}, the colour half has no colour")
+    if image.mode not in ("RGB", "RGBA", "P", "PA"):
+        raise InvalidPair(f"unsupported image mode {image.mode} (expected RGB)")
+    width, height = image.size
+    if width != 2 * height:
+        raise InvalidPair(f"wrong size {width}x{height}: width must be twice the height")
+    return _to_rgb(image)
+
+
+def open_image(path: Path) -> Image.Image:
+    """Open and fully decode an image in its own mode, turning every failure into InvalidPair."""
     try:
         with Image.open(path) as opened:
             opened.load()  # decodes all pixel data: a truncated file fails here
@@ -98,14 +111,7 @@ def decode_image(path: Path) -> Image.Image:
         raise InvalidPair(f"cannot decode ({text})") from None
     except (ValueError, SyntaxError) as error:  # PIL raises these for malformed headers
         raise InvalidPair(f"corrupt image ({error})") from None
-    if image.mode in ("L", "LA", "I", "I;16", "F", "1"):
-        raise InvalidPair(f"grayscale pair: image mode {image.mode}, the colour half has no colour")
-    if image.mode not in ("RGB", "RGBA", "P", "PA"):
-        raise InvalidPair(f"unsupported image mode {image.mode} (expected RGB)")
-    width, height = image.size
-    if width != 2 * height:
-        raise InvalidPair(f"wrong size {width}x{height}: width must be twice the height")
-    return _to_rgb(image)
+    return image
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
@@ -129,9 +135,9 @@ def split_halves(image: Image.Image) -> tuple[np.ndarray, np.ndarray]:
     return pixels[:, :half], pixels[:, half:]
 
 
-def is_grayscale(colour: np.ndarray) -> bool:
+def is_grayscale(color: np.ndarray) -> bool:
     """True when every pixel has (nearly) equal R, G and B."""
-    spread = colour.max(axis=2).astype(np.int16) - colour.min(axis=2)
+    spread = color.max(axis=2).astype(np.int16) - color.min(axis=2)
     return int(spread.max()) <= GRAYSCALE_TOLERANCE
 
 
@@ -141,6 +147,6 @@ def resize_half(half: np.ndarray, size: int) -> np.ndarray:
     return np.asarray(resized)
 
 
-def join_halves(colour: np.ndarray, sketch: np.ndarray) -> np.ndarray:
+def join_halves(color: np.ndarray, sketch: np.ndarray) -> np.ndarray:
     """The pair image again: uint8 (S, 2S, 3), colour left, sketch right."""
-    return np.concatenate([colour, sketch], axis=1)
+    return np.concatenate([color, sketch], axis=1)

@@ -27,10 +27,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sketchcolor.config import PALETTE_ENGINES as ENGINES
+from sketchcolor.config import PALETTE_SIZE
 from sketchcolor.errors import SketchcolorError
 
-PALETTE_SIZE = 9
-ENGINES = ("auto", "faiss-cpu", "faiss-gpu", "torch")
 SAMPLE_SIDE = 64  # pixels per side of the clustering sample (4096 points)
 ITERATIONS = 20
 CANDIDATES = 4  # greedy k-means++ candidates per step: 2 + ln(9), rounded up
@@ -69,8 +69,8 @@ def extract_palettes(
 def resolve_engine(engine: str) -> str:
     """Turn "auto" into the engine measured fastest (benchmarks/bench_palette.py).
 
-    Measured on CPU, one thread, 256x256 images: faiss-cpu 266 images/s, torch batched 64 at a
-    time 115 images/s, torch one at a time 79 images/s. No GPU run is recorded yet, so "auto"
+    Measured on CPU, one thread, 256x256 images (benchmarks/README.md): faiss-cpu 387 images/s,
+    torch batched 64 at a time 111 images/s, torch one at a time 100 images/s. No GPU run is recorded yet, so "auto"
     stays faiss-cpu on every machine (it also needs no CUDA context in each shard worker);
     choose "torch" or "faiss-gpu" explicitly to use a GPU.
     """

@@ -28,58 +28,17 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from sketchcolor.config import IMAGE_FORMATS, ShardConfig
 from sketchcolor.data.dali_index import IndexedTarWriter, write_dali_index
+from sketchcolor.data.manifest import MANIFEST_FILE, MANIFEST_FORMAT
 from sketchcolor.data.pairs import SPLITS, InvalidPair, join_halves, list_pairs, read_pair
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import file_sha256, write_text_atomically
 
-FORMAT = "sketchcolor-shards/1"
-IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
 PARTS = ".parts"
 PLAN = "plan.json"
-MANIFEST = "manifest.json"
 PALETTE_CHUNK = 32  # pairs whose palettes are solved together (the torch engine batches them)
 VERSIONED_LIBRARIES = ("sketchcolor", "numpy", "pillow", "faiss-cpu", "faiss-gpu-cu12", "torch")
-
-
-@dataclasses.dataclass(kw_only=True)
-class ShardConfig:
-    """Options of `sketchcolor shards`; all of them go into the manifest."""
-
-    size: int | None = None
-    """Resize each half to size x size; None keeps the source size."""
-    shard_size: int = 1000
-    """Pairs per tar (the last shard of a split holds the rest)."""
-    workers: int = 1
-    """Worker processes; 1 runs in this process."""
-    image_format: str = "jpeg"
-    """"jpeg" (DALI decodes it on the GPU) or "png" (lossless, decoded on the CPU only)."""
-    quality: int = 95
-    """JPEG quality; chroma is kept at full resolution (4:4:4) so colour edges stay sharp."""
-    seed: int = 0
-    """Seed of the global shuffle and of the palette k-means."""
-    palette_engine: str = "auto"
-    """k-means engine of sketchcolor.data.palette ("auto" picks the fastest for the device)."""
-
-    def __post_init__(self):
-        if self.size is not None and self.size < 8:
-            raise SketchcolorError(f"--size must be at least 8, got {self.size}")
-        if self.shard_size < 1:
-            raise SketchcolorError(f"--shard-size must be at least 1, got {self.shard_size}")
-        if self.workers < 1:
-            raise SketchcolorError(f"--workers must be at least 1, got {self.workers}")
-        if self.image_format not in IMAGE_FORMATS:
-            raise SketchcolorError(
-                f"--format must be one of {sorted(IMAGE_FORMATS)}, got {self.image_format!r}"
-            )
-        if not 1 <= self.quality <= 100:
-            raise SketchcolorError(f"--quality must be in 1..100, got {self.quality}")
-        from sketchcolor.data.palette import ENGINES
-
-        if self.palette_engine not in ENGINES:
-            raise SketchcolorError(
-                f"--palette-engine must be one of {ENGINES}, got {self.palette_engine!r}"
-            )
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -141,7 +100,7 @@ def prepare_shards(
     pending = [task for task in tasks if not _shard_done(out, task)]
     written_now, seconds = run_tasks(pending, source, out, config, progress=progress)
     manifest = build_manifest(tasks, out, config, fingerprint)
-    _write_json_atomically(out / MANIFEST, manifest)
+    _write_json_atomically(out / MANIFEST_FILE, manifest)
     shutil.rmtree(out / PARTS)
     return PrepareResult(
         manifest=manifest, written_now=written_now, already_complete=False, seconds=seconds
@@ -187,7 +146,7 @@ def check_output_folder(out: Path, fingerprint: str) -> dict | None:
         return None
     if not out.is_dir():
         raise SketchcolorError(f"{out}: exists and is not a folder")
-    manifest_path, plan_path = out / MANIFEST, out / PARTS / PLAN
+    manifest_path, plan_path = out / MANIFEST_FILE, out / PARTS / PLAN
     if manifest_path.exists():
         manifest = json.loads(manifest_path.read_text())
         if manifest.get("plan_sha256") == fingerprint:
@@ -252,7 +211,7 @@ def reopen_for_repair(manifest: dict, tasks: list[ShardTask], out: Path) -> None
         elif len(record["rejected"]) != len(task.files):
             continue  # not in the manifest although it had good pairs: write it again
         _write_json_atomically(out / PARTS / f"{task.name}.json", record)
-    (out / MANIFEST).unlink()
+    (out / MANIFEST_FILE).unlink()
 
 
 def _shard_done(out: Path, task: ShardTask) -> bool:
@@ -384,11 +343,11 @@ def _read_chunk(source, names, sequences, config, seconds):
     pairs, rejected = [], []
     for sequence, name in zip(sequences, names, strict=True):
         try:
-            colour, sketch = read_pair(source / name, size=config.size)
+            color, sketch = read_pair(source / name, size=config.size)
         except InvalidPair as reason:
             rejected.append({"file": name, "reason": str(reason)})
             continue
-        pairs.append((sequence, name, colour, sketch))
+        pairs.append((sequence, name, color, sketch))
     seconds["decode"] += time.perf_counter() - started
     return pairs, rejected
 
@@ -401,14 +360,14 @@ def _write_chunk(writer, pairs, split, config, seconds) -> None:
         return
     started = time.perf_counter()
     palettes, shares = extract_palettes(
-        [colour for _, _, colour, _ in pairs], engine=config.palette_engine, seed=config.seed
+        [color for _, _, color, _ in pairs], engine=config.palette_engine, seed=config.seed
     )
     seconds["palette"] += time.perf_counter() - started
-    for (sequence, name, colour, sketch), palette, share in zip(
+    for (sequence, name, color, sketch), palette, share in zip(
         pairs, palettes, shares, strict=True
     ):
         started = time.perf_counter()
-        image = encode_pair(join_halves(colour, sketch), config)
+        image = encode_pair(join_halves(color, sketch), config)
         seconds["encode"] += time.perf_counter() - started
         started = time.perf_counter()
         writer.add_sample(
@@ -451,7 +410,7 @@ def build_manifest(
         )
     options = dataclasses.asdict(config)
     return {
-        "format": FORMAT,
+        "format": MANIFEST_FORMAT,
         "image_format": config.image_format,
         "half_size": config.size,
         "splits": splits,
@@ -468,16 +427,6 @@ def library_versions() -> dict:
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     return versions
-
-
-def load_manifest(shard_dir: Path) -> dict:
-    """Read OUT/manifest.json, with a clear error when the folder is not finished shards."""
-    path = Path(shard_dir) / MANIFEST
-    if not path.exists():
-        raise SketchcolorError(
-            f"{shard_dir}: no {MANIFEST} (not a shard folder, or preparation did not finish)"
-        )
-    return json.loads(path.read_text())
 
 
 def _write_json_atomically(path: Path, data: dict) -> None:

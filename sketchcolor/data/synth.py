@@ -12,7 +12,6 @@ Usage: write_synthetic_dataset(Path("synth"), SynthConfig(count=100, size=256, s
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import math
 from pathlib import Path
@@ -20,39 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from sketchcolor.errors import SketchcolorError
+from sketchcolor.config import SynthConfig
 
 OUTLINE = (0, 0, 0)
 WHITE = (255, 255, 255)
-
-
-@dataclasses.dataclass(kw_only=True)
-class SynthConfig:
-    """What `sketchcolor synth` writes."""
-
-    count: int = 100
-    """Number of pairs in all (train + val)."""
-    size: int = 256
-    """Side S of each half; every file is 2S wide and S high."""
-    seed: int = 0
-    """Seed of every random choice; the same seed gives the same bytes."""
-    val_fraction: float = 0.1
-    """Share of the pairs written to data/val (the rest go to data/train)."""
-
-    def __post_init__(self):
-        if self.count < 1:
-            raise SketchcolorError(f"--count must be at least 1, got {self.count}")
-        if self.size < 16:
-            raise SketchcolorError(f"--size must be at least 16, got {self.size}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise SketchcolorError(f"--val-fraction must be in [0, 1), got {self.val_fraction}")
-
-    @property
-    def val_count(self) -> int:
-        """Pairs that go to data/val: at least one when val_fraction > 0 and count > 1."""
-        if self.val_fraction == 0 or self.count < 2:
-            return 0
-        return min(self.count - 1, max(1, round(self.count * self.val_fraction)))
 
 
 def write_synthetic_dataset(out: Path, config: SynthConfig, *, progress: bool = True) -> dict:
@@ -85,38 +55,38 @@ def encode_png(image: Image.Image) -> bytes:
 def make_pair(size: int, *, seed: int, index: int) -> Image.Image:
     """One pair as an RGB image 2*size wide, size high: colour left, sketch right."""
     rng = np.random.default_rng([seed, index])
-    colour, sketch = draw_scene(size, rng)
+    color, sketch = draw_scene(size, rng)
     pair = Image.new("RGB", (2 * size, size))
-    pair.paste(colour, (0, 0))
+    pair.paste(color, (0, 0))
     pair.paste(sketch, (size, 0))
     return pair
 
 
 def draw_scene(size: int, rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     """Draw the colour picture and its sketch together, shape by shape (later shapes on top)."""
-    colour = np.empty((size, size, 3), np.uint8)  # (H, W, 3)
-    colour[:] = random_colour(rng, light=True)
+    color = np.empty((size, size, 3), np.uint8)  # (H, W, 3)
+    color[:] = random_color(rng, light=True)
     sketch = np.full((size, size, 3), 255, np.uint8)  # (H, W, 3)
     line_width = max(1, size // 128)
     for _ in range(int(rng.integers(4, 9))):
         mask, box = random_shape_mask(size, rng)  # (h, w) bool inside the box
-        base = random_colour(rng)
+        base = random_color(rng)
         shadow = cel_shadow(mask, size, rng)
         outline = outline_of(mask, line_width)
-        colour_box, sketch_box = colour[box], sketch[box]  # views: writes go to the picture
-        colour_box[mask] = base
-        colour_box[shadow] = shade(base, 0.65)
-        colour_box[outline] = OUTLINE
+        color_box, sketch_box = color[box], sketch[box]  # views: writes go to the picture
+        color_box[mask] = base
+        color_box[shadow] = shade(base, 0.65)
+        color_box[outline] = OUTLINE
         sketch_box[mask] = WHITE
         sketch_box[outline] = OUTLINE
     for _ in range(int(rng.integers(1, 4))):
         stroke = curved_stroke(size, rng, line_width)
-        colour[stroke] = OUTLINE
+        color[stroke] = OUTLINE
         sketch[stroke] = OUTLINE
-    return Image.fromarray(colour), Image.fromarray(sketch)
+    return Image.fromarray(color), Image.fromarray(sketch)
 
 
-def random_colour(rng: np.random.Generator, *, light: bool = False) -> tuple[int, int, int]:
+def random_color(rng: np.random.Generator, *, light: bool = False) -> tuple[int, int, int]:
     """A saturated random colour (light pastel for backgrounds) from a random hue."""
     hue = rng.random()
     saturation = rng.uniform(0.15, 0.35) if light else rng.uniform(0.45, 1.0)
@@ -131,8 +101,8 @@ def hsv_to_rgb(hue: float, saturation: float, value: float) -> tuple[int, int, i
     return (round(red * 255), round(green * 255), round(blue * 255))
 
 
-def shade(colour: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
-    return tuple(round(channel * factor) for channel in colour)
+def shade(color: tuple[int, int, int], factor: float) -> tuple[int, int, int]:
+    return tuple(round(channel * factor) for channel in color)
 
 
 def random_shape_mask(size: int, rng: np.random.Generator) -> tuple[np.ndarray, tuple]:

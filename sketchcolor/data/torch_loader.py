@@ -4,25 +4,9 @@ Samples are read by random access through the DALI `.idx` files that sit beside 
 (member offsets and sizes), decoded with torchvision in the workers, and finished on the
 device (flip, normalise) as whole-batch tensor ops.
 
-Why the tars are read by hand here and not with the `webdataset` library (judged against the
-issue's "webdataset + torchvision decoding"; webdataset 1.0.2 is what is installed):
-- `webdataset.WebDataset` only streams whole tars, and splits work between ranks and DataLoader
-  workers by whole tars (`split_by_node`, `split_by_worker`). The loader contract needs the
-  sample-level contiguous rank parts that DALI's reader uses (24 samples in 4 tars over 5 ranks
-  give parts of 4 or 5 samples that cut through tars), the same step count on every rank, and a
-  seeded order over the whole split; none of that can be had from tar-level splitting.
-- `skip_batches` on resume would have to read (and, in a stream, usually decode) everything
-  before the resume point; random access skips for free.
-- webdataset 1.0.2 has no random-access (indexed) reader; the indexed `wids` dataset is a
-  separate PyPI package (not a dependency) that scans every tar to build its own index, while
-  the DALI `.idx` beside every tar already lists each member's offset and size
-  (tests/test_shards.py checks they match DALI's `wds2idx`, and reads every sample back with
-  `webdataset.WebDataset`).
-- Its decoders would add nothing: the image handler decodes with PIL (we want torchvision's
-  libjpeg-turbo decode, closest to DALI's CPU decoder), and the raw float32 `.palette` member
-  needs our own two-line handler either way.
-So the hand-written part is only `_read_index` (parse the `.idx`) and `PairDataset._read`
-(seek + read); decoding and resizing are torchvision's.
+The tars are read by random access through those indexes rather than streamed with the
+`webdataset` library, because the contract needs DALI's sample-level rank parts, a seeded order
+over the whole split and free `skip_batches` on resume, which tar-level streaming cannot give.
 
 Usage:
     samples = read_samples(tar_paths, index_paths)
@@ -42,7 +26,7 @@ import torchvision.io
 import torchvision.transforms.v2.functional as functional
 from torch.utils.data import DataLoader, Dataset
 
-from sketchcolor.data.loader import LoaderConfig
+from sketchcolor.data.loader_config import LoaderConfig
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.seeding import mixed_seed
 
@@ -101,11 +85,6 @@ def _read_index(tar: Path, index: Path) -> list[Sample]:
     return samples
 
 
-def rank_range(count: int, rank: int, world_size: int) -> range:
-    """This rank's contiguous part of `count` samples; the same split DALI's readers use."""
-    return range(count * rank // world_size, count * (rank + 1) // world_size)
-
-
 class PairDataset(Dataset):
     """Reads, decodes, splits and resizes pair `index`: uint8 halves, float palette, key."""
 
@@ -148,7 +127,7 @@ def epoch_order(count: int, config: LoaderConfig, epoch: int) -> tuple[list[int]
     """
     generator = torch.Generator().manual_seed(mixed_seed(config.seed, epoch, bits=31))
     order = torch.randperm(count, generator=generator) if config.training else torch.arange(count)
-    part_range = rank_range(count, config.rank, config.world_size)
+    part_range = config.part(count)
     part = order[part_range.start : part_range.stop]
     flips = torch.rand(len(part), generator=generator) < 0.5
     if not config.training:

@@ -21,14 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sketchcolor.data.conditioning import (
-    PALETTE_SIZE,
-    HintConfig,
-    Hints,
-    sample_hints,
-    sample_label_counts,
-    scaled_label_size,
-)
+from sketchcolor.config import PALETTE_SIZE, HintConfig, scaled_label_size
+from sketchcolor.data.conditioning import Hints, sample_hints, sample_label_counts
 from sketchcolor.errors import SketchcolorError
 
 HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6})$")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from sketchcolor.config import HintConfig
 from sketchcolor.data.conditioning import (
-    HintConfig,
     Hints,
     build_generator_input,
     sample_hints,

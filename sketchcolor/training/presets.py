@@ -16,8 +16,8 @@ QUICKSTART_COLOR_CONTROLS = ("none", "hints")
 
 
 def tiny_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
-    """The smallest sensible run: 256 px (the smallest size Models 1, 2.1 and 3 accept),
-    1/16 width, batches of 4, CPU-friendly loader settings, no VGG weights needed."""
+    """The smallest sensible run: 256 px (the smallest size Models 1 and 2.1 accept; Model 3
+    needs 512), 1/16 width, batches of 4, CPU-friendly loader settings, no VGG weights needed."""
     settings = {
         "size": 256,
         "width": 1 / 16,
@@ -33,13 +33,13 @@ def tiny_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
         "mixed_precision": "no",
     }
     settings.update(overrides)
-    return TrainConfig(data=Path(data), out=Path(out), **settings)
+    return TrainConfig.from_flat(data=Path(data), out=Path(out), **settings)
 
 
 def quickstart_configs(
     data: str | Path, runs_root: str | Path, *, steps: int = 20
 ) -> list[TrainConfig]:
-    """Models 1 and 2.1, each with colour controls none and hints: 4 tiny CPU runs of `steps` steps.
+    """Models 1 and 2.1, each with color controls none and hints: 4 tiny CPU runs of `steps` steps.
 
     Run folders are RUNS_ROOT/model-M-C, as launch/sweep.sh names them.
     """

@@ -1,91 +1,79 @@
-"""Setting a run up: the Accelerator, seeds, the loader backend, SyncBatchNorm, the generator loss.
+"""Building a run: the Accelerator, the models, their optimizers, SyncBatchNorm, the generator loss.
 
-Usage: accelerator = create_accelerator(config); ...; release_accelerator(accelerator)
+Usage: accelerator = training_accelerator(config); generator, discriminator = build_models(config, in_channels)
 """
 
 from __future__ import annotations
 
-import importlib.util
-
 import torch
 
+from sketchcolor.accelerators import create_accelerator
 from sketchcolor.config import TrainConfig
-from sketchcolor.training.run_folder import LOGS_FOLDER
+from sketchcolor.runs import LOGS_FOLDER
 
 
-def create_accelerator(config: TrainConfig):
+def training_accelerator(config: TrainConfig):
     """An Accelerator for this run; None options fall back to `accelerate launch`'s settings."""
-    from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
 
     project = ProjectConfiguration(
         project_dir=str(config.out), logging_dir=str(config.out / LOGS_FOLDER)
     )
-    return Accelerator(
-        # Without a GPU, Accelerate only turns torchrun's environment into a (gloo) process
-        # group when told to use the CPU; with cpu=False each rank would train on its own.
-        cpu=not has_gpu(),
-        mixed_precision=config.mixed_precision,
-        gradient_accumulation_steps=config.grad_accum,
+    return create_accelerator(
+        mixed_precision=config.optim.mixed_precision,
+        gradient_accumulation_steps=config.optim.grad_accum,
         log_with="tensorboard",
         project_config=project,
-        dynamo_backend="inductor" if config.compile else None,
+        dynamo_backend="inductor" if config.model.compile else None,
     )
 
 
-def has_gpu() -> bool:
-    """A CUDA, XPU or Apple MPS device is there for Accelerate to use."""
-    xpu = getattr(torch, "xpu", None)
+def build_generator(config: TrainConfig, in_channels: int):
+    """The generator (weights from the current seed), checked against the training size."""
+    from sketchcolor.models import create_generator
+
+    generator = create_generator(
+        config.model.name, in_channels=in_channels, width=config.model.width
+    )
+    generator.check_size(config.model.size, config.model.size)
+    return generator
+
+
+def build_discriminator(config: TrainConfig):
+    from sketchcolor.models import Discriminator
+
+    return Discriminator(in_channels=6, width=config.model.width)
+
+
+def prepare_models(config: TrainConfig, accelerator, generator, discriminator):
+    """Channels-last and SyncBatchNorm as the config asks."""
+    if config.model.channels_last:
+        generator.to(memory_format=torch.channels_last)
+        discriminator.to(memory_format=torch.channels_last)
+    return maybe_sync_batchnorm(config, accelerator, generator, discriminator)
+
+
+def build_optimizers(config: TrainConfig, generator, discriminator):
+    """Adam for each model, with the run's learning rate and betas."""
+    optim = config.optim
     return (
-        torch.cuda.is_available()
-        or (xpu is not None and xpu.is_available())
-        or torch.backends.mps.is_available()
+        torch.optim.Adam(generator.parameters(), lr=optim.lr, betas=optim.betas),
+        torch.optim.Adam(discriminator.parameters(), lr=optim.lr, betas=optim.betas),
     )
 
 
-def release_accelerator(accelerator) -> None:
-    """Close the trackers; in a single process, also forget Accelerate's process-wide state.
-
-    Accelerate keeps its state in singletons that refuse a second Accelerator with another
-    mixed precision; resetting them (Accelerate's own tests do the same) lets one process
-    train several runs in a row, as the quickstart and the tests do.
-    """
-    from accelerate.state import AcceleratorState, GradientState
-
-    accelerator.end_training()
-    if accelerator.num_processes == 1:
-        AcceleratorState._reset_state(reset_partial_state=True)
-        GradientState._reset_state()
-
-
-def hint_options(config: TrainConfig) -> dict:
-    """`HintConfig.for_size` options from the run config; unset ones keep the module's defaults."""
-    options = {
-        "grid": config.hint_grid,
-        "label_size": config.hint_label_size,
-        "max_labels": config.hint_max_labels,
-        "zero_fraction": config.hint_zero_fraction,
-        "encoding": config.hint_encoding,
-    }
-    return {name: value for name, value in options.items() if value is not None}
-
-
-def resolve_backend(name: str) -> str:
-    """auto: DALI when it is installed and a GPU is there to decode on, else the torch loader."""
-    if name != "auto":
-        return name
-    has_dali = (
-        importlib.util.find_spec("nvidia") is not None
-        and importlib.util.find_spec("nvidia.dali") is not None
-    )
-    return "dali" if has_dali and torch.cuda.is_available() else "torch"
+def apply_optimizer_settings(optimizers, *, lr: float, betas: tuple[float, float]) -> None:
+    """Set every parameter group's learning rate and Adam betas (after loading a checkpoint)."""
+    for optimizer in optimizers:
+        for group in optimizer.param_groups:
+            group["lr"], group["betas"] = lr, betas
 
 
 def maybe_sync_batchnorm(config: TrainConfig, accelerator, generator, discriminator):
     """SyncBatchNorm for multi-GPU runs when asked (torch supports it on GPUs only)."""
     from accelerate.utils import DistributedType
 
-    if not config.sync_batchnorm or accelerator.num_processes == 1:
+    if not config.model.sync_batchnorm or accelerator.num_processes == 1:
         return generator, discriminator
     if accelerator.distributed_type != DistributedType.MULTI_GPU:
         accelerator.print("sync_batchnorm: ignored, SyncBatchNorm needs CUDA devices")
@@ -95,13 +83,8 @@ def maybe_sync_batchnorm(config: TrainConfig, accelerator, generator, discrimina
 
 
 def build_generator_loss(config: TrainConfig):
-    from sketchcolor.losses import GeneratorLoss, LossWeights, VGG16Features
+    from sketchcolor.losses import GeneratorLoss, VGG16Features
 
-    weights = LossWeights(
-        adversarial=config.adversarial_weight,
-        pixel=config.pixel_weight,
-        feature=config.feature_weight,
-        total_variation=config.total_variation_weight,
-    )
-    features = VGG16Features.pretrained(config.vgg_weights) if config.feature_loss else None
-    return GeneratorLoss(weights, features=features)
+    loss = config.loss
+    features = VGG16Features.pretrained(loss.vgg_weights) if loss.feature_loss else None
+    return GeneratorLoss(loss.weights, features=features)

@@ -7,15 +7,13 @@ as pytorch-fid computes it) between all generated and all real colour images of 
 real images' statistics are cached by the shard manifest's hash. Under several processes
 (`accelerate launch`) each rank colours its part and everything is gathered before the numbers
 are computed, so they equal a single process's. Writing the results (results.json, the paper's
-table, the chart) is `sketchcolor.evaluation_report`'s job; its names are re-exported here.
+table, the chart) is `sketchcolor.evaluation.report`'s job.
 
 Usage: evaluate_runs(["runs/m1-none", "runs/m21-palette"], "shards/", out_dir="evaluation/")
 """
 
 from __future__ import annotations
 
-import json
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,93 +22,23 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sketchcolor import fid as fid_module
-from sketchcolor import metrics
-from sketchcolor.colorize import generate
 from sketchcolor.data.conditioning import uses_hints
+from sketchcolor.data.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluation_report import (
-    RunResult,
-    create_output_folder,
-    results_payload,
-    write_outputs,
+from sketchcolor.evaluation import fid as fid_module
+from sketchcolor.evaluation import metrics
+from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
+from sketchcolor.files import create_output_folder
+from sketchcolor.runs import (
+    generate,
+    hint_config_of,
+    image_size_of,
+    load_run,
+    read_run_config,
+    run_hints,
 )
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sketchcolor" / "fid"
-
-
-# ----------------------------------------------------------------------------- run folders
-
-
-def read_run_config(run_dir: str | Path) -> dict:
-    """A run folder's config.json; one-line errors for a missing or foreign folder."""
-    from sketchcolor.models import read_generator_config
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise SketchcolorError(f"{run_dir}: no such run folder")
-    config = read_generator_config(run_dir)
-    if "color_control" not in config:
-        raise SketchcolorError(f"{run_dir}/config.json: has no 'color_control'; not a run folder")
-    return config
-
-
-def load_run(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
-    """The run's generator (eval mode, on device) and its config.json."""
-    from sketchcolor.models import load_generator
-
-    read_run_config(run_dir)
-    generator, config = load_generator(run_dir)
-    return generator.eval().to(device), config
-
-
-def hint_config_of(config: dict):
-    """The run's HintConfig (defaults when the run recorded none)."""
-    from sketchcolor.data.conditioning import HintConfig
-
-    return HintConfig(**(config.get("hint_config") or {}))
-
-
-def image_size_of(config: dict, shard_dir: Path) -> int:
-    """The size the run was trained at, else the shards' half size."""
-    if config.get("image_size"):
-        return int(config["image_size"])
-    manifest = json.loads((shard_dir / "manifest.json").read_text())
-    if manifest.get("half_size"):
-        return int(manifest["half_size"])
-    raise SketchcolorError(f"{shard_dir}: the run records no image_size and the shards keep sizes")
-
-
-# ----------------------------------------------------------------------------- generation
-
-
-def sample_seed(key: str, seed: int) -> int:
-    """A per-sample seed from the sample key, independent of batching and process count."""
-    return (zlib.crc32(key.encode()) + 1_000_003 * seed) % (2**63)
-
-
-def sample_fixed_hints(color: torch.Tensor, keys: list[str], hint_config, seed: int):
-    """Training-style hint labels, each sample's drawn from its own seeded generator.
-
-    The generator is a CPU one whatever the data's device: CPU and CUDA generators give
-    different streams, and a GPU evaluation must score the same hints as a CPU one.
-    """
-    from sketchcolor.data.conditioning import Hints, sample_hints
-
-    parts = []
-    for index, key in enumerate(keys):
-        generator = torch.Generator("cpu").manual_seed(sample_seed(key, seed))
-        parts.append(sample_hints(color[index : index + 1], hint_config, generator))
-    return Hints(
-        rgb=torch.cat([part.rgb for part in parts]), mask=torch.cat([part.mask for part in parts])
-    )
-
-
-def run_hints(config: dict, batch: dict, seed: int):
-    """The fixed-seed hint labels a run's colour control takes for a batch; None without hints."""
-    if not uses_hints(config["color_control"]):
-        return None
-    return sample_fixed_hints(batch["color"], batch["key"], hint_config_of(config), seed)
 
 
 def key_index(key: str) -> int | None:
@@ -398,13 +326,12 @@ def evaluate_runs(
     accelerator: an `accelerate.Accelerator` to split the work over processes (optional).
     Returns the results.json content.
     """
-    from sketchcolor.training.setup import resolve_backend
+    from sketchcolor.accelerators import resolve_backend
 
     backend = resolve_backend(backend)
     shard_dir = Path(shard_dir)
     out_dir = Path(out_dir)
-    if not (shard_dir / "manifest.json").is_file():
-        raise SketchcolorError(f"{shard_dir}: no manifest.json; not a shard folder")
+    read_manifest(shard_dir)  # a folder that is not shards fails now, before any work
     if not run_dirs:
         raise SketchcolorError("evaluate needs at least one run folder")
     if batch_size < 1:

@@ -1,6 +1,6 @@
 """Write evaluation results: results.json, the paper-form markdown tables and the bar chart.
 
-`sketchcolor.evaluate` computes a `RunResult` per run; this module turns a list of them into
+`sketchcolor.evaluation.evaluate` computes a `RunResult` per run; this module turns a list of them into
 the files a user reads: results.json (every number, NaN as null), results.md (FID, PSNR and
 SSIM as models x colour controls like the paper's table, the paper's FID ratios beside ours,
 every run on its own row) and results.png (grouped bars). Each file is written whole under a
@@ -19,8 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import write_text_atomically
+from sketchcolor.files import atomic_output, create_output_folder, write_text_atomically
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"
@@ -109,16 +108,6 @@ def json_safe(record: dict) -> dict:
 
 
 # ----------------------------------------------------------------------------- outputs
-
-
-def create_output_folder(folder: Path) -> None:
-    """mkdir -p, with a one-line error for a place that cannot hold it (read-only, a file...)."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise SketchcolorError(
-            f"{folder}: cannot create the output folder ({error.strerror or error})"
-        ) from error
 
 
 def summary_text(payload: dict, out_dir: Path, command: str) -> str:
@@ -273,7 +262,6 @@ def write_chart(results: list[RunResult], path: Path) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="upper center", ncol=len(models), frameon=False)
     figure.tight_layout(rect=(0, 0, 1, 0.92))  # room for the legend above the panels
-    temporary = path.with_name(path.stem + ".partial.png")
-    figure.savefig(temporary, dpi=100)
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=100)
     plt.close(figure)
-    temporary.replace(path)

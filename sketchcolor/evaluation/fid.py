@@ -4,7 +4,7 @@ The network is pytorch-fid's own `InceptionV3` (pool3, 2048-d) built from its `F
 blocks, so architecture, resizing and input scaling are the same by construction; only the
 weights come from a local file (the torch hub cache or an explicit path). Statistics are pytorch-fid's
 too (float64 mean and covariance); the distance is its value by a faster route
-(`sketchcolor.frechet`: symmetric eigenvalues instead of `scipy.linalg.sqrtm`).
+(`sketchcolor.evaluation.frechet`: symmetric eigenvalues instead of `scipy.linalg.sqrtm`).
 
 Usage: fid_between_folders("generated/", "real/")  # -> float, like `python -m pytorch_fid`
 """
@@ -27,7 +27,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import file_sha256
+from sketchcolor.files import atomic_output, file_sha256
 
 WEIGHTS_FILE_NAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = (
@@ -146,10 +146,10 @@ def frechet_distance(
 ) -> float:
     """pytorch-fid's Fréchet distance (its value within 1e-6 relative), ~10x faster.
 
-    `sketchcolor.frechet` takes tr(sqrtm(S1 S2)) from symmetric eigenvalues instead of
+    `sketchcolor.evaluation.frechet` takes tr(sqrtm(S1 S2)) from symmetric eigenvalues instead of
     scipy's `sqrtm` (about 20 s at 2048-d on 2 cores), float64, on the GPU when there is one.
     """
-    from sketchcolor.frechet import frechet_distance as fast_frechet_distance
+    from sketchcolor.evaluation.frechet import frechet_distance as fast_frechet_distance
 
     return fast_frechet_distance(mu1, sigma1, mu2, sigma2)
 
@@ -265,9 +265,8 @@ def fid_between_folders(
 def save_statistics(path: Path, mu: np.ndarray, sigma: np.ndarray) -> None:
     """Write mu and sigma as pytorch-fid's .npz layout, atomically (temp name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".partial.npz")
-    np.savez_compressed(temporary, mu=mu, sigma=sigma)
-    temporary.replace(path)
+    with atomic_output(path) as temporary:
+        np.savez_compressed(temporary, mu=mu, sigma=sigma)
 
 
 def statistics_context(decoder: str, device: torch.device | str) -> dict:

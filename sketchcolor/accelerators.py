@@ -1,0 +1,55 @@
+"""The HuggingFace Accelerator for training and evaluation: create it, release it, pick the loader.
+
+Usage: accelerator = create_accelerator(); ...; release_accelerator(accelerator)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import torch
+
+
+def has_gpu() -> bool:
+    """A CUDA, XPU or Apple MPS device is there for Accelerate to use."""
+    xpu = getattr(torch, "xpu", None)
+    return (
+        torch.cuda.is_available()
+        or (xpu is not None and xpu.is_available())
+        or torch.backends.mps.is_available()
+    )
+
+
+def create_accelerator(**options):
+    """An Accelerator on the GPU when there is one; `options` go to `accelerate.Accelerator`."""
+    from accelerate import Accelerator
+
+    # Without a GPU, Accelerate only turns torchrun's environment into a (gloo) process
+    # group when told to use the CPU; with cpu=False each rank would work on its own.
+    return Accelerator(cpu=not has_gpu(), **options)
+
+
+def release_accelerator(accelerator) -> None:
+    """Close the trackers; in a single process, also forget Accelerate's process-wide state.
+
+    Accelerate keeps its state in singletons that refuse a second Accelerator with another
+    mixed precision; resetting them (Accelerate's own tests do the same) lets one process
+    train several runs in a row, as the quickstart and the tests do.
+    """
+    from accelerate.state import AcceleratorState, GradientState
+
+    accelerator.end_training()
+    if accelerator.num_processes == 1:
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
+
+
+def resolve_backend(name: str) -> str:
+    """auto: DALI when it is installed and a GPU is there to decode on, else the torch loader."""
+    if name != "auto":
+        return name
+    has_dali = (
+        importlib.util.find_spec("nvidia") is not None
+        and importlib.util.find_spec("nvidia.dali") is not None
+    )
+    return "dali" if has_dali and torch.cuda.is_available() else "torch"

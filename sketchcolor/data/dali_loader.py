@@ -1,0 +1,79 @@
+"""The DALI backend of the loader: one fresh pipeline per epoch, batches as the loader contract says.
+
+Usage: for batch in dali_epoch(shards, config, epoch=0, skip_batches=0, length=len(loader)): ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+
+from sketchcolor.data.loader_config import LoaderConfig
+from sketchcolor.data.manifest import SplitShards
+from sketchcolor.seeding import mixed_seed
+
+
+def dali_epoch(
+    shards: SplitShards, config: LoaderConfig, epoch: int, skip_batches: int, length: int
+) -> Iterator[dict]:
+    """The batches of `epoch` from a fresh DALI pipeline; `length` batches at most."""
+    from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+
+    from sketchcolor.data.dali_pipeline import OUTPUT_NAMES, READER_NAME, build_pipeline
+
+    # A fresh pipeline per epoch, seeded from (seed, epoch, rank): the epoch's batches do
+    # not depend on what ran before, which is what makes resuming exact.
+    pipeline = build_pipeline(dali_pipeline_config(shards, config, epoch))
+    pipeline.build()
+    iterator = DALIGenericIterator(
+        [pipeline],
+        list(OUTPUT_NAMES),
+        reader_name=READER_NAME,
+        last_batch_policy=LastBatchPolicy.DROP if config.training else LastBatchPolicy.PARTIAL,
+    )
+    try:
+        for index, outputs in enumerate(iterator):
+            if index >= length:
+                break  # ranks with one extra sample stop with the others
+            if index >= skip_batches:
+                yield dali_batch(outputs[0], config.device)
+    finally:
+        del iterator, pipeline
+
+
+def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
+    """This rank's pipeline options for `epoch` (the tar order of training epochs, the seed)."""
+    from sketchcolor.data.dali_pipeline import DaliPipelineConfig
+
+    tar_paths, index_paths = shards.tar_paths, shards.index_paths
+    if config.training:
+        # Visit the tars in a new order each epoch (the same on every rank, so the ranks'
+        # contiguous parts stay disjoint); the reader's buffer shuffles within them.
+        order = np.random.default_rng(mixed_seed(config.seed, epoch, bits=31)).permutation(
+            len(tar_paths)
+        )
+        tar_paths = [tar_paths[i] for i in order]
+        index_paths = [index_paths[i] for i in order]
+    return DaliPipelineConfig(
+        loader=config,
+        paths=tar_paths,
+        index_paths=index_paths,
+        seed=mixed_seed(config.seed, epoch, config.rank, bits=31),
+    )
+
+
+def dali_batch(outputs: dict, device: torch.device) -> dict:
+    # The only per-sample Python on the DALI path: the contract's `key` is a list of B
+    # strings, so B short byte strings are decoded here; every pixel is DALI's work.
+    keys = []
+    for row in outputs["source"].numpy():  # (B, L) uint8 "tar:offset:KEY.ext", zero-padded
+        name = bytes(row[row > 0]).decode().rsplit(":", 1)[-1]
+        keys.append(name.split(".", 1)[0])
+    return {
+        "sketch": outputs["sketch"].to(device, non_blocking=True),  # (B, 3, H, W)
+        "color": outputs["color"].to(device, non_blocking=True),  # (B, 3, H, W)
+        "palette": outputs["palette"].view(-1, 9, 3).to(device, non_blocking=True),
+        "key": keys,
+    }

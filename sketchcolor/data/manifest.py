@@ -1,0 +1,71 @@
+"""The shard folder's manifest.json: its format name and the one reader of it.
+
+`sketchcolor shards` writes it (data/shards.py); the loaders, evaluation and runs read it here.
+
+Usage: manifest = read_manifest("shards"); shards = read_split("shards", "train")
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sketchcolor.errors import SketchcolorError
+
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "sketchcolor-shards/1"
+
+
+def read_manifest(shard_dir: str | Path) -> dict:
+    """SHARD_DIR/manifest.json, checked to be a finished shard folder of this format."""
+    shard_dir = Path(shard_dir)
+    manifest_path = shard_dir / MANIFEST_FILE
+    if not manifest_path.is_file():
+        raise SketchcolorError(
+            f"{manifest_path}: no manifest; is {shard_dir} a shard folder? (no manifest.json)"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError) as error:
+        raise SketchcolorError(f"{manifest_path}: not a readable manifest ({error})") from error
+    if manifest.get("format") != MANIFEST_FORMAT:
+        raise SketchcolorError(f"{manifest_path}: format is not {MANIFEST_FORMAT!r}")
+    return manifest
+
+
+@dataclass(kw_only=True)
+class SplitShards:
+    """The tars of one split, their index files and the sample count."""
+
+    tar_paths: list[str]
+    """Tar files in manifest order."""
+
+    index_paths: list[str]
+    """The DALI `.idx` beside each tar."""
+
+    count: int
+    """Samples in the split."""
+
+    def __post_init__(self) -> None:
+        for path in [*self.tar_paths, *self.index_paths]:
+            if not Path(path).is_file():
+                raise SketchcolorError(f"{path}: missing shard file (re-run `sketchcolor shards`)")
+
+
+def read_split(shard_dir: str | Path, split: str) -> SplitShards:
+    """The tars of `split` from `shard_dir/manifest.json`."""
+    shard_dir = Path(shard_dir)
+    manifest_path = shard_dir / MANIFEST_FILE
+    manifest = read_manifest(shard_dir)
+    splits = manifest.get("splits", {})
+    if split not in splits or not splits[split].get("shards"):
+        raise SketchcolorError(
+            f"{manifest_path}: no split {split!r} (has {', '.join(sorted(splits)) or 'none'})"
+        )
+    shards = splits[split]["shards"]
+    return SplitShards(
+        tar_paths=[str(shard_dir / shard["tar"]) for shard in shards],
+        index_paths=[str(shard_dir / shard["idx"]) for shard in shards],
+        count=sum(int(shard["count"]) for shard in shards),
+    )

@@ -1,0 +1,173 @@
+"""The run folder, both sides of its contract (docs/interfaces.md).
+
+Written by training: train_config.json, config.json + generator.safetensors, sample grids,
+TensorBoard hyper-parameters and the per-rank audit. Read by evaluation and colorize: the
+run's config, its generator, hint config and image size, and the generator call itself.
+
+Usage: generator, config, hint_config = load_run_generator("runs/m21-hints", torch.device("cpu"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zlib
+from pathlib import Path
+
+import torch
+
+from sketchcolor.config import HintConfig, TrainConfig, flatten
+from sketchcolor.data.conditioning import Hints, build_generator_input, sample_hints, uses_hints
+from sketchcolor.data.manifest import read_manifest
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.files import write_text_atomically
+from sketchcolor.models import load_generator, read_generator_config, save_generator
+from sketchcolor.models.saving import CONFIG_FILE, WEIGHTS_FILE
+
+TRAIN_CONFIG_FILE = "train_config.json"
+SAMPLES_FOLDER = "samples"
+LOGS_FOLDER = "logs"
+AUDIT_FOLDER = "audit"
+EXPORT_STAGING_FOLDER = ".partial-export"
+
+
+def samples_path(run_dir: Path, step: int) -> Path:
+    """Where the sample grid of `step` goes: RUN_DIR/samples/step-N.png."""
+    return run_dir / SAMPLES_FOLDER / f"step-{step}.png"
+
+
+def export_generator(config: TrainConfig, model, hint_config, step: int) -> None:
+    """generator.safetensors + config.json in the run folder, what evaluate and colorize load."""
+    metadata = {
+        "color_control": config.model.color_control,
+        "hint_config": hint_config.to_dict(),
+        "image_size": config.model.size,
+        "ema": config.model.ema,
+        "step": step,
+    }
+    # save_generator writes in place; a crash in the middle of a later export would spoil the
+    # good weights already there. So write beside them, then move each file in with one rename
+    # (the weights first, the config last, as save_generator orders them).
+    staging = config.out / EXPORT_STAGING_FOLDER
+    shutil.rmtree(staging, ignore_errors=True)
+    save_generator(model, staging, metadata=metadata)
+    for name in (WEIGHTS_FILE, CONFIG_FILE):
+        os.replace(staging / name, config.out / name)
+    staging.rmdir()
+
+
+def parameters_sha256(model: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for parameter in model.parameters():
+        digest.update(parameter.detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def write_rank_audit(
+    config: TrainConfig, accelerator, generator, discriminator, keys: list[str]
+) -> None:
+    """audit/rank-R.json: the keys this rank trained on and hashes of its parameters."""
+    folder = config.out / AUDIT_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "rank": accelerator.process_index,
+        "world_size": accelerator.num_processes,
+        "keys": keys,
+        "generator_sha256": parameters_sha256(
+            accelerator.unwrap_model(generator, keep_torch_compile=False)
+        ),
+        "discriminator_sha256": parameters_sha256(
+            accelerator.unwrap_model(discriminator, keep_torch_compile=False)
+        ),
+    }
+    write_text_atomically(
+        folder / f"rank-{accelerator.process_index}.json", json.dumps(record, indent=1) + "\n"
+    )
+
+
+def tracker_hparams(config: TrainConfig) -> dict:
+    """The config as TensorBoard hyper-parameters (only numbers, strings and booleans)."""
+    return {
+        name: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
+        for name, value in flatten(config.to_dict()).items()
+    }
+
+
+# --- the read side: what evaluation and colorize load
+
+
+def read_run_config(run_dir: str | Path) -> dict:
+    """A run folder's config.json; one-line errors for a missing or foreign folder."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise SketchcolorError(f"{run_dir}: no such run folder")
+    config = read_generator_config(run_dir)
+    if "color_control" not in config:
+        raise SketchcolorError(f"{run_dir}/config.json: has no 'color_control'; not a run folder")
+    return config
+
+
+def load_run(run_dir: str | Path, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The run's generator (eval mode, on device) and its config.json."""
+    read_run_config(run_dir)
+    generator, config = load_generator(run_dir)
+    return generator.eval().to(device), config
+
+
+def hint_config_of(config: dict):
+    """The run's HintConfig (defaults when the run recorded none)."""
+    return HintConfig(**(config.get("hint_config") or {}))
+
+
+def image_size_of(config: dict, shard_dir: Path) -> int:
+    """The size the run was trained at, else the shards' half size."""
+    if config.get("image_size"):
+        return int(config["image_size"])
+    manifest = read_manifest(shard_dir)
+    if manifest.get("half_size"):
+        return int(manifest["half_size"])
+    raise SketchcolorError(f"{shard_dir}: the run records no image_size and the shards keep sizes")
+
+
+def sample_seed(key: str, seed: int) -> int:
+    """A per-sample seed from the sample key, independent of batching and process count."""
+    return (zlib.crc32(key.encode()) + 1_000_003 * seed) % (2**63)
+
+
+def sample_fixed_hints(color: torch.Tensor, keys: list[str], hint_config, seed: int):
+    """Training-style hint labels, each sample's drawn from its own seeded generator.
+
+    The generator is a CPU one whatever the data's device: CPU and CUDA generators give
+    different streams, and a GPU evaluation must score the same hints as a CPU one.
+    """
+    parts = []
+    for index, key in enumerate(keys):
+        generator = torch.Generator("cpu").manual_seed(sample_seed(key, seed))
+        parts.append(sample_hints(color[index : index + 1], hint_config, generator))
+    return Hints(
+        rgb=torch.cat([part.rgb for part in parts]), mask=torch.cat([part.mask for part in parts])
+    )
+
+
+def run_hints(config: dict, batch: dict, seed: int):
+    """The fixed-seed hint labels a run's colour control takes for a batch; None without hints."""
+    if not uses_hints(config["color_control"]):
+        return None
+    return sample_fixed_hints(batch["color"], batch["key"], hint_config_of(config), seed)
+
+
+def load_run_generator(run_dir: str | Path, device: torch.device):
+    """The run's generator (eval, on device), its config and hint config; one-line errors."""
+    generator, config = load_run(run_dir, device)
+    return generator, config, hint_config_of(config)
+
+
+@torch.no_grad()
+def generate(generator, config: dict, hint_config, sketch, palette, hints) -> torch.Tensor:
+    """One batch on the canvas: (B, 3, H, W) sketch -> (B, 3, H, W) colours in [-1, 1]."""
+    inputs = build_generator_input(
+        config["color_control"], sketch, palette=palette, hints=hints, hint_config=hint_config
+    )
+    return generator(inputs).clamp(-1, 1)
