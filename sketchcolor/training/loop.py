@@ -38,6 +38,7 @@ from sketchcolor.training.setup import (
     build_generator,
     build_generator_loss,
     build_optimizers,
+    generator_scaler,
     prepare_models,
     training_accelerator,
 )
@@ -103,6 +104,10 @@ def build_run(config: TrainConfig, accelerator) -> Run:
     )
     if run.ema is not None:
         accelerator.register_for_checkpointing(run.ema)
+    # Registered after the EMA, so the EMA stays custom_checkpoint_0 in every precision.
+    run.scaler_g = generator_scaler(accelerator, run.optimizer_g)
+    if run.scaler_g is not None:
+        accelerator.register_for_checkpointing(run.scaler_g)
     # The generator itself, without DDP or torch.compile wrappers: what EMA, samples and export use.
     run.plain_generator = accelerator.unwrap_model(run.generator, keep_torch_compile=False)
     inference_model = averaged_generator(run.ema) if run.ema is not None else run.plain_generator
@@ -161,6 +166,7 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
                     inputs, generator=run.generator, discriminator=run.discriminator,
                     optimizer_g=run.optimizer_g, optimizer_d=run.optimizer_d,
                     generator_loss=run.generator_loss, accelerator=accelerator,
+                    scaler_g=run.scaler_g,
                 )  # fmt: skip
             if config.output.write_rank_audit:
                 run.keys_seen.extend(batch["key"])
