@@ -238,6 +238,13 @@ class TrainConfig:
     """Run folder: checkpoints, logs, samples, generator.safetensors + config.json."""
     seed: int = 0
     """Seed of weights, data order, flips, dropout and hint sampling."""
+    deterministic: bool = False
+    """Deterministic GPU kernels (cuDNN deterministic, no autotuning, torch's deterministic
+    algorithms, cuBLAS workspace :4096:8), for a bit-identical --resume on CUDA; slower.
+    Two backward ops have no deterministic CUDA kernel and torch warns about them: the
+    discriminator's adaptive average pool (its windows do not overlap at the trained sizes,
+    so its sums are exact anyway) and the feature loss's antialiased resize (with the
+    feature loss, CUDA runs agree up to float rounding). Off: cudnn.benchmark autotunes."""
     resume: bool = False
     """Continue from the latest valid checkpoint in RUN_DIR (starts fresh when there is none)."""
     model: OmitArgPrefixes[ModelConfig] = field(default_factory=ModelConfig)

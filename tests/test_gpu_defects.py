@@ -6,6 +6,10 @@ Runs use tiny_config (256 px, width 1/16, batches of 2-4) on the session's synth
 
 from __future__ import annotations
 
+import json
+import os
+
+import pytest
 import safetensors.torch
 import torch
 
@@ -90,3 +94,75 @@ def test_fp16_scaler_keeps_the_generators_scale_fixed_across_its_accumulation():
         release_accelerator(accelerator)
     assert not torch.allclose(shared, unscaled, atol=1e-4)  # the defect: mis-scaled gradients
     torch.testing.assert_close(own, unscaled, rtol=1e-6, atol=1e-6)
+
+
+def test_auto_loader_falls_back_to_torch_in_one_line_when_dali_cannot_run(monkeypatch, capsys):
+    from sketchcolor import accelerators
+    from sketchcolor.data import dali_loader
+
+    monkeypatch.setattr(accelerators, "has_dali", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    problem = "RuntimeError: CUDA driver version is insufficient for CUDA runtime version"
+    monkeypatch.setattr(dali_loader, "dali_gpu_problem", lambda device_id: problem)
+    assert accelerators.resolve_backend("auto") == "torch"
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed == [
+        f"loader auto: DALI cannot run on this GPU ({problem}); using the torch loader"
+    ]
+    monkeypatch.setattr(dali_loader, "dali_gpu_problem", lambda device_id: None)
+    assert accelerators.resolve_backend("auto") == "dali"
+    assert accelerators.resolve_backend("torch") == "torch"
+
+
+def test_the_dali_probe_names_the_failure_without_a_gpu():
+    pytest.importorskip("nvidia.dali")
+    from sketchcolor.data.dali_loader import dali_gpu_problem
+
+    if torch.cuda.is_available():
+        assert dali_gpu_problem(0) is None
+    else:  # no GPU: the probe's GPU operator cannot run, and the reason is one line
+        problem = dali_gpu_problem(0)
+        assert problem is not None and "\n" not in problem and ":" in problem
+
+
+@pytest.fixture
+def restore_kernel_flags():
+    yield
+    torch.use_deterministic_algorithms(False)
+    torch.backends.cudnn.deterministic = False
+    torch.backends.cudnn.benchmark = False
+
+
+def test_deterministic_sets_the_kernel_flags_and_benchmark_otherwise(
+    shard_dir, tmp_path, monkeypatch, restore_kernel_flags
+):
+    from sketchcolor.training.setup import configure_kernels
+
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    configure_kernels(False)
+    assert torch.backends.cudnn.benchmark and not torch.are_deterministic_algorithms_enabled()
+    assert "CUBLAS_WORKSPACE_CONFIG" not in os.environ
+    run = train(tiny_config(shard_dir, tmp_path / "run", max_steps=1, deterministic=True))
+    assert torch.are_deterministic_algorithms_enabled()
+    assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert json.loads((run / "train_config.json").read_text())["deterministic"] is True
+
+
+@pytest.mark.gpu
+def test_cuda_resume_is_bit_identical_with_deterministic(shard_dir, tmp_path, restore_kernel_flags):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    settings = dict(
+        model="1", color_control="hints", batch_size=4, grad_accum=2, save_every=2,
+        sample_every=0, deterministic=True, mixed_precision="bf16",
+    )  # fmt: skip
+    straight = train(tiny_config(shard_dir, tmp_path / "straight", max_steps=4, **settings))
+    halves = tmp_path / "halves"
+    train(tiny_config(shard_dir, halves, max_steps=2, **settings))
+    train(tiny_config(shard_dir, halves, max_steps=4, resume=True, **settings))
+    first = safetensors.torch.load_file(str(straight / "generator.safetensors"))
+    second = safetensors.torch.load_file(str(halves / "generator.safetensors"))
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[name], second[name]) for name in first)

@@ -5,6 +5,7 @@ Usage: for batch in dali_epoch(shards, config, epoch=0, skip_batches=0, length=l
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -77,3 +78,25 @@ def dali_batch(outputs: dict, device: torch.device) -> dict:
         "palette": outputs["palette"].view(-1, 9, 3).to(device, non_blocking=True),
         "key": keys,
     }
+
+
+@functools.cache
+def dali_gpu_problem(device_id: int) -> str | None:
+    """None when a one-operator DALI pipeline builds and runs on GPU `device_id`, else why not
+    in one line (a DALI build for a newer CUDA than the driver's fails here, not mid-run).
+    Probed once per process."""
+    try:
+        from nvidia.dali import fn, pipeline_def
+
+        @pipeline_def(batch_size=1, num_threads=1, device_id=device_id)
+        def probe():
+            return fn.random.uniform(device="gpu", range=[0.0, 1.0], shape=[1])
+
+        pipeline = probe()
+        pipeline.build()
+        pipeline.run()
+        del pipeline
+    except Exception as error:  # any failure means: do not train on DALI here
+        lines = str(error).strip().splitlines() or [""]
+        return f"{type(error).__name__}: {lines[0][:200]}"
+    return None

@@ -38,6 +38,7 @@ from sketchcolor.training.setup import (
     build_generator,
     build_generator_loss,
     build_optimizers,
+    configure_kernels,
     generator_scaler,
     prepare_models,
     training_accelerator,
@@ -47,6 +48,7 @@ from sketchcolor.training.step import train_step
 
 def train(config: TrainConfig) -> Path:
     """Train one generator as `config` says; returns the run folder (see docs/interfaces.md)."""
+    configure_kernels(config.deterministic)
     accelerator = training_accelerator(config)
     try:
         run = build_run(config, accelerator)

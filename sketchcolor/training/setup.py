@@ -5,11 +5,30 @@ Usage: accelerator = training_accelerator(config); generator, discriminator = bu
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from sketchcolor.accelerators import create_accelerator
 from sketchcolor.config import TrainConfig
 from sketchcolor.runs import LOGS_FOLDER
+
+
+def configure_kernels(deterministic: bool) -> None:
+    """cuDNN/cuBLAS kernel choice for this process; call before CUDA is first used.
+
+    deterministic: the same kernels and reduction orders every run (bit-identical resume on
+    CUDA). Otherwise cudnn.benchmark: the shapes are fixed, so autotuning once pays off.
+    """
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    # warn_only: two backward ops have no deterministic CUDA kernel (see the config field);
+    # torch names them in a warning instead of stopping the run.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if deterministic:
+        # cuBLAS reads this when it creates its handle (the first GEMM), so setting it here,
+        # before any model touches CUDA, is in time. A user's own value wins.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def training_accelerator(config: TrainConfig):
