@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 import safetensors.torch
@@ -166,3 +167,82 @@ def test_cuda_resume_is_bit_identical_with_deterministic(shard_dir, tmp_path, re
     second = safetensors.torch.load_file(str(halves / "generator.safetensors"))
     assert first.keys() == second.keys()
     assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+def test_the_guard_names_the_first_bad_step_when_checked_later():
+    from sketchcolor.errors import SketchcolorError
+    from sketchcolor.training.guard import FiniteGuard
+
+    class OneProcess:
+        num_processes = 1
+
+    guard = FiniteGuard()
+    for step, loss_d in [(1, 0.5), (2, 0.25), (3, float("nan")), (4, float("inf"))]:
+        guard.observe({"loss_d": torch.tensor(loss_d), "loss_g": torch.tensor(1.0)}, step=step)
+        if step == 2:
+            guard.check(accelerator=OneProcess(), step=2, last_checkpoint=None)  # all finite
+    with pytest.raises(SketchcolorError) as error:
+        guard.check(accelerator=OneProcess(), step=4, last_checkpoint=Path("run/step-2"))
+    assert str(error.value) == (
+        "non-finite loss at step 3 (loss_d=nan, loss_g=1); stopped at step 4 without saving; "
+        "the last good checkpoint is run/step-2 (continue with --resume, perhaps with a lower --lr)"
+    )
+
+
+def test_the_guard_reads_the_device_only_when_the_run_logs_or_saves(
+    shard_dir, tmp_path, monkeypatch
+):
+    from sketchcolor.training.guard import FiniteGuard
+
+    checked_at, observed = [], []
+    real_check, real_observe = FiniteGuard.check, FiniteGuard.observe
+
+    def check(self, *, step, **rest):
+        checked_at.append(step)
+        return real_check(self, step=step, **rest)
+
+    def observe(self, losses, *, step):
+        observed.append(step)
+        return real_observe(self, losses, step=step)
+
+    monkeypatch.setattr(FiniteGuard, "check", check)
+    monkeypatch.setattr(FiniteGuard, "observe", observe)
+    train(tiny_config(shard_dir, tmp_path / "run", max_steps=5, batch_size=2, grad_accum=2,
+                      log_every=2, save_every=5, sample_every=0))  # fmt: skip
+    assert observed == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]  # every micro-batch is watched
+    assert checked_at == [2, 4, 5]  # read at the log steps and the final save only
+
+
+def test_validation_hints_are_drawn_on_the_cpu(shard_dir, tmp_path, monkeypatch):
+    from sketchcolor.config import HintConfig
+    from sketchcolor.training import inputs, samples
+
+    devices = []
+    real_generator = inputs.seeded_generator
+    monkeypatch.setattr(
+        inputs, "seeded_generator",
+        lambda device, seed: devices.append(device) or real_generator(device, seed),
+    )  # fmt: skip
+    config = tiny_config(shard_dir, tmp_path / "run", color_control="hints")
+    loaded = samples.load_sample_batch(config, HintConfig.for_size(256), torch.device("cpu"))
+    assert devices == [torch.device("cpu")] and loaded["hints"] is not None
+
+
+@pytest.mark.gpu
+def test_validation_hints_on_the_gpu_equal_the_cpus(shard_dir):
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    from sketchcolor.config import HintConfig
+    from sketchcolor.data.loader import create_loader
+    from sketchcolor.training.inputs import step_inputs
+
+    loader = create_loader(shard_dir, split="val", image_size=256, batch_size=4, backend="torch",
+                           training=False, num_workers=0)  # fmt: skip
+    batch = next(iter(loader.epoch(0)))
+    on_gpu = {**batch, "sketch": batch["sketch"].cuda(), "color": batch["color"].cuda()}
+    options = dict(color_control="hints", hint_config=HintConfig.for_size(256), seed=7,
+                   hint_device="cpu")  # fmt: skip
+    _, cpu_hints = step_inputs(batch, **options)
+    _, gpu_hints = step_inputs(on_gpu, **options)
+    assert torch.equal(cpu_hints.mask, gpu_hints.mask.cpu())
+    torch.testing.assert_close(cpu_hints.rgb, gpu_hints.rgb.cpu(), atol=1e-5, rtol=0)

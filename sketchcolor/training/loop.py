@@ -28,7 +28,7 @@ from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress
 from sketchcolor.training.checkpointer import Checkpointer, prepare_run_folder
 from sketchcolor.training.ema import averaged_generator, create_ema
-from sketchcolor.training.guard import check_finite
+from sketchcolor.training.guard import FiniteGuard
 from sketchcolor.training.inputs import step_inputs
 from sketchcolor.training.logger import TrainingLogger
 from sketchcolor.training.samples import SampleWriter
@@ -152,6 +152,7 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
     run.discriminator.train()
     batches_per_epoch = run.steps_per_epoch * config.optim.grad_accum
     batches = training_batches(run.loader, progress, batches_per_epoch, run.total_steps)
+    guard = FiniteGuard()
     with progress_bar as bar:  # `with` closes the bar before an error is printed under it
         for batch in batches:
             micro_batch = (progress.batch_in_epoch - 1) % config.optim.grad_accum
@@ -172,19 +173,21 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
                 )  # fmt: skip
             if config.output.write_rank_audit:
                 run.keys_seen.extend(batch["key"])
-            check_finite(
-                losses, accelerator=accelerator, step=progress.step + 1,
-                last_checkpoint=run.checkpointer.last,
-            )  # fmt: skip
+            guard.observe(losses, step=progress.step + 1)
             if not accelerator.sync_gradients:
                 continue  # more micro-batches to accumulate before this optimizer step
 
             progress.step += 1
             progress.images_seen += run.images_per_step
+            last_step = progress.step == run.total_steps
+            if writes_due(config, progress.step, last_step):  # nothing bad may be logged or saved
+                guard.check(
+                    accelerator=accelerator, step=progress.step,
+                    last_checkpoint=run.checkpointer.last,
+                )  # fmt: skip
             if run.ema is not None:
                 run.ema.update_parameters(run.plain_generator)
             bar.update(run.images_per_step)
-            last_step = progress.step == run.total_steps
             logged = run.logger.maybe_log(
                 progress.step, losses, run.optimizer_g, last_step=last_step
             )
@@ -200,6 +203,13 @@ def run_loop(config: TrainConfig, accelerator, run: Run) -> None:
                 break
     # The inference weights, also when resuming a run that had already finished.
     run.checkpointer.export(progress.step)
+
+
+def writes_due(config: TrainConfig, step: int, last_step: bool) -> bool:
+    """Whether `step` logs, writes samples or saves a checkpoint."""
+    output = config.output
+    sampled = output.sample_every > 0 and step % output.sample_every == 0
+    return last_step or sampled or step % output.log_every == 0 or step % output.save_every == 0
 
 
 def training_batches(loader, progress: TrainingProgress, batches_per_epoch: int, total_steps: int):
