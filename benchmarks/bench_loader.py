@@ -248,7 +248,12 @@ def main() -> None:
             write_synthetic_dataset(
                 root, SynthConfig(count=pairs, size=source_size, val_fraction=0.0), progress=False
             )
-        prepare_shards(root, shards, ShardConfig(shard_size=256, workers=workers), progress=False)
+        # Stored at the source half size, as `sketchcolor shards --size 512` writes the Kaggle
+        # pairs: the loaders skip resizing when it is also the training size.
+        prepare_shards(
+            root, shards, ShardConfig(size=source_size, shard_size=256, workers=workers),
+            progress=False,
+        )  # fmt: skip
         delivery = torch.device("cuda", 0) if cuda else torch.device("cpu")
         cpu = torch.device("cpu")
         loaders = {

@@ -181,7 +181,8 @@ class LoaderConfig:
     """How batches are read from the shards."""
 
     backend: Annotated[LoaderBackend, arg(name="loader")] = "auto"
-    """Batch loader: dali, torch, or auto (DALI when importable, else the torch loader)."""
+    """Batch loader: dali, torch, or auto (DALI where it decodes on a GPU and a probe pipeline
+    runs there; else the torch loader, the faster one on a CPU)."""
     num_workers: int = 2
     """Loader worker threads/processes per rank."""
 

@@ -30,6 +30,7 @@ class PairLoader:
         self.shards = shards
         self.config = config
         self._samples = None  # the torch backend's per-sample index, read once
+        self._pipelines = None  # the DALI backend's pipeline builder (builds epochs ahead)
         if len(self) == 0:
             raise SketchcolorError(
                 f"split has {shards.count} samples: too few for batch size {config.batch_size} "
@@ -55,9 +56,13 @@ class PairLoader:
         return self._torch_epoch(epoch, skip_batches)
 
     def _dali_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
-        from sketchcolor.data.dali_loader import dali_epoch
+        from sketchcolor.data.dali_loader import PipelineBuilder, dali_epoch
 
-        yield from dali_epoch(self.shards, self.config, epoch, skip_batches, len(self))
+        if self._pipelines is None:
+            self._pipelines = PipelineBuilder(self.shards, self.config)
+        yield from dali_epoch(
+            self.shards, self.config, epoch, skip_batches, len(self), self._pipelines
+        )
 
     def _torch_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
         from sketchcolor.data.torch_loader import iterate_epoch, read_samples

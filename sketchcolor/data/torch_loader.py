@@ -2,7 +2,7 @@
 
 Samples are read by random access through the DALI `.idx` files that sit beside every tar
 (member offsets and sizes), decoded with torchvision in the workers, and finished on the
-device (flip, normalise) as whole-batch tensor ops.
+device (normalise) as whole-batch tensor ops; the paired flip is done in the workers.
 
 The tars are read by random access through those indexes rather than streamed with the
 `webdataset` library, because the contract needs DALI's sample-level rank parts, a seeded order
@@ -103,7 +103,9 @@ class PairDataset(Dataset):
         handle.seek(offset)
         return handle.read(size)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: tuple[int, bool]) -> dict:
+        """item: (sample index, flip); the paired flip is done here, on the small uint8 halves."""
+        index, flip = item
         sample = self.samples[index]
         encoded = torch.frombuffer(
             bytearray(self._read(sample.tar, sample.image_offset, sample.image_size)),
@@ -112,11 +114,13 @@ class PairDataset(Dataset):
         pair = torchvision.io.decode_image(encoded, mode=torchvision.io.ImageReadMode.RGB)
         half = pair.shape[-1] // 2  # (3, S, 2S): colour left, sketch right
         size = [self.image_size, self.image_size]
-        color = functional.resize(pair[:, :, :half], size, antialias=True)  # (3, H, W) uint8
-        sketch = functional.resize(pair[:, :, half : 2 * half], size, antialias=True)
+        halves = []
+        for part in (pair[:, :, :half], pair[:, :, half : 2 * half]):
+            resized = functional.resize(part, size, antialias=True)  # (3, H, W) uint8
+            halves.append(resized.flip(-1) if flip else resized)
         raw = self._read(sample.tar, sample.palette_offset, sample.palette_size)
         palette = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy()).view(9, 3)
-        return {"color": color, "sketch": sketch, "palette": palette, "key": sample.key}
+        return {"color": halves[0], "sketch": halves[1], "palette": palette, "key": sample.key}
 
 
 def epoch_order(count: int, config: LoaderConfig, epoch: int) -> tuple[list[int], torch.Tensor]:
@@ -150,13 +154,16 @@ def batch_positions(count: int, part_size: int, config: LoaderConfig) -> list[li
     ]
 
 
-def finish_batch(batch: dict, flips: torch.Tensor, device: torch.device) -> dict:
-    """uint8 halves -> float [-1, 1] on the device, flipped alike where flips is True."""
-    flips = flips.to(device, non_blocking=True)[:, None, None, None]  # (B, 1, 1, 1)
+def finish_batch(batch: dict, device: torch.device) -> dict:
+    """uint8 halves (already flipped in the workers) -> float [-1, 1] on the device.
+
+    In place after the one float copy: at 512 px a batch is tens of MB, and each extra
+    full-size temporary cost the main process more than a worker's decode of a pair.
+    """
     finished = {"key": list(batch["key"])}
     for name in ("color", "sketch"):
-        image = batch[name].to(device, non_blocking=True).float() / 127.5 - 1.0  # (B, 3, H, W)
-        finished[name] = torch.where(flips, image.flip(-1), image)
+        image = batch[name].to(device, non_blocking=True).float()  # (B, 3, H, W)
+        finished[name] = image.div_(127.5).sub_(1.0)
     finished["palette"] = batch["palette"].to(device, non_blocking=True) * 2.0 - 1.0  # (B, 9, 3)
     return finished
 
@@ -203,6 +210,9 @@ def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_
     loader = epoch_loader(samples, config)
     # Read by the DataLoader in this process when the epoch's iterator starts; an epoch left
     # early is drained by the persistent workers' reset at the next one.
-    loader.batch_sampler.batches = [[order[position] for position in batch] for batch in batches]
-    for positions, batch in zip(batches, loader, strict=True):
-        yield finish_batch(batch, flips[positions], config.device)
+    flips = flips.tolist()
+    loader.batch_sampler.batches = [
+        [(order[position], flips[position]) for position in batch] for batch in batches
+    ]
+    for batch in loader:
+        yield finish_batch(batch, config.device)
