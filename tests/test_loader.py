@@ -367,3 +367,19 @@ def test_shards_at_the_training_size_skip_dali_resize_with_the_same_pixels(
         assert skipped["color"].shape == (4, 3, 64, 64)
         assert (skipped["color"] - reference["color"]).abs().max() <= 4 / 127.5
         assert (skipped["sketch"] - reference["sketch"]).abs().max() <= 4 / 127.5
+    # Training: the crop path flips both halves alike (compared with the unflipped pixels).
+    reference = {}
+    for batch in fallback.epoch(0):
+        for index, key in enumerate(batch["key"]):
+            reference[key] = (batch["color"][index], batch["sketch"][index])
+    training = create_loader(sized, image_size=64, batch_size=4, backend="dali", seed=3)
+    flipped = []
+    for batch in training.epoch(0):
+        for index, key in enumerate(batch["key"]):
+            color, sketch = reference[key]
+            is_flipped = (batch["color"][index] - color.flip(-1)).abs().max() <= 4 / 127.5
+            assert is_flipped or (batch["color"][index] - color).abs().max() <= 4 / 127.5
+            target = sketch.flip(-1) if is_flipped else sketch
+            assert (batch["sketch"][index] - target).abs().max() <= 4 / 127.5
+            flipped.append(bool(is_flipped))
+    assert any(flipped) and not all(flipped)

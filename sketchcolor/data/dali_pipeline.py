@@ -96,23 +96,42 @@ def process_pairs(encoded, palette, config: DaliPipelineConfig):
     decode_device = "mixed" if device_id is not None else "cpu"
     pair = fn.decoders.image(encoded, device=decode_device, output_type=types.RGB)  # (H, 2W, 3)
     size = config.loader.image_size
-    # Each half is cut out before resizing: resizing a region of the whole pair would let the
-    # filter reach across the seam and bleed sketch pixels into the colour edge (and back).
-    halves = [
-        fn.slice(pair, rel_start=[start, 0.0], rel_shape=[0.5, 1.0], axis_names="WH")
-        for start in (0.0, 0.5)
-    ]
-    if config.stored_half_size != size:
-        halves = [fn.resize(half, size=[size, size], antialias=True) for half in halves]
     # One coin per sample feeds both flips, so the colour and sketch halves stay aligned; the
     # flip is crop_mirror_normalize's `mirror`, done in the same pass as the HWC -> CHW
     # transpose. The output stays uint8 (a quarter of float32's bytes through the iterator's
     # copy and to the device); `dali_batch` scales it to [-1, 1] in place.
     flip = fn.random.coin_flip(probability=0.5, dtype=types.INT32) if config.loader.training else 0
-    color, sketch = (
-        fn.crop_mirror_normalize(half, dtype=types.UINT8, output_layout="CHW", mirror=flip)
-        for half in halves
-    )
+    if config.stored_half_size == size:
+        # Stored at the training size: each half is cropped in that same pass (x = 0 or S of
+        # the S x 2S pair); no slice copy, no resize (an identity resize was half the time).
+        color, sketch = (
+            fn.crop_mirror_normalize(
+                pair,
+                crop=(size, size),
+                crop_pos_x=position,
+                crop_pos_y=0.0,
+                dtype=types.UINT8,
+                output_layout="CHW",
+                mirror=flip,
+            )  # fmt: skip
+            for position in (0.0, 1.0)
+        )
+    else:
+        # Each half is cut out before resizing: resizing a region of the whole pair would let
+        # the filter reach across the seam and bleed sketch pixels into the colour edge.
+        color, sketch = (
+            fn.crop_mirror_normalize(
+                fn.resize(
+                    fn.slice(pair, rel_start=[start, 0.0], rel_shape=[0.5, 1.0], axis_names="WH"),
+                    size=[size, size],
+                    antialias=True,
+                ),
+                dtype=types.UINT8,
+                output_layout="CHW",
+                mirror=flip,
+            )  # fmt: skip
+            for start in (0.0, 0.5)
+        )
     if device_id is not None:
         palette = palette.gpu()
     return color, sketch, palette * 2.0 - 1.0
