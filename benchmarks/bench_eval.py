@@ -4,10 +4,13 @@ Times the two per-batch halves of `sketchcolor evaluate` on random batches alrea
 device: the generator (Model 2.1 under the palette control) and the Inception-v3 pool3
 features FID needs (pytorch-fid's network; random stand-in weights, the same computation as
 the real ones), then both together, plus the per-image metrics (PSNR, SSIM, L1). Also times
-one Fréchet distance between 2048-d statistics (scipy's sqrtm, as pytorch-fid), which is paid
-once per run whatever the number of images. Ratios are measured in the same run.
+one Fréchet distance between 2048-d statistics, paid once per run whatever the number of
+images: ours (`sketchcolor.evaluation.frechet`, symmetric eigenvalues) against pytorch-fid's own (scipy
+`sqrtm`), on full-rank (4096 images) and rank-deficient (500 images) statistics, interleaved so
+machine load hits both alike. Ratios are measured in the same run.
 
 Usage: python benchmarks/bench_eval.py --quick --json benchmarks/results/bench_eval-cpu.json
+       python benchmarks/bench_eval.py --frechet-only --json benchmarks/results/frechet-cpu.json
        python benchmarks/bench_eval.py --json benchmarks/results/bench_eval-h100.json   (GPU)
 """
 
@@ -25,6 +28,7 @@ from common import base_parser, median_time, write_result  # noqa: E402
 
 from sketchcolor.data.conditioning import build_generator_input, input_channels  # noqa: E402
 from sketchcolor.evaluation import fid, metrics  # noqa: E402
+from sketchcolor.evaluation.frechet import default_device as frechet_device  # noqa: E402
 from sketchcolor.models import create_generator  # noqa: E402
 
 
@@ -36,14 +40,47 @@ def standin_inception(device: torch.device) -> torch.nn.Module:
     return fid.load_inception(path, device)
 
 
+def frechet_timings(repeats: int) -> dict:
+    """Seconds of one 2048-d Fréchet distance, ours vs pytorch-fid's, and their values."""
+    rng = np.random.default_rng(0)
+    timings = {}
+    for name, images in (("full_rank", 4096), ("rank_deficient", 500)):
+        stats = [fid.feature_statistics(np.abs(rng.normal(size=(images, 2048)))) for _ in "ab"]
+        ours, theirs, values = [], [], {}
+        for _ in range(repeats):  # interleaved: a load spike hits both
+            start = time.perf_counter()
+            values["ours"] = fid.frechet_distance(*stats[0], *stats[1])
+            ours.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            values["pytorch_fid"] = fid.reference_frechet_distance(*stats[0], *stats[1])
+            theirs.append(time.perf_counter() - start)
+        timings[name] = {
+            "images": images,
+            "seconds_ours": float(np.median(ours)),
+            "seconds_pytorch_fid": float(np.median(theirs)),
+            "speedup": float(np.median(theirs) / np.median(ours)),
+            "relative_difference": abs(values["ours"] - values["pytorch_fid"])
+            / abs(values["pytorch_fid"]),
+            "device": str(frechet_device()),
+        }
+    return timings
+
+
 def main() -> None:
     parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument(
         "--size", type=int, default=None, help="image side (default 512; quick 256)"
     )
     parser.add_argument("--batch-size", type=int, default=None, help="default 32; quick 4")
+    parser.add_argument("--frechet-only", action="store_true", help="only the distance timings")
     parser.add_argument("--width", type=float, default=None, help="generator width (quick 1/8)")
     args = parser.parse_args()
+    if args.frechet_only:
+        question = "seconds of one 2048-d Fréchet distance: ours vs pytorch-fid's"
+        timings = frechet_timings(1 if args.quick else 3)
+        write_result("bench_eval", {"question": question, "frechet_distance": timings},
+                     args.json)  # fmt: skip
+        return
     device = torch.device("cuda" if torch.cuda.is_available() and not args.quick else "cpu")
     size = args.size or (256 if args.quick else 512)
     batch = args.batch_size or (4 if args.quick else 32)
@@ -83,11 +120,7 @@ def main() -> None:
         "metrics": median_time(scores, **timing),
         "total": median_time(whole_batch, **timing),
     }
-    rng = np.random.default_rng(0)
-    stats = [fid.feature_statistics(rng.normal(size=(64, 2048))) for _ in range(2)]
-    start = time.perf_counter()
-    fid.frechet_distance(*stats[0], *stats[1])
-    distance_seconds = time.perf_counter() - start
+    frechet = frechet_timings(repeats=1 if args.quick else 3)
 
     result = {
         "question": "evaluation images/s: generation vs Inception features vs metrics",
@@ -97,7 +130,7 @@ def main() -> None:
         "generator": {"model": "2.1", "color_control": "palette", "width": width},
         "images_per_second": {name: batch / value for name, value in seconds.items()},
         "inception_over_generation_time": seconds["inception"] / seconds["generate"],
-        "frechet_distance_seconds": distance_seconds,
+        "frechet_distance": frechet,
         "note": "Inception weights are a random stand-in (same computation); float32.",
     }
     write_result("bench_eval", result, args.json)

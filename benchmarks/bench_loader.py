@@ -1,19 +1,30 @@
 """How many training pairs per second does each loader deliver to the device?
 
-Compares, in one run on the same synthetic data and worker count: DALI on the GPU (when there
-is one), DALI on the CPU, the torch fallback, and a naive baseline (PIL reading the folder of
-PNG pairs in a DataLoader). One epoch of full training batches (shuffle + flip) per timing,
-delivered to the device and synchronised; ratios are against the naive baseline. With a GPU it
-also times a training step of the largest generator at the same size, to show whether the GPU
-would wait on data (loader batch time < step time means it does not).
+Compares, in one run on the same pairs and worker count: DALI on the GPU (when there is one),
+DALI on the CPU, the torch fallback, torchvision's batched nvJPEG decode (`decode_jpeg(device=
+"cuda")`, the GPU row a user would try instead of DALI; CUDA only), and a naive baseline (PIL
+reading the folder of PNG pairs in a DataLoader). Each loader runs full training epochs
+(shuffle + flip), delivered to the device and synchronised, for at least `--seconds` after a
+warm-up epoch: the steady rate. The time to the first batch (pipeline build, worker start) is
+reported apart. Ratios are against the naive baseline.
+
+Content: `--content realistic` (default) times photograph-like pairs (benchmarks/
+realistic_pairs.py) stored at `--source-size` (512: the Kaggle 1024x512 pairs); flat synthetic
+shapes (`synthetic`) decode unusually fast and flatter the PNG baseline. With a GPU it also
+times a training step of the largest generator at the same size, to show whether the GPU would
+wait on data (loader batch time < step time means it does not).
 
 Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench_loader-cpu.json
+       python benchmarks/bench_loader.py --pairs 96 --size 512 --batch-size 8 --workers 2 \
+           --seconds 20 --json benchmarks/results/bench_loader_1024-cpu.json
 """
 
 from __future__ import annotations
 
 import sys
 import tempfile
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +34,7 @@ from torch.utils.data import DataLoader, Dataset
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import base_parser, median_time, write_result  # noqa: E402
+from realistic_pairs import write_pairs  # noqa: E402
 
 from sketchcolor.data.loader import create_loader  # noqa: E402
 from sketchcolor.data.shards import ShardConfig, prepare_shards  # noqa: E402
@@ -56,7 +68,8 @@ class NaivePairs(Dataset):
         return color, sketch
 
 
-def naive_epoch(folder: Path, image_size: int, batch_size: int, workers: int, device) -> int:
+def naive_epoch(folder: Path, image_size: int, batch_size: int, workers: int, device):
+    """One epoch of the naive loader; yields the pairs of each delivered batch."""
     loader = DataLoader(
         NaivePairs(folder, image_size),
         batch_size=batch_size,
@@ -65,28 +78,94 @@ def naive_epoch(folder: Path, image_size: int, batch_size: int, workers: int, de
         num_workers=workers,
         pin_memory=device.type == "cuda",
     )
-    pairs = 0
     for color, sketch in loader:
         color = color.to(device, non_blocking=True).float() / 127.5 - 1
         sketch = sketch.to(device, non_blocking=True).float() / 127.5 - 1
-        pairs += color.shape[0]
-    return pairs
+        yield color.shape[0]
 
 
-def loader_epoch(
-    shards: Path, backend: str, device, delivery, args, size: int, workers: int
-) -> int:
-    """One training epoch of `create_loader`, every batch moved on to `delivery`."""
+def loader_epochs(shards: Path, backend: str, device, delivery, args, size: int, workers: int):
+    """epoch -> that training epoch of one `create_loader`, batches moved on to `delivery`."""
     loader = create_loader(
         shards, image_size=size, batch_size=args.batch_size, device=device,
         backend=backend, num_workers=workers,
     )  # fmt: skip
-    pairs = 0
-    for batch in loader.epoch(0):
-        batch["color"].to(delivery, non_blocking=True)
-        batch["sketch"].to(delivery, non_blocking=True)
-        pairs += len(batch["key"])
-    return pairs
+
+    def epoch(number: int) -> Iterator[int]:
+        for batch in loader.epoch(number):
+            batch["color"].to(delivery, non_blocking=True)
+            batch["sketch"].to(delivery, non_blocking=True)
+            yield len(batch["key"])
+
+    return epoch
+
+
+def torchvision_gpu_epochs(shards: Path, size: int, batch_size: int, device):
+    """epoch -> batches decoded by torchvision's batched nvJPEG (`decode_jpeg(device="cuda")`).
+
+    The JPEG bytes are read through the shards' index in the main process; the batch is
+    decoded on the GPU in one call, split and resized there (antialiased bilinear), flipped.
+    """
+    import torch.nn.functional as F
+    import torchvision.io
+
+    from sketchcolor.data.loader import read_split
+    from sketchcolor.data.torch_loader import read_samples
+
+    split = read_split(shards, "train")
+    samples = read_samples(split.tar_paths, split.index_paths)
+    files = {tar: open(tar, "rb") for tar in split.tar_paths}  # noqa: SIM115 (benchmark's life)
+
+    def encoded(sample) -> torch.Tensor:
+        handle = files[sample.tar]
+        handle.seek(sample.image_offset)
+        return torch.frombuffer(bytearray(handle.read(sample.image_size)), dtype=torch.uint8)
+
+    def epoch(number: int) -> Iterator[int]:
+        order = torch.randperm(len(samples), generator=torch.Generator().manual_seed(number))
+        for start in range(0, len(order) - batch_size + 1, batch_size):
+            batch = [encoded(samples[i]) for i in order[start : start + batch_size].tolist()]
+            pairs = torch.stack(torchvision.io.decode_jpeg(batch, device=device))  # (B, 3, S, 2S)
+            half = pairs.shape[-1] // 2
+            halves = [
+                F.interpolate(part.float(), size=(size, size), mode="bilinear", antialias=True)
+                for part in (pairs[..., :half], pairs[..., half:])
+            ]
+            flips = torch.rand(batch_size, device=device)[:, None, None, None] < 0.5
+            color, _ = (torch.where(flips, h.flip(-1), h) / 127.5 - 1 for h in halves)
+            yield color.shape[0]
+
+    return epoch
+
+
+def steady_rate(epochs: Callable[[int], Iterator[int]], seconds: float, synchronize) -> dict:
+    """Time to the first batch, then whole epochs for at least `seconds`: pairs per second.
+
+    Epoch 0 is the warm-up (imports, worker start, page cache) and its first batch the build
+    time; the steady rate counts every later epoch whole, per-epoch set-up included, as a
+    training run pays it.
+    """
+    start = time.perf_counter()
+    warmup = epochs(0)
+    first = next(warmup)
+    first_batch_seconds = time.perf_counter() - start
+    for _ in warmup:
+        pass
+    pairs, number, start = 0, 1, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        pairs += sum(epochs(number))
+        number += 1
+    if synchronize:
+        synchronize()
+    elapsed = time.perf_counter() - start
+    return {
+        "first_batch_seconds": first_batch_seconds,
+        "first_batch_pairs": first,
+        "epochs": number - 1,
+        "pairs": pairs,
+        "seconds": elapsed,
+        "pairs_per_second": pairs / elapsed,
+    }
 
 
 def hints_seconds(image_size: int, batch_size: int, device, synchronize) -> float:
@@ -142,54 +221,78 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=None, help="DALI threads / DataLoader workers"
     )
-    parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument("--seconds", type=float, default=None,
+                        help="steady-state seconds per loader (default 20; quick 3)")  # fmt: skip
+    parser.add_argument("--content", choices=("realistic", "synthetic"), default=None,
+                        help="photograph-like pairs (default) or flat shapes (quick)")  # fmt: skip
+    parser.add_argument("--source-size", type=int, default=None,
+                        help="half size of the stored pairs (default 512: 1024x512 pairs; "
+                        "quick: --size)")  # fmt: skip
+    parser.add_argument("--loaders", default=None,
+                        help="comma-separated subset of naive-pil,torch,dali-cpu,dali-gpu,"
+                        "torchvision-gpu")  # fmt: skip
     args = parser.parse_args()
     cuda = torch.cuda.is_available() and not args.quick
     pairs = args.pairs or (160 if args.quick else 2048)
     size = args.size or (128 if args.quick else 512)
+    source_size = args.source_size or (size if args.quick else 512)
     workers = args.workers or (2 if args.quick else 8)
-    repeats = args.repeats or (3 if args.quick else 5)
+    seconds = args.seconds or (3.0 if args.quick else 20.0)
+    content = args.content or ("synthetic" if args.quick else "realistic")
 
     with tempfile.TemporaryDirectory() as scratch:
-        root, shards = Path(scratch) / "synth", Path(scratch) / "shards"
-        write_synthetic_dataset(
-            root, SynthConfig(count=pairs, size=size, val_fraction=0.0), progress=False
-        )
-        prepare_shards(root, shards, ShardConfig(shard_size=256, workers=workers), progress=False)
+        root, shards = Path(scratch) / "pairs", Path(scratch) / "shards"
+        if content == "realistic":
+            write_pairs(root, pairs, source_size)
+        else:
+            write_synthetic_dataset(
+                root, SynthConfig(count=pairs, size=source_size, val_fraction=0.0), progress=False
+            )
+        # Stored at the source half size, as `sketchcolor shards --size 512` writes the Kaggle
+        # pairs: the loaders skip resizing when it is also the training size.
+        prepare_shards(
+            root, shards, ShardConfig(size=source_size, shard_size=256, workers=workers),
+            progress=False,
+        )  # fmt: skip
         delivery = torch.device("cuda", 0) if cuda else torch.device("cpu")
-        epochs = {
-            "torch": lambda: loader_epoch(shards, "torch", delivery, delivery, args, size, workers),
-            "dali-cpu": lambda: loader_epoch(
-                shards, "dali", torch.device("cpu"), delivery, args, size, workers
+        cpu = torch.device("cpu")
+        loaders = {
+            "naive-pil": lambda: (
+                lambda number: naive_epoch(
+                    root / "data" / "train", size, args.batch_size, workers, delivery
+                )
             ),
-            "naive-pil": lambda: naive_epoch(
-                root / "data" / "train", size, args.batch_size, workers, delivery
+            "torch": lambda: loader_epochs(
+                shards, "torch", delivery, delivery, args, size, workers
             ),
+            "dali-cpu": lambda: loader_epochs(shards, "dali", cpu, delivery, args, size, workers),
         }
         if cuda:
-            epochs["dali-gpu"] = lambda: loader_epoch(
+            loaders["dali-gpu"] = lambda: loader_epochs(
                 shards, "dali", delivery, delivery, args, size, workers
             )
+            loaders["torchvision-gpu"] = lambda: torchvision_gpu_epochs(
+                shards, size, args.batch_size, delivery
+            )
+        if args.loaders:
+            loaders = {name: loaders[name] for name in args.loaders.split(",") if name in loaders}
         synchronize = torch.cuda.synchronize if cuda else None
         runs = {}
-        for name, epoch in epochs.items():
-            count = epoch()  # warm-up: imports, worker start, page cache
-            seconds = median_time(epoch, warmup=0, repeats=repeats, synchronize=synchronize)
-            runs[name] = {
-                "pairs": count,
-                "epoch_seconds": seconds,
-                "pairs_per_second": count / seconds,
-                "seconds_per_batch": seconds * args.batch_size / count,
-            }
+        for name, make in loaders.items():
+            runs[name] = steady_rate(make(), seconds, synchronize)
+            runs[name]["seconds_per_batch"] = args.batch_size / runs[name]["pairs_per_second"]
+            print(f"{name}: {runs[name]['pairs_per_second']:.1f} pairs/s", file=sys.stderr)
 
-    baseline = runs["naive-pil"]["pairs_per_second"]
+    baseline = runs["naive-pil"]["pairs_per_second"] if "naive-pil" in runs else float("nan")
     result = {
         "settings": {
             "pairs": pairs,
             "size": size,
+            "source_pair": f"{2 * source_size}x{source_size}",
+            "content": content,
             "batch_size": args.batch_size,
             "workers": workers,
-            "repeats": repeats,
+            "steady_seconds": seconds,
             "delivered_to": str(delivery),
         },
         "runs": runs,
@@ -200,7 +303,7 @@ def main() -> None:
     result["hints_mixed_seconds_per_batch"] = hints_seconds(
         size, args.batch_size, delivery, synchronize
     )
-    if cuda:
+    if cuda and "dali-gpu" in runs:
         step = generator_step_seconds(size, args.batch_size, delivery)
         if step is not None:
             result["generator3_step_seconds"] = step

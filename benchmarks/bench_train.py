@@ -76,7 +76,8 @@ def measure(model: str, size: int, precision: str, args) -> dict:
 
     accelerator = Accelerator(cpu=not has_gpu(), mixed_precision=precision)
     device = accelerator.device
-    result = {"model": model, "size": size, "precision": precision, "batch_size": args.batch_size}
+    result = {"model": model, "size": size, "precision": precision, "batch_size": args.batch_size,
+              "channels_last": args.channels_last, "compile": args.compile}  # fmt: skip
     try:
         torch.manual_seed(0)
         generator = create_generator(model, in_channels=3, width=args.width)
@@ -110,15 +111,20 @@ def measure(model: str, size: int, precision: str, args) -> dict:
 
         synchronize = torch.cuda.synchronize if device.type == "cuda" else None
         step()  # first step outside the clock and the memory peak: lazy inits, Adam state
+        # FLOPs of the eager step (the counter does not see inside compiled graphs)
+        counter = FlopCounterMode(display=False)
+        with counter:
+            step()
+        flops = counter.get_total_flops()
+        if args.compile:
+            for module in (generator, discriminator):
+                module.compile()  # in place: the optimizers and Accelerate keep their objects
+            step()  # compilation outside the clock
         reset_peak_memory(device)
         seconds = median_time(
             step, warmup=args.warmup, repeats=args.repeats, synchronize=synchronize
         )
         result["peak_memory_mib"] = round(peak_memory_mib(device), 1)
-        counter = FlopCounterMode(display=False)
-        with counter:
-            step()
-        flops = counter.get_total_flops()
         result["seconds_per_step"] = seconds
         result["images_per_second"] = args.batch_size / seconds
         result["model_gflops_per_image"] = flops / args.batch_size / 1e9
@@ -128,7 +134,8 @@ def measure(model: str, size: int, precision: str, args) -> dict:
         peak = args.peak_tflops * 1e12 if args.peak_tflops else None
         if device.type == "cuda":
             peak = peak or gpu_bf16_peak(torch.cuda.get_device_name(device))
-        if peak and device.type == "cuda":
+        # Only bf16 rows: an fp32 step against the bf16 tensor-core peak is no utilisation figure.
+        if peak and device.type == "cuda" and precision == "bf16":
             result["mfu_vs_bf16_peak"] = flops / seconds / peak
     except torch.cuda.OutOfMemoryError:
         result["error"] = "out of memory"
@@ -181,6 +188,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, help="timed steps (default 10; --quick: 3)")
     parser.add_argument("--warmup", type=int, help="untimed steps (default 3; --quick: 1)")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", action="store_true", help="torch.compile G and D (in place)")
     parser.add_argument(
         "--feature-loss", choices=("on", "off"),
         help="VGG16 feature loss in the step (default on; --quick: off, as the full-width VGG16 "

@@ -48,12 +48,28 @@ def release_accelerator(accelerator) -> None:
         GradientState._reset_state()
 
 
-def resolve_backend(name: str) -> str:
-    """auto: DALI when it is installed and a GPU is there to decode on, else the torch loader."""
-    if name != "auto":
-        return name
-    has_dali = (
+def has_dali() -> bool:
+    return (
         importlib.util.find_spec("nvidia") is not None
         and importlib.util.find_spec("nvidia.dali") is not None
     )
-    return "dali" if has_dali and torch.cuda.is_available() else "torch"
+
+
+def resolve_backend(name: str) -> str:
+    """auto: DALI when it is installed, a GPU is there to decode on and a one-op DALI GPU
+    pipeline really runs (`dali_gpu_problem`), else the torch loader, saying why in one line.
+
+    On a CPU auto picks the torch loader by measurement: at 1024x512 pairs it beats DALI's
+    CPU pipeline (benchmarks/README.md, "Loaders at the Kaggle size").
+    """
+    if name != "auto":
+        return name
+    if not (has_dali() and torch.cuda.is_available()):
+        return "torch"
+    from sketchcolor.data.dali_loader import dali_gpu_problem
+
+    problem = dali_gpu_problem(torch.cuda.current_device())
+    if problem is not None:
+        print(f"loader auto: DALI cannot run on this GPU ({problem}); using the torch loader")
+        return "torch"
+    return "dali"

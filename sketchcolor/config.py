@@ -184,7 +184,8 @@ class LoaderConfig:
     """How batches are read from the shards."""
 
     backend: Annotated[LoaderBackend, arg(name="loader")] = "auto"
-    """Batch loader: dali, torch, or auto (DALI when importable, else the torch loader)."""
+    """Batch loader: dali, torch, or auto (DALI where it decodes on a GPU and a probe pipeline
+    runs there; else the torch loader, the faster one on a CPU)."""
     num_workers: int = 2
     """Loader worker threads/processes per rank."""
     verify: bool = True
@@ -251,6 +252,13 @@ class TrainConfig:
     """Run folder: checkpoints, logs, samples, generator.safetensors + config.json."""
     seed: int = 0
     """Seed of weights, data order, flips, dropout and hint sampling."""
+    deterministic: bool = False
+    """Deterministic GPU kernels (cuDNN deterministic, no autotuning, torch's deterministic
+    algorithms, cuBLAS workspace :4096:8), for a bit-identical --resume on CUDA; slower.
+    Two backward ops have no deterministic CUDA kernel and torch warns about them: the
+    discriminator's adaptive average pool (its windows do not overlap at the trained sizes,
+    so its sums are exact anyway) and the feature loss's antialiased resize (with the
+    feature loss, CUDA runs agree up to float rounding). Off: cudnn.benchmark autotunes."""
     resume: bool = False
     """Continue from the latest valid checkpoint in RUN_DIR (starts fresh when there is none)."""
     model: OmitArgPrefixes[ModelConfig] = field(default_factory=ModelConfig)

@@ -157,10 +157,14 @@ def sample_seed(key: str, seed: int) -> int:
 
 
 def sample_fixed_hints(color: torch.Tensor, keys: list[str], hint_config, seed: int):
-    """Training-style hint labels, each sample's drawn from its own seeded generator."""
+    """Training-style hint labels, each sample's drawn from its own seeded generator.
+
+    The generator is a CPU one whatever the data's device: CPU and CUDA generators give
+    different streams, and a GPU evaluation must score the same hints as a CPU one.
+    """
     parts = []
     for index, key in enumerate(keys):
-        generator = torch.Generator(color.device).manual_seed(sample_seed(key, seed))
+        generator = torch.Generator("cpu").manual_seed(sample_seed(key, seed))
         parts.append(sample_hints(color[index : index + 1], hint_config, generator))
     return Hints(
         rgb=torch.cat([part.rgb for part in parts]), mask=torch.cat([part.mask for part in parts])

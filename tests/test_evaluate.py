@@ -111,7 +111,9 @@ def test_fid_end_to_end_with_a_standin_network(runs, shard_dir, tmp_path):
     np.testing.assert_allclose(mu, features.mean(0), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(sigma, np.cov(features, rowvar=False), rtol=1e-3, atol=1e-8)
     configs = [json.loads((runs[name] / "config.json").read_text()) for name in ("m1-none",)]
-    planned = plan_reference(configs, shard_dir, "val", cache, weights)
+    context = fid.statistics_context("dali", "cpu")
+    planned = plan_reference(configs, shard_dir, "val", cache, weights, context=context)
+    assert planned[SIZE]["cached"]
     np.testing.assert_array_equal(planned[SIZE]["stats"][0], mu)  # the next call reads the cache
 
     table = (out / "results.md").read_text()
@@ -270,3 +272,68 @@ def test_two_processes_gather_features_for_the_fid_of_one(runs, shard_dir, tmp_p
     (two,) = (tmp_path / "cache-two").iterdir()
     np.testing.assert_allclose(fid.load_statistics_file(two)[0], fid.load_statistics_file(one)[0],
                                rtol=1e-4, atol=1e-7)  # fmt: skip
+
+
+def test_hints_are_drawn_with_a_cpu_generator_whatever_the_data_device():
+    """CPU and CUDA generators give different streams; the draw must not follow the data."""
+    from sketchcolor.data.conditioning import HintConfig
+
+    config = HintConfig.for_size(32, zero_fraction=0.0)
+    color = torch.rand(2, 3, 32, 32) * 2 - 1
+    on_cpu = sample_fixed_hints(color, ["val_00000000", "val_00000001"], config, seed=0)
+    # A meta tensor has no generator of its own: drawing on the data's device would fail here.
+    on_meta = sample_fixed_hints(color.to("meta"), ["val_00000000", "val_00000001"], config, 0)
+    assert on_meta.mask.device.type == "meta" and on_meta.mask.shape == on_cpu.mask.shape
+    assert on_cpu.mask.sum() > 0
+
+
+@pytest.mark.gpu
+def test_gpu_and_cpu_evaluation_draw_the_same_hints():
+    from sketchcolor.data.conditioning import HintConfig
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA GPU")
+    config = HintConfig.for_size(64, zero_fraction=0.0)
+    color = torch.rand(3, 3, 64, 64) * 2 - 1
+    keys = [f"val_{index:08d}" for index in range(3)]
+    on_cpu = sample_fixed_hints(color, keys, config, seed=0)
+    on_gpu = sample_fixed_hints(color.cuda(), keys, config, seed=0)
+    assert torch.equal(on_cpu.mask, on_gpu.mask.cpu())
+    torch.testing.assert_close(on_cpu.rgb, on_gpu.rgb.cpu())
+
+
+class TwoRanks:
+    """The two attributes of an Accelerator the agreement helpers read (rank 0 of 2)."""
+
+    num_processes = 2
+    is_main_process = True
+
+
+def test_every_rank_takes_the_weights_decision_of_the_rank_that_lacks_them(monkeypatch):
+    import accelerate.utils
+
+    from sketchcolor.evaluation import evaluate
+
+    monkeypatch.setattr(evaluate.fid_module, "inception_weights_message", lambda path: None)
+    monkeypatch.setattr(accelerate.utils, "gather_object", lambda local: local + ["no weights"])
+    assert evaluate.agreed_weights_message(None, TwoRanks()) == "rank 1: no weights"
+    monkeypatch.setattr(accelerate.utils, "gather_object", lambda local: local + [None])
+    assert evaluate.agreed_weights_message(None, TwoRanks()) is None
+
+
+def test_an_error_on_rank_0_reaches_every_rank(monkeypatch):
+    import accelerate.utils
+
+    from sketchcolor.evaluation import evaluate
+
+    sent = []
+    monkeypatch.setattr(accelerate.utils, "broadcast_object_list",
+                        lambda box, from_process: sent.append(list(box)))  # fmt: skip
+
+    def fails():
+        raise SketchcolorError("stats.npz: not an FID statistics .npz")
+
+    with pytest.raises(SketchcolorError, match="stats.npz"):
+        evaluate.computed_on_main(TwoRanks(), fails)
+    assert sent == [[("error", "stats.npz: not an FID statistics .npz")]]
+    assert evaluate.computed_on_main(TwoRanks(), lambda: 1.5) == 1.5

@@ -169,8 +169,10 @@ def test_reference_cache_key_follows_the_manifest(standin_weights, tmp_path):
     )
     (tmp_path / "manifest.json").write_text('{"splits": {"val": {"count": 5}}}')
     new_shards = fid.reference_cache_path(tmp_path / "cache", tmp_path, "val", 256, standin_weights)
+    other_decoder = fid.reference_cache_path(tmp_path / "cache", tmp_path, "val", 256,
+                                             standin_weights, context={"decoder": "torch"})  # fmt: skip
     assert first == again
-    assert len({first, other_size, first_five, new_shards}) == 4
+    assert len({first, other_size, first_five, new_shards, other_decoder}) == 5
 
     mu, sigma = np.arange(3.0), np.eye(3)
     fid.save_statistics(first, mu, sigma)
@@ -178,3 +180,8 @@ def test_reference_cache_key_follows_the_manifest(standin_weights, tmp_path):
     np.testing.assert_array_equal(loaded_mu, mu)
     np.testing.assert_array_equal(loaded_sigma, sigma)
     assert sorted(p.name for p in first.parent.iterdir()) == [first.name]  # no temp file left
+
+
+def test_statistics_context_names_decoder_and_device():
+    assert fid.statistics_context("dali", "cpu") == {"decoder": "dali", "device": "cpu"}
+    assert fid.statistics_context("torch", torch.device("cpu"))["decoder"] == "torch"

@@ -288,3 +288,98 @@ def test_dali_gpu_decode_matches_cpu(shard_dir):
         # nvJPEG and libjpeg-turbo round the chroma a little differently.
         assert (cpu_batch["color"] - gpu_batch["color"].cpu()).abs().mean() < 0.01
         assert (cpu_batch["sketch"] - gpu_batch["sketch"].cpu()).abs().mean() < 0.01
+
+
+def test_torch_workers_outlive_an_epoch_and_an_abandoned_epoch_changes_nothing(shard_dir):
+    """The torch backend keeps its DataLoader (persistent workers) between epochs."""
+
+    def open_loader():
+        return create_loader(shard_dir, image_size=32, batch_size=4, backend="torch",
+                             num_workers=2)  # fmt: skip
+
+    loader = open_loader()
+    first = [batch["key"] for batch in loader.epoch(1)]
+    workers = loader._samples.epoch_loader
+    next(iter(loader.epoch(0)))  # left after one batch: its prefetched batches must not leak
+    assert [batch["key"] for batch in loader.epoch(1)] == first
+    assert loader._samples.epoch_loader is workers
+    assert [batch["key"] for batch in open_loader().epoch(1)] == first
+
+
+def test_dont_use_mmap_reads_the_same_batches(shard_dir):
+    """The network-file-system option only changes how DALI reads the tars."""
+
+    def keys(**options):
+        loader = create_loader(shard_dir, image_size=32, batch_size=4, backend="dali", **options)
+        return [batch["key"] for batch in loader.epoch(0)], loader.config.dont_use_mmap
+
+    mapped, mapped_flag = keys()
+    read, read_flag = keys(dont_use_mmap=True)
+    assert read == mapped and (mapped_flag, read_flag) == (False, True)
+
+
+def test_dali_builds_the_next_epoch_ahead_and_gives_the_same_batches(shard_dir, monkeypatch):
+    """Epoch n + 1's pipeline is built on a background thread while epoch n runs; its batches
+    equal a fresh loader's (what a resume at epoch n + 1 builds)."""
+    import threading
+
+    from sketchcolor.data import dali_loader
+
+    built_on = []
+    real_build = dali_loader.PipelineBuilder.build
+
+    def build(self, epoch):
+        built_on.append((epoch, threading.current_thread().name.startswith("dali-build")))
+        return real_build(self, epoch)
+
+    monkeypatch.setattr(dali_loader.PipelineBuilder, "build", build)
+
+    def open_loader():
+        return create_loader(shard_dir, image_size=32, batch_size=4, backend="dali")
+
+    loader = open_loader()
+    epochs = [[batch["key"] for batch in loader.epoch(number)] for number in (0, 1, 2)]
+    assert sorted(built_on)[:3] == [(0, False), (1, True), (2, True)]
+    fresh = [batch["key"] for batch in open_loader().epoch(2)]
+    assert epochs[2] == fresh and epochs[1] != epochs[2]
+    assert [batch["key"] for batch in loader.epoch(1, skip_batches=1)] == epochs[1][1:]
+
+
+def test_shards_at_the_training_size_skip_dali_resize_with_the_same_pixels(
+    synth_root, shard_dir, tmp_path
+):
+    """A manifest half_size equal to the training size drops the resize from the pipeline;
+    the 64 px synthetic halves then come out as with the resize (an identity), within JPEG
+    decoder rounding of the torch loader's."""
+    from sketchcolor.data.dali_loader import dali_pipeline_config
+    from sketchcolor.data.shards import ShardConfig, prepare_shards
+
+    sized = tmp_path / "sized"
+    prepare_shards(synth_root, sized, ShardConfig(size=64, shard_size=8, seed=0), progress=False)
+    loader = create_loader(sized, image_size=64, batch_size=4, backend="dali", training=False)
+    assert loader.shards.half_size == 64
+    assert dali_pipeline_config(loader.shards, loader.config, 0).stored_half_size == 64
+    native = create_loader(shard_dir, image_size=64, batch_size=4, backend="dali", training=False)
+    assert native.shards.half_size is None
+    fallback = create_loader(sized, image_size=64, batch_size=4, backend="torch", training=False)
+    for skipped, reference in zip(loader.epoch(0), fallback.epoch(0), strict=True):
+        assert skipped["key"] == reference["key"]
+        assert skipped["color"].shape == (4, 3, 64, 64)
+        assert (skipped["color"] - reference["color"]).abs().max() <= 4 / 127.5
+        assert (skipped["sketch"] - reference["sketch"]).abs().max() <= 4 / 127.5
+    # Training: the crop path flips both halves alike (compared with the unflipped pixels).
+    reference = {}
+    for batch in fallback.epoch(0):
+        for index, key in enumerate(batch["key"]):
+            reference[key] = (batch["color"][index], batch["sketch"][index])
+    training = create_loader(sized, image_size=64, batch_size=4, backend="dali", seed=3)
+    flipped = []
+    for batch in training.epoch(0):
+        for index, key in enumerate(batch["key"]):
+            color, sketch = reference[key]
+            is_flipped = (batch["color"][index] - color.flip(-1)).abs().max() <= 4 / 127.5
+            assert is_flipped or (batch["color"][index] - color).abs().max() <= 4 / 127.5
+            target = sketch.flip(-1) if is_flipped else sketch
+            assert (batch["sketch"][index] - target).abs().max() <= 4 / 127.5
+            flipped.append(bool(is_flipped))
+    assert any(flipped) and not all(flipped)

@@ -153,15 +153,18 @@ def sample_hints(
 ) -> Hints:
     """Simulate a user's hint labels from the colour images, as in training.
 
-    color: (B, 3, H, W) in [-1, 1]. generator: a torch.Generator on color's device.
+    color: (B, 3, H, W) in [-1, 1]. generator: the draws happen on its device, so a CPU
+    generator gives the same labels whatever device `color` is on (CPU and CUDA generators
+    give different streams); the colours are averaged on color's device.
     counts: optional (B,) labels per sample, replacing the random counts (clamped to the grid).
     """
     batch, _, height, width = color.shape
     grid = hint_config.grid
     if counts is None:
-        counts = sample_label_counts(batch, hint_config, generator, color.device)
-    counts = counts.to(color.device).clamp(0, grid * grid)
-    selected = select_nodes(counts, grid * grid, generator).view(batch, grid, grid)
+        counts = sample_label_counts(batch, hint_config, generator, generator.device)
+    counts = counts.to(generator.device).clamp(0, grid * grid)
+    selected = select_nodes(counts, grid * grid, generator).to(color.device)
+    selected = selected.view(batch, grid, grid)
     node_colors = node_mean_colors(color, grid, hint_config.label_size)  # (B, 3, G, G)
     return paint_labels(node_colors, selected, height, width, hint_config.label_size)
 

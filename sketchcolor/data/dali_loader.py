@@ -1,11 +1,17 @@
 """The DALI backend of the loader: one fresh pipeline per epoch, batches as the loader contract says.
 
+Each epoch's pipeline depends only on (seed, epoch, rank), which makes resuming exact; so that
+its build is not paid inside the epoch, the next epoch's pipeline is built in a background
+thread while this one runs (`PipelineBuilder`).
+
 Usage: for batch in dali_epoch(shards, config, epoch=0, skip_batches=0, length=len(loader)): ...
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -15,18 +21,66 @@ from sketchcolor.data.manifest import SplitShards
 from sketchcolor.seeding import mixed_seed
 
 
+class PipelineBuilder:
+    """Built pipelines by epoch; `ahead(epoch)` starts building one in a background thread.
+
+    DALI keeps its current-pipeline context per thread, so a build on the worker thread does
+    not disturb the pipeline running on this one. A pipeline built ahead is the one a fresh
+    build would give, so which epoch a run starts at never changes its batches.
+    """
+
+    def __init__(self, shards: SplitShards, config: LoaderConfig) -> None:
+        self.shards, self.config = shards, config
+        self._executor: ThreadPoolExecutor | None = None
+        self._ahead: tuple[int, Future] | None = None
+
+    def build(self, epoch: int):
+        from sketchcolor.data.dali_pipeline import build_pipeline
+
+        pipeline = build_pipeline(dali_pipeline_config(self.shards, self.config, epoch))
+        pipeline.build()
+        return pipeline
+
+    def ahead(self, epoch: int) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dali-build")
+        self._ahead = (epoch, self._executor.submit(self.build, epoch))
+
+    def take(self, epoch: int):
+        """Epoch `epoch`'s pipeline: the one built ahead when it is that epoch's, else a new one."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            built_for, future = ahead
+            pipeline = future.result()  # a build error surfaces here, in the training thread
+            if built_for == epoch:
+                return pipeline
+            del pipeline  # built for another epoch (a resume, or an evaluation re-read)
+        return self.build(epoch)
+
+
 def dali_epoch(
-    shards: SplitShards, config: LoaderConfig, epoch: int, skip_batches: int, length: int
+    shards: SplitShards,
+    config: LoaderConfig,
+    epoch: int,
+    skip_batches: int,
+    length: int,
+    builder: PipelineBuilder | None = None,
 ) -> Iterator[dict]:
-    """The batches of `epoch` from a fresh DALI pipeline; `length` batches at most."""
+    """The batches of `epoch` from its own DALI pipeline; `length` batches at most.
+
+    builder: keeps pipelines across epochs; in training it builds epoch + 1's while this
+    epoch runs. None builds this epoch's alone.
+    """
     from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
-    from sketchcolor.data.dali_pipeline import OUTPUT_NAMES, READER_NAME, build_pipeline
+    from sketchcolor.data.dali_pipeline import OUTPUT_NAMES, READER_NAME
 
-    # A fresh pipeline per epoch, seeded from (seed, epoch, rank): the epoch's batches do
+    builder = builder or PipelineBuilder(shards, config)
+    # Each epoch has its own pipeline, seeded from (seed, epoch, rank): the epoch's batches do
     # not depend on what ran before, which is what makes resuming exact.
-    pipeline = build_pipeline(dali_pipeline_config(shards, config, epoch))
-    pipeline.build()
+    pipeline = builder.take(epoch)
+    if config.training:
+        builder.ahead(epoch + 1)
     iterator = DALIGenericIterator(
         [pipeline],
         list(OUTPUT_NAMES),
@@ -61,7 +115,13 @@ def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
         paths=tar_paths,
         index_paths=index_paths,
         seed=mixed_seed(config.seed, epoch, config.rank, bits=31),
+        stored_half_size=shards.half_size,
     )
+
+
+def to_unit_range(image: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 [0, 255] -> float [-1, 1] on `device`, in place after the one float copy."""
+    return image.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
 
 
 def dali_batch(outputs: dict, device: torch.device) -> dict:
@@ -72,8 +132,30 @@ def dali_batch(outputs: dict, device: torch.device) -> dict:
         name = bytes(row[row > 0]).decode().rsplit(":", 1)[-1]
         keys.append(name.split(".", 1)[0])
     return {
-        "sketch": outputs["sketch"].to(device, non_blocking=True),  # (B, 3, H, W)
-        "color": outputs["color"].to(device, non_blocking=True),  # (B, 3, H, W)
+        "sketch": to_unit_range(outputs["sketch"], device),  # (B, 3, H, W)
+        "color": to_unit_range(outputs["color"], device),  # (B, 3, H, W)
         "palette": outputs["palette"].view(-1, 9, 3).to(device, non_blocking=True),
         "key": keys,
     }
+
+
+@functools.cache
+def dali_gpu_problem(device_id: int) -> str | None:
+    """None when a one-operator DALI pipeline builds and runs on GPU `device_id`, else why not
+    in one line (a DALI build for a newer CUDA than the driver's fails here, not mid-run).
+    Probed once per process."""
+    try:
+        from nvidia.dali import fn, pipeline_def
+
+        @pipeline_def(batch_size=1, num_threads=1, device_id=device_id)
+        def probe():
+            return fn.random.uniform(device="gpu", range=[0.0, 1.0], shape=[1])
+
+        pipeline = probe()
+        pipeline.build()
+        pipeline.run()
+        del pipeline
+    except Exception as error:  # any failure means: do not train on DALI here
+        lines = str(error).strip().splitlines() or [""]
+        return f"{type(error).__name__}: {lines[0][:200]}"
+    return None

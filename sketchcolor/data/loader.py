@@ -30,6 +30,7 @@ class PairLoader:
         self.shards = shards
         self.config = config
         self._samples = None  # the torch backend's per-sample index, read once
+        self._pipelines = None  # the DALI backend's pipeline builder (builds epochs ahead)
         if len(self) == 0:
             raise SketchcolorError(
                 f"split has {shards.count} samples: too few for batch size {config.batch_size} "
@@ -55,9 +56,13 @@ class PairLoader:
         return self._torch_epoch(epoch, skip_batches)
 
     def _dali_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
-        from sketchcolor.data.dali_loader import dali_epoch
+        from sketchcolor.data.dali_loader import PipelineBuilder, dali_epoch
 
-        yield from dali_epoch(self.shards, self.config, epoch, skip_batches, len(self))
+        if self._pipelines is None:
+            self._pipelines = PipelineBuilder(self.shards, self.config)
+        yield from dali_epoch(
+            self.shards, self.config, epoch, skip_batches, len(self), self._pipelines
+        )
 
     def _torch_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
         from sketchcolor.data.torch_loader import iterate_epoch, read_samples
@@ -81,6 +86,7 @@ def create_loader(
     seed: int = 0,
     num_workers: int = 2,
     prefetch: int = 2,
+    dont_use_mmap: bool = False,
 ) -> PairLoader:
     """A loader over `split` of `shard_dir` for this rank; see docs/interfaces.md.
 
@@ -88,7 +94,8 @@ def create_loader(
     a random horizontal flip applied to both halves alike, only full batches.
     training=False: in order, no flip, every sample of this rank's part exactly once.
     prefetch: batches prepared ahead (DALI queue depth; torch: per worker); never changes
-    which batches come out.
+    which batches come out. dont_use_mmap: DALI reads instead of memory-mapping (network file
+    systems).
     """
     config = LoaderConfig(
         image_size=image_size,
@@ -101,5 +108,6 @@ def create_loader(
         seed=seed,
         num_workers=num_workers,
         prefetch=prefetch,
+        dont_use_mmap=dont_use_mmap,
     )
     return PairLoader(read_split(shard_dir, split), config)

@@ -51,6 +51,10 @@ class LoaderConfig:
     """Batches prepared ahead of the one in use: DALI's `prefetch_queue_depth`, or the torch
     DataLoader's `prefetch_factor` (batches per worker), so the GPU never waits on data."""
 
+    dont_use_mmap: bool = False
+    """DALI reads the tars with plain reads instead of memory-mapping them: faster on network
+    file systems (NFS, Lustre), where page faults on a mapping are slow. No effect on torch."""
+
     def part(self, count: int) -> range:
         """This rank's contiguous part of `count` samples; the same split DALI's readers use."""
         return range(

@@ -49,6 +49,10 @@ class SplitShards:
     count: int
     """Samples in the split."""
 
+    half_size: int | None = None
+    """Side of every stored half when the shards were written at one size (the manifest's
+    `half_size`); None when they keep each source's size."""
+
     def __post_init__(self) -> None:
         for path in [*self.tar_paths, *self.index_paths]:
             if not Path(path).is_file():
@@ -70,4 +74,5 @@ def read_split(shard_dir: str | Path, split: str) -> SplitShards:
         tar_paths=[str(shard_dir / shard["tar"]) for shard in shards],
         index_paths=[str(shard_dir / shard["idx"]) for shard in shards],
         count=sum(int(shard["count"]) for shard in shards),
+        half_size=manifest.get("half_size"),
     )

@@ -13,7 +13,8 @@ same Lloyd iterations, so they agree closely.
 
 Engines (same result format, same sampling, same initialisation):
   faiss-cpu   faiss k-means, one image at a time (shard workers run it on one thread)
-  faiss-gpu   faiss k-means on the GPU, reusing one StandardGpuResources for every call
+  faiss-gpu   faiss k-means on the GPU, one image at a time, reusing one StandardGpuResources
+              and one GPU index for every call
   torch       batched Lloyd iterations in torch: one batch of images per step, any device
 
 Usage: palettes, shares = extract_palettes(images)   # (N, 9, 3) in [0, 1], (N, 9)
@@ -58,9 +59,9 @@ def extract_palettes(
     if engine == "torch":
         centres = _kmeans_torch(points, initial)
     else:
-        gpu = engine == "faiss-gpu"
+        index = _gpu_index() if engine == "faiss-gpu" else _cpu_index()
         centres = np.stack(
-            [_kmeans_faiss(p, start, gpu=gpu) for p, start in zip(points, initial, strict=True)]
+            [_kmeans_faiss(p, start, index) for p, start in zip(points, initial, strict=True)]
         )
     return sort_by_share(points, centres)
 
@@ -171,8 +172,12 @@ def greedy_kmeans_plus_plus(points: np.ndarray, *, seed: int) -> np.ndarray:
     return np.stack(chosen, axis=1).astype(np.float32)
 
 
-def _kmeans_faiss(points: np.ndarray, initial: np.ndarray, *, gpu: bool) -> np.ndarray:
-    """Lloyd iterations on one image's (P, 3) points with faiss from (9, 3) initial centres."""
+def _kmeans_faiss(points: np.ndarray, initial: np.ndarray, index) -> np.ndarray:
+    """Lloyd iterations on one image's (P, 3) points with faiss from (9, 3) initial centres.
+
+    `index` is reused from image to image: faiss resets it at every iteration, and building a
+    GPU index (its memory, its stream) per image cost more than the k-means itself.
+    """
     import faiss
 
     parameters = faiss.ClusteringParameters()
@@ -182,7 +187,6 @@ def _kmeans_faiss(points: np.ndarray, initial: np.ndarray, *, gpu: bool) -> np.n
     parameters.min_points_per_centroid = 1
     clustering = faiss.Clustering(3, PALETTE_SIZE, parameters)
     faiss.copy_array_to_vector(np.ascontiguousarray(initial).ravel(), clustering.centroids)
-    index = _gpu_index() if gpu else faiss.IndexFlatL2(3)
     clustering.train(np.ascontiguousarray(points), index)
     return faiss.vector_float_to_array(clustering.centroids).reshape(PALETTE_SIZE, 3)
 
@@ -200,7 +204,15 @@ def _gpu_resources():
     return faiss.StandardGpuResources()
 
 
+def _cpu_index():
+    import faiss
+
+    return faiss.IndexFlatL2(3)
+
+
+@functools.cache
 def _gpu_index():
+    """One GPU index for the process (faiss clusters one image at a time; see _kmeans_faiss)."""
     import faiss
 
     return faiss.GpuIndexFlatL2(_gpu_resources(), 3)

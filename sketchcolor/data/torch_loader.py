@@ -2,7 +2,7 @@
 
 Samples are read by random access through the DALI `.idx` files that sit beside every tar
 (member offsets and sizes), decoded with torchvision in the workers, and finished on the
-device (flip, normalise) as whole-batch tensor ops.
+device (normalise) as whole-batch tensor ops; the paired flip is done in the workers.
 
 The tars are read by random access through those indexes rather than streamed with the
 `webdataset` library, because the contract needs DALI's sample-level rank parts, a seeded order
@@ -29,7 +29,7 @@ from torch.utils.data import DataLoader, Dataset
 from sketchcolor.data.loader_config import LoaderConfig
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.seeding import mixed_seed
-from sketchcolor.training.preemption import ignore_stop_signals
+from sketchcolor.stop_signals import ignore_stop_signals
 
 IMAGE_EXTENSIONS = ("jpg", "png")
 
@@ -45,9 +45,21 @@ class Sample(NamedTuple):
     palette_size: int
 
 
-def read_samples(tar_paths: list[str], index_paths: list[str]) -> list[Sample]:
+class SampleIndex(list):
+    """Every sample of a split (a list of `Sample`), and the DataLoader that serves its epochs.
+
+    The DataLoader and its worker processes live as long as this index (one per PairLoader),
+    so epochs after the first reuse the workers and their open tars: restarting them each
+    epoch cost more than a short epoch's decoding (0.3-1 s on 2 cores).
+    """
+
+    epoch_loader: DataLoader | None = None
+    epoch_loader_key: tuple | None = None
+
+
+def read_samples(tar_paths: list[str], index_paths: list[str]) -> SampleIndex:
     """Every sample of the tars, in stored order, from their DALI index files."""
-    samples = []
+    samples = SampleIndex()
     for tar, index in zip(tar_paths, index_paths, strict=True):
         samples.extend(_read_index(Path(tar), Path(index)))
     return samples
@@ -92,7 +104,9 @@ class PairDataset(Dataset):
         handle.seek(offset)
         return handle.read(size)
 
-    def __getitem__(self, index: int) -> dict:
+    def __getitem__(self, item: tuple[int, bool]) -> dict:
+        """item: (sample index, flip); the paired flip is done here, on the small uint8 halves."""
+        index, flip = item
         sample = self.samples[index]
         encoded = torch.frombuffer(
             bytearray(self._read(sample.tar, sample.image_offset, sample.image_size)),
@@ -101,11 +115,13 @@ class PairDataset(Dataset):
         pair = torchvision.io.decode_image(encoded, mode=torchvision.io.ImageReadMode.RGB)
         half = pair.shape[-1] // 2  # (3, S, 2S): colour left, sketch right
         size = [self.image_size, self.image_size]
-        color = functional.resize(pair[:, :, :half], size, antialias=True)  # (3, H, W) uint8
-        sketch = functional.resize(pair[:, :, half : 2 * half], size, antialias=True)
+        halves = []
+        for part in (pair[:, :, :half], pair[:, :, half : 2 * half]):
+            resized = functional.resize(part, size, antialias=True)  # (3, H, W) uint8
+            halves.append(resized.flip(-1) if flip else resized)
         raw = self._read(sample.tar, sample.palette_offset, sample.palette_size)
         palette = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy()).view(9, 3)
-        return {"color": color, "sketch": sketch, "palette": palette, "key": sample.key}
+        return {"color": halves[0], "sketch": halves[1], "palette": palette, "key": sample.key}
 
 
 def epoch_order(count: int, config: LoaderConfig, epoch: int) -> tuple[list[int], torch.Tensor]:
@@ -139,15 +155,53 @@ def batch_positions(count: int, part_size: int, config: LoaderConfig) -> list[li
     ]
 
 
-def finish_batch(batch: dict, flips: torch.Tensor, device: torch.device) -> dict:
-    """uint8 halves -> float [-1, 1] on the device, flipped alike where flips is True."""
-    flips = flips.to(device, non_blocking=True)[:, None, None, None]  # (B, 1, 1, 1)
+def finish_batch(batch: dict, device: torch.device) -> dict:
+    """uint8 halves (already flipped in the workers) -> float [-1, 1] on the device.
+
+    In place after the one float copy: at 512 px a batch is tens of MB, and each extra
+    full-size temporary cost the main process more than a worker's decode of a pair.
+    """
     finished = {"key": list(batch["key"])}
     for name in ("color", "sketch"):
-        image = batch[name].to(device, non_blocking=True).float() / 127.5 - 1.0  # (B, 3, H, W)
-        finished[name] = torch.where(flips, image.flip(-1), image)
+        image = batch[name].to(device, non_blocking=True).float()  # (B, 3, H, W)
+        finished[name] = image.div_(127.5).sub_(1.0)
     finished["palette"] = batch["palette"].to(device, non_blocking=True) * 2.0 - 1.0  # (B, 9, 3)
     return finished
+
+
+class EpochBatches:
+    """A batch sampler whose batches are set before each epoch (the DataLoader outlives it)."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def epoch_loader(samples: list[Sample], config: LoaderConfig) -> DataLoader:
+    """The DataLoader for `samples`: kept on a SampleIndex (persistent workers), else new."""
+    key = (config.image_size, config.num_workers, config.prefetch, config.device.type)
+    if isinstance(samples, SampleIndex) and samples.epoch_loader_key == key:
+        return samples.epoch_loader
+    workers = config.num_workers > 0
+    loader = DataLoader(
+        PairDataset(samples, config.image_size),
+        batch_sampler=EpochBatches(),
+        num_workers=config.num_workers,
+        # prefetch_factor and persistent workers are only valid with worker processes
+        prefetch_factor=config.prefetch if workers else None,
+        pin_memory=config.device.type == "cuda",
+        persistent_workers=workers,
+        # A stop signal sent to every process must reach the training loop, not kill a worker.
+        worker_init_fn=ignore_stop_signals if workers else None,
+    )
+    if isinstance(samples, SampleIndex):
+        samples.epoch_loader, samples.epoch_loader_key = loader, key
+    return loader
 
 
 def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_batches: int = 0):
@@ -156,17 +210,12 @@ def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_
     batches = batch_positions(len(samples), len(order), config)[skip_batches:]
     if not batches:
         return
-    dataset = PairDataset(samples, config.image_size)
-    loader = DataLoader(
-        dataset,
-        batch_sampler=[[order[position] for position in batch] for batch in batches],
-        num_workers=config.num_workers,
-        # prefetch_factor is only valid with worker processes
-        prefetch_factor=config.prefetch if config.num_workers > 0 else None,
-        pin_memory=config.device.type == "cuda",
-        persistent_workers=False,
-        # A stop signal sent to every process must reach the training loop, not kill a worker.
-        worker_init_fn=ignore_stop_signals if config.num_workers > 0 else None,
-    )
-    for positions, batch in zip(batches, loader, strict=True):
-        yield finish_batch(batch, flips[positions], config.device)
+    loader = epoch_loader(samples, config)
+    # Read by the DataLoader in this process when the epoch's iterator starts; an epoch left
+    # early is drained by the persistent workers' reset at the next one.
+    flips = flips.tolist()
+    loader.batch_sampler.batches = [
+        [(order[position], flips[position]) for position in batch] for batch in batches
+    ]
+    for batch in loader:
+        yield finish_batch(batch, config.device)

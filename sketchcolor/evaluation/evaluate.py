@@ -136,6 +136,53 @@ def gather_arrays(parts: list[np.ndarray], accelerator, width: int | None = None
     return np.concatenate(gathered)
 
 
+def is_main_process(accelerator) -> bool:
+    """Rank 0, or the only process."""
+    return accelerator is None or accelerator.is_main_process
+
+
+def single_process(accelerator) -> bool:
+    """No collective calls needed: no accelerator, or one process."""
+    return accelerator is None or accelerator.num_processes == 1
+
+
+def computed_on_main(accelerator, compute):
+    """compute() on rank 0 only, its value (or its one-line error) on every rank.
+
+    A SketchcolorError on rank 0 is re-raised on every rank, so none waits in a collective.
+    """
+    if single_process(accelerator):
+        return compute()
+    from accelerate.utils import broadcast_object_list
+
+    box = [None]
+    if accelerator.is_main_process:
+        try:
+            box = [("value", compute())]
+        except SketchcolorError as error:
+            box = [("error", str(error))]
+    broadcast_object_list(box, from_process=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise SketchcolorError(value)
+    return value
+
+
+def agreed_weights_message(inception_weights, accelerator) -> str | None:
+    """None when every rank has the Inception weights, else the first missing rank's reason.
+
+    Home folders differ per node, so each rank looks; all then take the same decision and make
+    the same number of collective calls (no rank waits for one that skipped FID).
+    """
+    message = fid_module.inception_weights_message(inception_weights)
+    if single_process(accelerator):
+        return message
+    from accelerate.utils import gather_object
+
+    messages = gather_object([message])
+    return next((f"rank {rank}: {text}" for rank, text in enumerate(messages) if text), None)
+
+
 def mean_or_nan(values: np.ndarray) -> float:
     """The mean of per-image values; NaN for none (JSON writes it as null)."""
     return float(values.mean()) if len(values) else float("nan")
@@ -182,7 +229,7 @@ def evaluate_run(
         seed=seed,
     )
     entry = reference.get(image_size)
-    need_real = inception is not None and entry is not None and entry["stats"] is None
+    need_real = inception is not None and entry is not None and not entry["cached"]
     collection = collect_run(
         generator,
         config,
@@ -203,14 +250,21 @@ def evaluate_run(
     fid = None
     if inception is not None:
         fake_features = gather_arrays(collection.fake_features, accelerator, 2048)
+        real_features = None
         if need_real:
             real_features = gather_arrays(collection.real_features, accelerator, 2048)
-            entry["stats"] = fid_module.feature_statistics(real_features)
-            if accelerator is None or accelerator.is_main_process:
+
+        def distance() -> float:  # rank 0 only: the other ranks would repeat the same maths
+            if need_real:
+                entry["stats"] = fid_module.feature_statistics(real_features)
                 fid_module.save_statistics(entry["path"], *entry["stats"])
-        fid = fid_module.frechet_distance(
-            *fid_module.feature_statistics(fake_features), *entry["stats"]
-        )
+                entry["cached"] = True
+            return fid_module.frechet_distance(
+                *fid_module.feature_statistics(fake_features), *entry["stats"]
+            )
+
+        fid = computed_on_main(accelerator, distance)
+        entry["cached"] = True  # every rank: later runs at this size reuse the statistics
     control = config["color_control"]
     encoding = hint_config_of(config).encoding if uses_hints(control) else None
     return RunResult(
@@ -269,21 +323,33 @@ def plan_reference(
     cache_dir: Path,
     weights_path: Path,
     max_images: int | None = None,
+    *,
+    context: dict | None = None,
+    accelerator=None,
 ) -> dict:
-    """Per image size: the cache file and its statistics when already cached (else None).
+    """Per image size: the cache file, whether it is cached, and (rank 0) its statistics.
 
-    Decided once, before any run, so every process agrees on which run computes them.
+    Decided once, before any run, on rank 0 (whose cache folder is the one written) and
+    broadcast, so every process agrees on which run computes the real images' statistics.
+    Only rank 0 computes Fréchet distances, so only rank 0 reads the statistics.
+    context: what else changes the statistics (decoder, device kind, TF32), part of the key.
     """
-    reference = {}
-    for config in run_configs:
-        size = image_size_of(config, shard_dir)
-        if size in reference:
-            continue
-        path = fid_module.reference_cache_path(
-            cache_dir, shard_dir, split, size, weights_path, max_images
-        )
-        stats = fid_module.load_statistics_file(path) if path.is_file() else None
-        reference[size] = {"path": path, "stats": stats}
+
+    def decide() -> dict:
+        plan = {}
+        for config in run_configs:
+            size = image_size_of(config, shard_dir)
+            if size not in plan:
+                path = fid_module.reference_cache_path(
+                    cache_dir, shard_dir, split, size, weights_path, max_images, context=context
+                )
+                plan[size] = {"path": path, "cached": path.is_file()}
+        return plan
+
+    reference = computed_on_main(accelerator, decide)
+    for entry in reference.values():
+        read = entry["cached"] and is_main_process(accelerator)
+        entry["stats"] = fid_module.load_statistics_file(entry["path"]) if read else None
     return reference
 
 
@@ -348,13 +414,15 @@ def evaluate_runs(
     if accelerator is None or accelerator.is_main_process:
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
-    fid_message = fid_module.inception_weights_message(inception_weights)
+    fid_message = agreed_weights_message(inception_weights, accelerator)
     inception, reference = None, {}
     if fid_message is None:
         weights_path = fid_module.resolve_weights_path(inception_weights)
         inception = fid_module.load_inception(weights_path, device)
         cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
-        reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images)
+        context = fid_module.statistics_context(backend, device)
+        reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images,
+                                   context=context, accelerator=accelerator)  # fmt: skip
 
     processes = accelerator.num_processes if accelerator else 1
     results, failed = [], []

@@ -31,12 +31,19 @@ def step_inputs(
     hint_config: HintConfig,
     seed: int,
     channels_last: bool = False,
+    hint_device: torch.device | str | None = None,
 ) -> tuple[StepInputs, Hints | None]:
-    """The models' inputs for one batch; `seed` drives the simulated hint labels."""
+    """The models' inputs for one batch; `seed` drives the simulated hint labels.
+
+    hint_device: where the hint draws happen (None: the batch's device, no host round trip).
+    "cpu" gives the same hints on every device (CPU and CUDA generators give different
+    streams), which validation samples want; training keeps its draws on the GPU.
+    """
     sketch, color = batch["sketch"], batch["color"]  # (B, 3, H, W) each
     hints = None
     if uses_hints(color_control):
-        hints = sample_hints(color, hint_config, seeded_generator(color.device, seed))
+        generator = seeded_generator(torch.device(hint_device or color.device), seed)
+        hints = sample_hints(color, hint_config, generator)
     generator_input = build_generator_input(
         color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config
     )  # (B, C, H, W)

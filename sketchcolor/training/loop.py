@@ -29,7 +29,7 @@ from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress
 from sketchcolor.training.checkpointer import Checkpointer, prepare_run_folder
 from sketchcolor.training.ema import averaged_generator, create_ema
-from sketchcolor.training.guard import check_finite
+from sketchcolor.training.guard import FiniteGuard
 from sketchcolor.training.inputs import step_inputs
 from sketchcolor.training.logger import TrainingLogger
 from sketchcolor.training.preemption import StopSignals
@@ -40,6 +40,8 @@ from sketchcolor.training.setup import (
     build_generator,
     build_generator_loss,
     build_optimizers,
+    configure_kernels,
+    generator_scaler,
     prepare_models,
     training_accelerator,
 )
@@ -49,6 +51,7 @@ from sketchcolor.training.validation import ValidationLogger
 
 def train(config: TrainConfig) -> Path:
     """Train one generator as `config` says; returns the run folder (see docs/interfaces.md)."""
+    configure_kernels(config.deterministic)
     accelerator = training_accelerator(config)
     stop = StopSignals(accelerator).install()  # SIGTERM/SIGUSR1/SIGINT: save, then stop
     try:
@@ -110,6 +113,10 @@ def build_run(config: TrainConfig, accelerator) -> Run:
     )
     if run.ema is not None:
         accelerator.register_for_checkpointing(run.ema)
+    # Registered after the EMA, so the EMA stays custom_checkpoint_0 in every precision.
+    run.scaler_g = generator_scaler(accelerator, run.optimizer_g)
+    if run.scaler_g is not None:
+        accelerator.register_for_checkpointing(run.scaler_g)
     # The generator itself, without DDP or torch.compile wrappers: what EMA, samples and export use.
     run.plain_generator = accelerator.unwrap_model(run.generator, keep_torch_compile=False)
     inference_model = averaged_generator(run.ema) if run.ema is not None else run.plain_generator
@@ -154,6 +161,7 @@ def run_loop(config: TrainConfig, accelerator, run: Run, stop: StopSignals) -> N
     run.discriminator.train()
     batches_per_epoch = run.steps_per_epoch * config.optim.grad_accum
     batches = training_batches(run.loader, progress, batches_per_epoch, run.total_steps)
+    guard = FiniteGuard()
     with progress_bar as bar:  # `with` closes the bar before an error is printed under it
         for batch in batches:
             micro_batch = (progress.batch_in_epoch - 1) % config.optim.grad_accum
@@ -170,22 +178,25 @@ def run_loop(config: TrainConfig, accelerator, run: Run, stop: StopSignals) -> N
                     inputs, generator=run.generator, discriminator=run.discriminator,
                     optimizer_g=run.optimizer_g, optimizer_d=run.optimizer_d,
                     generator_loss=run.generator_loss, accelerator=accelerator,
+                    scaler_g=run.scaler_g,
                 )  # fmt: skip
             if config.output.write_rank_audit:
                 run.keys_seen.extend(batch["key"])
-            check_finite(
-                losses, accelerator=accelerator, step=progress.step + 1,
-                last_checkpoint=run.checkpointer.last, stop=stop,
-            )  # fmt: skip
+            guard.observe(losses, step=progress.step + 1)
             if not accelerator.sync_gradients:
                 continue  # more micro-batches to accumulate before this optimizer step
 
             progress.step += 1
             progress.images_seen += run.images_per_step
+            last_step = progress.step == run.total_steps
+            if writes_due(config, progress.step, last_step):  # nothing bad may be logged or saved
+                guard.check(
+                    accelerator=accelerator, step=progress.step,
+                    last_checkpoint=run.checkpointer.last,
+                )  # fmt: skip
             if run.ema is not None:
                 run.ema.update_parameters(run.plain_generator)
             bar.update(run.images_per_step)
-            last_step = progress.step == run.total_steps
             logged = run.logger.maybe_log(
                 progress.step, losses, run.optimizer_g, last_step=last_step
             )
@@ -207,6 +218,13 @@ def run_loop(config: TrainConfig, accelerator, run: Run, stop: StopSignals) -> N
                 break
     # The inference weights, also when resuming a run that had already finished.
     run.checkpointer.export(progress.step)
+
+
+def writes_due(config: TrainConfig, step: int, last_step: bool) -> bool:
+    """Whether `step` logs, writes samples or saves a checkpoint."""
+    output = config.output
+    sampled = output.sample_every > 0 and step % output.sample_every == 0
+    return last_step or sampled or step % output.log_every == 0 or step % output.save_every == 0
 
 
 def training_batches(loader, progress: TrainingProgress, batches_per_epoch: int, total_steps: int):

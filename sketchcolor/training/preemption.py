@@ -1,11 +1,11 @@
 """Stop a training run cleanly on SIGTERM, SIGUSR1 or SIGINT: save at the next step boundary.
 
 A cluster warns a job before it kills it (SLURM's `--signal`, a preemption's SIGTERM, a
-user's Ctrl-C). The handler only sets a flag. All ranks agree on it with an all-reduce (MAX):
-the training loop lets it ride on the NaN guard's all-reduce of every step (`pending()` in,
-`agree()` out, see training/guard.py); `should_stop()` is the same on its own. So every rank
-stops after the same step even when only one rank was signalled (a rank that stopped alone
-would leave the others waiting in the next collective). The loop then saves a checkpoint of that step and exits with 128 + the signal number (143 for SIGTERM, 138
+user's Ctrl-C). The handler only sets a flag. After each optimizer step all ranks agree on it
+with `should_stop()`, an all-reduce (MAX) of a one-element tensor (nothing to reduce in one
+process). So every rank stops after the same step even when only one rank was signalled (a
+rank that stopped alone would leave the others waiting in the next collective). The loop then
+saves a checkpoint of that step and exits with 128 + the signal number (143 for SIGTERM, 138
 for SIGUSR1, 130 for SIGINT), the shell's convention for "ended by this signal".
 A second SIGINT exits at once (code 130), without saving.
 
@@ -27,8 +27,7 @@ from pathlib import Path
 import torch
 
 from sketchcolor.errors import SketchcolorError
-
-HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+from sketchcolor.stop_signals import HANDLED_SIGNALS
 
 
 class TrainingStopped(SketchcolorError):
@@ -113,16 +112,6 @@ class StopSignals:
             "(continue with --resume)",
             exit_code=128 + number,
         )
-
-
-def ignore_stop_signals(worker_id: int | None = None) -> None:
-    """For loader worker processes: leave the stop signals to the training process.
-
-    SLURM and a terminal's Ctrl-C signal every process of the job or group; a worker killed by
-    SIGTERM would make the DataLoader raise before the training process could save.
-    """
-    for number in HANDLED_SIGNALS:
-        signal.signal(number, signal.SIG_IGN)
 
 
 def report_stop(stopped: TrainingStopped, command: str) -> int:

@@ -29,7 +29,7 @@ def load_sample_batch(config: TrainConfig, hint_config: HintConfig, device) -> d
     batch = next(iter(loader.epoch(0)))
     inputs, hints = step_inputs(
         batch, color_control=config.model.color_control, hint_config=hint_config,
-        seed=config.seed, channels_last=config.model.channels_last,
+        seed=config.seed, channels_last=config.model.channels_last, hint_device="cpu",
     )  # fmt: skip
     return {"inputs": inputs, "hints": hints, "palette": batch.get("palette")}
 

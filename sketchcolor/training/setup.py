@@ -5,11 +5,30 @@ Usage: accelerator = training_accelerator(config); generator, discriminator = bu
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 from sketchcolor.accelerators import create_accelerator
 from sketchcolor.config import TrainConfig
 from sketchcolor.runs import LOGS_FOLDER
+
+
+def configure_kernels(deterministic: bool) -> None:
+    """cuDNN/cuBLAS kernel choice for this process; call before CUDA is first used.
+
+    deterministic: the same kernels and reduction orders every run (bit-identical resume on
+    CUDA). Otherwise cudnn.benchmark: the shapes are fixed, so autotuning once pays off.
+    """
+    torch.backends.cudnn.benchmark = not deterministic
+    torch.backends.cudnn.deterministic = deterministic
+    # warn_only: two backward ops have no deterministic CUDA kernel (see the config field);
+    # torch names them in a warning instead of stopping the run.
+    torch.use_deterministic_algorithms(deterministic, warn_only=True)
+    if deterministic:
+        # cuBLAS reads this when it creates its handle (the first GEMM), so setting it here,
+        # before any model touches CUDA, is in time. A user's own value wins.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def training_accelerator(config: TrainConfig):
@@ -19,7 +38,19 @@ def training_accelerator(config: TrainConfig):
     project = ProjectConfiguration(
         project_dir=str(config.out), logging_dir=str(config.out / LOGS_FOLDER)
     )
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    # broadcast_buffers=False: D runs twice (real, fake) before one backward, and DDP's in-place
+    # buffer broadcast at each forward can break autograd on CUDA (pytorch#175024, cuDNN
+    # BatchNorm). What it means for running statistics: each rank's BatchNorm running mean and
+    # variance follow its own data only (they start equal, from the same seed). Training
+    # normalizes with batch statistics, so the step is unchanged; D's running statistics are
+    # never used; the exported G (and sample grids) are rank 0's, so inference uses statistics
+    # averaged over rank 0's part of the data, an estimate from 1/N of it rather than all of it.
+    # --sync-batchnorm synchronizes the batch statistics themselves.
+    ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
     return create_accelerator(
+        kwargs_handlers=[ddp],
         mixed_precision=config.optim.mixed_precision,
         gradient_accumulation_steps=config.optim.grad_accum,
         log_with="tensorboard",
@@ -48,9 +79,19 @@ def build_discriminator(config: TrainConfig):
 def prepare_models(config: TrainConfig, accelerator, generator, discriminator):
     """Channels-last and SyncBatchNorm as the config asks."""
     if config.model.channels_last:
-        generator.to(memory_format=torch.channels_last)
-        discriminator.to(memory_format=torch.channels_last)
+        for model in (generator, discriminator):
+            model.to(memory_format=torch.channels_last)
+            model.register_state_dict_post_hook(contiguous_state_dict)
     return maybe_sync_batchnorm(config, accelerator, generator, discriminator)
+
+
+def contiguous_state_dict(module, state_dict, prefix, local_metadata) -> None:
+    """state_dict post-hook: channels-last conv weights are not contiguous and safetensors
+    refuses them. Accelerate 1.15's save_state packs them itself, but not every version and
+    not every other writer (safetensors.torch.save_file on a state_dict) does."""
+    for name, tensor in state_dict.items():
+        if isinstance(tensor, torch.Tensor) and not tensor.is_contiguous():
+            state_dict[name] = tensor.contiguous()
 
 
 def build_optimizers(config: TrainConfig, generator, discriminator):
@@ -80,6 +121,21 @@ def maybe_sync_batchnorm(config: TrainConfig, accelerator, generator, discrimina
         return generator, discriminator
     convert = torch.nn.SyncBatchNorm.convert_sync_batchnorm
     return convert(generator), convert(discriminator)
+
+
+def generator_scaler(accelerator, optimizer_g) -> torch.amp.GradScaler | None:
+    """Under fp16, a GradScaler of G's own, given to G's prepared optimizer; else None.
+
+    Accelerate shares one scaler between the optimizers and updates its scale at every real
+    step. D steps before G's last micro-batch of an accumulation is backpropagated, so with one
+    scaler G's earlier micro-batches were scaled by the old scale and unscaled by the new one.
+    With its own scaler, G's scale changes only at G's step, after all its micro-batches.
+    """
+    if accelerator.scaler is None:
+        return None
+    scaler = torch.amp.GradScaler(accelerator.device.type)
+    optimizer_g.scaler = scaler  # AcceleratedOptimizer.step steps and updates this one
+    return scaler
 
 
 def build_generator_loss(config: TrainConfig):

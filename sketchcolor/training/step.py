@@ -46,11 +46,15 @@ def train_step(
     optimizer_d: torch.optim.Optimizer,
     generator_loss,
     accelerator,
+    scaler_g: torch.amp.GradScaler | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Update D, then G, on one micro-batch; returns detached losses (`loss_d`, `loss_g`, `loss_g_*`)."""
+    """Update D, then G, on one micro-batch; returns detached losses (`loss_d`, `loss_g`, `loss_g_*`).
+
+    scaler_g: G's own fp16 loss scaler (`generator_scaler`); None uses the Accelerator's.
+    """
     fake = generator(inputs.generator_input)  # (B, 3, H, W)
     if generator_loss.weights.adversarial == 0:
-        return reconstruction_step(fake, inputs, optimizer_g, generator_loss, accelerator)
+        return reconstruction_step(fake, inputs, optimizer_g, generator_loss, accelerator, scaler_g)
     real_pair = torch.cat([inputs.sketch, inputs.color], dim=1)  # (B, 6, H, W)
     fake_pair = torch.cat([inputs.sketch, fake], dim=1)  # (B, 6, H, W)
 
@@ -67,7 +71,7 @@ def train_step(
     set_requires_grad(discriminator, False)
     fake_logits = discriminator(fake_pair)  # (B, 1)
     loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color)
-    accelerator.backward(loss_g)
+    backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
     set_requires_grad(discriminator, True)
@@ -78,15 +82,25 @@ def train_step(
     return losses
 
 
-def reconstruction_step(fake, inputs: StepInputs, optimizer_g, generator_loss, accelerator) -> dict:
+def reconstruction_step(
+    fake, inputs: StepInputs, optimizer_g, generator_loss, accelerator, scaler_g=None
+) -> dict:
     """The generator update alone, for runs without the adversarial term (small CPU presets):
     the discriminator would only cost time, as no gradient of it would reach the generator."""
     zero_logits = fake.new_zeros(fake.shape[0], 1)  # weighted by 0: only keeps the loss's shape
     loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color)
-    accelerator.backward(loss_g)
+    backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
     losses = {"loss_d": torch.zeros((), device=fake.device), "loss_g": loss_g.detach()}
     for name, value in parts.items():
         losses[f"loss_g_{name}"] = torch.as_tensor(value).detach()
     return losses
+
+
+def backward(accelerator, loss: torch.Tensor, scaler: torch.amp.GradScaler | None) -> None:
+    """`accelerator.backward`, with `scaler` instead of the Accelerator's when one is given."""
+    if scaler is None:
+        accelerator.backward(loss)
+    else:
+        scaler.scale(loss / accelerator.gradient_accumulation_steps).backward()
