@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import safetensors.torch
@@ -46,6 +47,15 @@ def test_channels_last_models_give_contiguous_state_dicts(tmp_path):
     safetensors.torch.save_file(state, str(tmp_path / "d.safetensors"))  # refuses strided tensors
 
 
+class L1MinusLogits:
+    """A generator loss with an adversarial part, so train_step updates D, then G."""
+
+    weights = SimpleNamespace(adversarial=1.0)
+
+    def __call__(self, logits, fake, real):
+        return (fake - real).abs().mean() - logits.mean(), {}
+
+
 def sgd_step_weights(accelerator, *, own_scaler: bool, shared_scaler: bool) -> torch.Tensor:
     """G's weight after one optimizer step of 2 accumulated micro-batches (SGD, lr 1)."""
     from sketchcolor.training.setup import generator_scaler
@@ -73,9 +83,7 @@ def sgd_step_weights(accelerator, *, own_scaler: bool, shared_scaler: bool) -> t
             train_step(
                 inputs, generator=generator, discriminator=discriminator,
                 optimizer_g=optimizer_g, optimizer_d=optimizer_d, accelerator=accelerator,
-                generator_loss=lambda logits, fake, real: (
-                    (fake - real).abs().mean() - logits.mean(), {}
-                ),
+                generator_loss=L1MinusLogits(),
                 scaler_g=scaler_g,
             )  # fmt: skip
     return accelerator.unwrap_model(generator).weight.detach().clone()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -304,6 +306,23 @@ def test_torch_workers_outlive_an_epoch_and_an_abandoned_epoch_changes_nothing(s
     assert [batch["key"] for batch in loader.epoch(1)] == first
     assert loader._samples.epoch_loader is workers
     assert [batch["key"] for batch in open_loader().epoch(1)] == first
+
+
+def test_a_process_left_with_live_persistent_workers_exits(shard_dir):
+    """Workers ignore stop signals, and at exit multiprocessing only SIGTERMs them: without
+    the loader's exit hook this process would wait for them forever."""
+    script = (
+        "import sys\n"
+        "from sketchcolor.data.loader import create_loader\n"
+        "loader = create_loader(sys.argv[1], image_size=32, batch_size=4, backend='torch',\n"
+        "                       num_workers=2)\n"
+        "list(loader.epoch(0))\n"  # a whole epoch: the workers stay for the next one
+        "next(iter(loader.epoch(1)))\n"  # and one left after a batch, its prefetch in flight
+        "print('left', flush=True)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(shard_dir)], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    assert (done.returncode, done.stdout) == (0, "left\n"), done.stderr
 
 
 def test_dont_use_mmap_reads_the_same_batches(shard_dir):

@@ -17,6 +17,8 @@ Usage:
 
 from __future__ import annotations
 
+import atexit
+import weakref
 from pathlib import Path
 from typing import NamedTuple
 
@@ -182,6 +184,35 @@ class EpochBatches:
         return len(self.batches)
 
 
+# The live worker-backed epoch iterators of this process, stopped before the interpreter exits.
+_WORKER_ITERATORS: weakref.WeakSet = weakref.WeakSet()
+
+
+def stop_workers_at_exit() -> None:
+    """Stop every persistent worker while this process can still do so.
+
+    Without this, exit hangs: torch skips its own worker shutdown once the interpreter is
+    exiting, and multiprocessing then only terminate()s its daemonic children with SIGTERM,
+    which these workers ignore (`ignore_stop_signals`), and waits for them forever. torch has
+    no public close for persistent workers; `_shutdown_workers` is what its iterator's own
+    `__del__` calls. A worker that does not leave within a second is killed (SIGKILL).
+    """
+    for iterator in list(_WORKER_ITERATORS):
+        iterator._shutdown_workers()
+        for worker in getattr(iterator, "_workers", ()):
+            worker.join(timeout=1.0)
+            if worker.is_alive():
+                worker.kill()
+
+
+def _track_workers(iterator) -> None:
+    if not _WORKER_ITERATORS:
+        # (Re-)registered after torch's and multiprocessing's exit hooks, so it runs before them.
+        atexit.unregister(stop_workers_at_exit)
+        atexit.register(stop_workers_at_exit)
+    _WORKER_ITERATORS.add(iterator)
+
+
 def epoch_loader(samples: list[Sample], config: LoaderConfig) -> DataLoader:
     """The DataLoader for `samples`: kept on a SampleIndex (persistent workers), else new."""
     key = (config.image_size, config.num_workers, config.prefetch, config.device.type)
@@ -189,7 +220,9 @@ def epoch_loader(samples: list[Sample], config: LoaderConfig) -> DataLoader:
         return samples.epoch_loader
     workers = config.num_workers > 0
     loader = DataLoader(
-        PairDataset(samples, config.image_size),
+        # A plain copy of the list: the dataset must not hold the SampleIndex that holds this
+        # loader, or the loader and its workers would wait for the garbage collector.
+        PairDataset(list(samples), config.image_size),
         batch_sampler=EpochBatches(),
         num_workers=config.num_workers,
         # prefetch_factor and persistent workers are only valid with worker processes
@@ -217,5 +250,8 @@ def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_
     loader.batch_sampler.batches = [
         [(order[position], flips[position]) for position in batch] for batch in batches
     ]
-    for batch in loader:
+    batch_iterator = iter(loader)
+    if config.num_workers > 0:
+        _track_workers(batch_iterator)
+    for batch in batch_iterator:
         yield finish_batch(batch, config.device)
