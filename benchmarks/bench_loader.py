@@ -17,6 +17,8 @@ wait on data (loader batch time < step time means it does not).
 Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench_loader-cpu.json
        python benchmarks/bench_loader.py --pairs 96 --size 512 --batch-size 8 --workers 2 \
            --seconds 20 --json benchmarks/results/bench_loader_1024-cpu.json
+       python benchmarks/bench_loader.py --pairs 96 --size 256 --stored-size 256 --batch-size 8 \
+           --workers 2 --seconds 20 --json benchmarks/results/bench_loader_1024to256stored-cpu.json
 """
 
 from __future__ import annotations
@@ -228,6 +230,10 @@ def main() -> None:
     parser.add_argument("--source-size", type=int, default=None,
                         help="half size of the stored pairs (default 512: 1024x512 pairs; "
                         "quick: --size)")  # fmt: skip
+    parser.add_argument("--stored-size", type=int, default=None,
+                        help="half size the shards store (default --source-size); the training "
+                        "size makes the shard loaders skip the resize, as `sketchcolor shards "
+                        "--size S` does once at preparation")  # fmt: skip
     parser.add_argument("--loaders", default=None,
                         help="comma-separated subset of naive-pil,torch,dali-cpu,dali-gpu,"
                         "torchvision-gpu")  # fmt: skip
@@ -236,6 +242,7 @@ def main() -> None:
     pairs = args.pairs or (160 if args.quick else 2048)
     size = args.size or (128 if args.quick else 512)
     source_size = args.source_size or (size if args.quick else 512)
+    stored_size = args.stored_size or source_size
     workers = args.workers or (2 if args.quick else 8)
     seconds = args.seconds or (3.0 if args.quick else 20.0)
     content = args.content or ("synthetic" if args.quick else "realistic")
@@ -248,10 +255,10 @@ def main() -> None:
             write_synthetic_dataset(
                 root, SynthConfig(count=pairs, size=source_size, val_fraction=0.0), progress=False
             )
-        # Stored at the source half size, as `sketchcolor shards --size 512` writes the Kaggle
-        # pairs: the loaders skip resizing when it is also the training size.
+        # Stored at --stored-size (default the source half size, as `sketchcolor shards --size
+        # 512` writes the Kaggle pairs): the loaders skip resizing when it is the training size.
         prepare_shards(
-            root, shards, ShardConfig(size=source_size, shard_size=256, workers=workers),
+            root, shards, ShardConfig(size=stored_size, shard_size=256, workers=workers),
             progress=False,
         )  # fmt: skip
         delivery = torch.device("cuda", 0) if cuda else torch.device("cpu")
@@ -289,6 +296,7 @@ def main() -> None:
             "pairs": pairs,
             "size": size,
             "source_pair": f"{2 * source_size}x{source_size}",
+            "shards_store": f"{2 * stored_size}x{stored_size}",
             "content": content,
             "batch_size": args.batch_size,
             "workers": workers,
