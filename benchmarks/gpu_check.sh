@@ -13,6 +13,7 @@
 #                                              rows (Models 1, 2.1, 2.2, 3 at 512, bf16, full
 #                                              width; plain, --channels-last, --compile) (~9 min)
 #   benchmarks/gpu_check.sh env [WHEELS]       the environment report only
+# WHEELS may hold the pieces benchmarks/gpu_wheels.sh cut (carry-NN/piece-NN): they are joined.
 # Then: python benchmarks/gpu_tables.py (writes benchmarks/results/gpu-tables.md).
 # Without a GPU each step prints the environment and a one-line skip message, and exits 0.
 # Environment: GPU_CHECK_RESULTS (default benchmarks/results), GPU_CHECK_SITE (install folder).
@@ -29,11 +30,38 @@ SITE=${GPU_CHECK_SITE:-$REPO/.gpu-check-site}
 PYTHON=${PYTHON:-python}
 export PYTHONPATH="$SITE:$REPO${PYTHONPATH:+:$PYTHONPATH}"
 
+join_pieces() {  # WHEELS: the pieces gpu_wheels.sh cut (WHEELS/carry-NN/piece-NN) -> a folder
+    local wheels=$1
+    shift
+    local pieces=("$@") number
+    for ((number = 0; number < ${#pieces[@]}; number++)); do
+        if [ ! -f "$wheels/carry-$(printf '%02d' "$number")/piece-$(printf '%02d' "$number")" ]; then
+            echo "gpu_check.sh: $wheels: piece $(printf '%02d' "$number") is missing (${#pieces[@]} found)" >&2
+            exit 2
+        fi
+    done
+    local joined="$SITE.wheels"
+    rm -rf "$joined"
+    mkdir -p "$joined"
+    echo "== joining ${#pieces[@]} pieces from $wheels" >&2
+    if ! cat "${pieces[@]}" | tar -xf - -C "$joined" 2>/dev/null; then
+        echo "gpu_check.sh: $wheels: the ${#pieces[@]} pieces are not a whole archive (the last one missing?)" >&2
+        exit 2
+    fi
+    echo "$joined/wheels"
+}
+
 install_wheels() {  # WHEELS: every wheel in the folder, as is (the folder carries the deps)
     local wheels=$1
     if [ ! -d "$wheels" ]; then
         echo "gpu_check.sh: $wheels: no such folder of wheels" >&2
         exit 2
+    fi
+    shopt -s nullglob
+    local pieces=("$wheels"/carry-*/piece-*)
+    shopt -u nullglob
+    if [ ${#pieces[@]} -gt 0 ]; then
+        wheels=$(join_pieces "$wheels" "${pieces[@]}")
     fi
     shopt -s nullglob
     local files=("$wheels"/*.whl)

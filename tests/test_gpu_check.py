@@ -68,3 +68,69 @@ def test_fit_checks_flag_a_driver_older_than_the_builds():
     assert checks[2][0] == "PROBLEM" and checks[3] == ("ok", "faiss-gpu sees 1 GPU(s)")
     assert fit_checks({**facts, "driver_cuda": "13.1"})[0][0] == "ok"
     assert fit_checks({"cuda_available": False}) == [("-", SKIP_LINE)]
+
+
+WHEELS_SCRIPT = REPO / "benchmarks" / "gpu_wheels.sh"
+
+
+def write_tiny_wheel(folder: Path) -> None:
+    """A pure-Python wheel `tinywheel` (VALUE = 7) padded with 14 kB of random bytes."""
+    import zipfile
+
+    folder.mkdir(parents=True)
+    info = "tinywheel-1.0.dist-info"
+    files = {
+        "tinywheel/__init__.py": b"VALUE = 7\n",
+        "tinywheel/padding.bin": os.urandom(14_000),  # incompressible
+        f"{info}/METADATA": b"Metadata-Version: 2.1\nName: tinywheel\nVersion: 1.0\n",
+        f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\n"
+        b"Tag: py3-none-any\n",
+    }
+    files[f"{info}/RECORD"] = "".join(f"{name},,\n" for name in [*files, f"{info}/RECORD"]).encode()
+    with zipfile.ZipFile(folder / "tinywheel-1.0-py3-none-any.whl", "w") as wheel:
+        for name, data in files.items():
+            wheel.writestr(name, data)
+
+
+def cut_pieces(tmp_path: Path) -> Path:
+    out = tmp_path / "whl"
+    write_tiny_wheel(out / "wheels")
+    done = subprocess.run(["bash", str(WHEELS_SCRIPT), "--pieces-only", str(out), "4K"],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "1 wheels" in done.stdout and "in 5 pieces" in done.stdout  # tar pads to 20 kB
+    return out
+
+
+def test_wheels_cut_into_pieces_are_joined_and_installed(tmp_path):
+    out = cut_pieces(tmp_path)
+    pieces = sorted(path.relative_to(out).as_posix() for path in out.glob("carry-*/*"))
+    assert pieces == [f"carry-0{n}/piece-0{n}" for n in range(5)]
+    assert all((out / piece).stat().st_size == 4096 for piece in pieces)
+
+    done = run_check("env", out, tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"== joining 5 pieces from {out}" in done.stderr
+    assert "== installing 1 wheels" in done.stdout
+    site = tmp_path / "site"
+    imported = subprocess.run([sys.executable, "-c", "import tinywheel; print(tinywheel.VALUE)"],
+                              capture_output=True, text=True, env={**os.environ,
+                              "PYTHONPATH": str(site)})  # fmt: skip
+    assert imported.stdout == "7\n", imported.stderr
+
+
+@pytest.mark.parametrize(
+    ("removed", "message"),
+    [(["carry-01"], "piece 01 is missing (4 found)"),
+     (["carry-03", "carry-04"], "the 3 pieces are not a whole archive (the last one missing?)")],
+)  # fmt: skip
+def test_a_missing_piece_is_named_in_one_line(tmp_path, removed, message):
+    import shutil
+
+    out = cut_pieces(tmp_path)
+    for folder in removed:
+        shutil.rmtree(out / folder)
+    done = run_check("env", out, tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1] == f"gpu_check.sh: {out}: {message}"
+    assert not (tmp_path / "site").exists()  # nothing installed from a broken set
