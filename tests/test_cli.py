@@ -167,3 +167,35 @@ def test_every_readme_command_parses(words):
     if command in ("synth", "shards"):
         # Run from a fresh clone: an output name must not be a tracked folder (shards/ is one).
         assert not (REPO / options.out).exists(), f"{options.out} exists in the repository"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["train", "--data", "d", "--bogus-flag", "3"],
+         "Missing from sketchcolor train: --out PATH; Unrecognized options: --bogus-flag, 3"),
+        (["train", "--data", "d", "--out", "o", "--batch-size", "abc"],
+         "Error parsing --batch-size: invalid literal for int() with base 10: 'abc'"),
+        (["colorize"], "Missing from sketchcolor colorize: --run PATH, -o PATH, --out PATH"),
+        (["train", "--data", "d", "--out", "o", "--mixed-precision", "fp8"],
+         "invalid choice 'fp8' for argument '--mixed-precision'. Expected one of ("),
+    ],
+)  # fmt: skip
+def test_a_bad_command_line_is_one_line_naming_what_is_wrong(arguments, message, capsys):
+    assert cli.main(arguments) == 2
+    command = f"sketchcolor {arguments[0]}"
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and error.endswith(f" (see {command} --help)\n")
+    if message.endswith("("):  # choices listed in an order tyro does not fix
+        assert error.startswith(f"{command}: error: {message}")
+        assert all(f"'{choice}'" in error for choice in ("bf16", "fp16", "no", "None"))
+    else:
+        assert error == f"{command}: error: {message} (see {command} --help)\n"
+
+
+def test_help_is_still_tyros_full_text(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["colorize", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: sketchcolor colorize") and "--run PATH" in out

@@ -5,6 +5,10 @@ Usage: config = parse_options(TrainConfig, ["--data", "shards", "--out", "runs/a
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
+import sys
 from collections.abc import Sequence
 
 from sketchcolor.errors import SketchcolorError
@@ -37,6 +41,73 @@ def parse_options(cls: type, argv: Sequence[str], *, prog: str, description: str
     default = tyro.MISSING_NONPROP
     if config_file is not None:
         default = template(cls, read_config_values(cls, config_file))
-    return tyro.cli(
-        cls, args=argv, prog=prog, description=f"{description}\n\n{CONFIG_NOTE}", default=default
-    )
+    if "-h" in argv or "--help" in argv:
+        return tyro.cli(cls, args=argv, prog=prog, description=f"{description}\n\n{CONFIG_NOTE}",
+                        default=default)  # fmt: skip
+    # tyro reports a bad command line as a box of many lines; the house style is one line.
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured), _wide_console():
+            options = tyro.cli(cls, args=argv, prog=prog, default=default)
+    except SystemExit as stop:
+        if stop.code in (0, None):
+            raise
+        raise SketchcolorError(f"{one_line(captured.getvalue())} (see {prog} --help)") from None
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any, as it wrote them
+    return options
+
+
+@contextlib.contextmanager
+def _wide_console():
+    """A wide console while tyro writes its error box, so its lines are not wrapped."""
+    previous = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "1000"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = previous
+
+
+# The sections of tyro's error box that repeat the help text rather than say what is wrong.
+_HELP_SECTIONS = ("Argument helptext", "For full helptext")
+
+
+def one_line(box: str) -> str:
+    """tyro's error box as one line: each section's heading and its entries, without the
+    option descriptions and the pointers to --help.
+
+    Written by hand because tyro offers no machine-readable error: the box is its only output.
+    rich draws it with borders (Unicode or ASCII), or without any on a plain stream, where the
+    title takes the first section.
+    """
+    lines = box.splitlines()
+    bordered = any(line.lstrip().startswith(("│", "|")) for line in lines)
+    sections: list[list[str]] = [[]]
+    for line in lines:
+        content = line.rstrip()
+        if bordered:
+            content = content.strip()
+            if not content.startswith(("│", "|")):
+                continue  # the top and bottom borders (the top one holds the title)
+            content = content[1:-1].rstrip()
+        if content.strip() and set(content.strip()) <= {"─", "-"}:
+            sections.append([])
+        elif content.strip():
+            sections[-1].append(content)
+    parts = []
+    for section in sections if bordered else sections[1:]:
+        if not section or section[0].strip().startswith(_HELP_SECTIONS):
+            continue
+        base = min(_indent(line) for line in section)
+        heading = " ".join(line.strip() for line in section if _indent(line) == base)
+        # Entries sit 4 spaces in; deeper lines are their descriptions.
+        entries = [line.strip() for line in section if _indent(line) == base + 4]
+        parts.append(f"{heading} {', '.join(entries)}".strip())
+    return "; ".join(parts) or " ".join(box.split())
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip())
