@@ -1,34 +1,31 @@
 """The web app in a real browser (Debian's chromium via Playwright): upload, hints, download.
 
-Saves a screenshot of the app (to docs/ui.png with SKETCHCOLOR_UPDATE_DOCS=1, else to the test's
-temporary folder, so a test run leaves the tree clean). Skipped, with the reason, where Playwright or a
-chromium executable is missing.
+Saves a screenshot of the app in the test's temporary folder (docs/ui.png comes from
+docs/ui_screenshot.py, on trained runs). Skipped, with the reason, where Playwright or a chromium
+executable is missing.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-DOCS_SCREENSHOT = Path(__file__).resolve().parent.parent / "docs" / "ui.png"
+from tests.browser_page import (
+    TIMEOUT_MS,
+    chromium_path,
+    click_sketch_pixel,
+    fetch_image,
+    hint_labels,
+    set_hint_colour,
+    wait_for_labels,
+    wait_for_output,
+)
+
 SKETCH_SIZE = (320, 256)  # width, height: not square, so coordinates are checked both ways
 HINT_A, HINT_B = (80, 90), (230, 170)  # (x, y) in sketch pixels
-TIMEOUT_MS = 60_000
-
-
-def chromium_path() -> str | None:
-    """Debian's chromium (or $CHROMIUM), None where there is none."""
-    found = (
-        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-    )
-    return found if found and Path(found).exists() else None
 
 
 @pytest.fixture(scope="module")
@@ -53,59 +50,6 @@ def write_sketch(path: Path) -> Path:
     draw.line((10, 240, 310, 200), fill=0, width=2)
     image.save(path)
     return path
-
-
-def click_sketch_pixel(page, x: int, y: int) -> None:
-    """Click the hint canvas where sketch pixel (x, y) is shown (the image is scaled to fit)."""
-    image = page.locator("#canvas img")
-    box = image.bounding_box()
-    natural = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-    scale = min(box["width"] / natural[0], box["height"] / natural[1])
-    left = box["x"] + (box["width"] - natural[0] * scale) / 2  # object-fit: contain
-    top = box["y"] + (box["height"] - natural[1] * scale) / 2
-    page.mouse.click(left + (x + 0.5) * scale, top + (y + 0.5) * scale)
-
-
-def hint_labels(page) -> list[dict]:
-    text = page.locator("#hints textarea").input_value()
-    return json.loads(text) if text.strip() else []
-
-
-def wait_for_labels(page, count: int) -> None:
-    page.wait_for_function(
-        f"() => (document.querySelector('#hints textarea').value.match(/\"x\"/g) || []).length"
-        f" === {count}",
-        timeout=TIMEOUT_MS,
-    )
-
-
-def wait_for_output(page, labels: int, previous: str | None) -> str:
-    """Wait until the output shows a new image coloured with `labels` hints; its src."""
-    page.wait_for_function(
-        """([labels, previous]) => {
-            const text = document.querySelector('#latency').innerText;
-            const img = document.querySelector('#output img');
-            return text.includes(`${labels} hint label(s)`) && img && img.src !== previous;
-        }""",
-        arg=[labels, previous],
-        timeout=TIMEOUT_MS,
-    )
-    page.wait_for_load_state("networkidle")
-    return page.locator("#output img").get_attribute("src")
-
-
-def fetch_image(page, src: str) -> np.ndarray:
-    body = page.request.get(src).body()
-    return np.asarray(Image.open(io.BytesIO(body)).convert("RGB")).astype(np.float64)
-
-
-def set_hint_colour(page, hex_colour: str) -> None:
-    page.click("#hint-color button.dialog-button")
-    field = page.locator("#hint-color .input-wrap input")
-    field.fill(hex_colour)
-    field.press("Enter")
-    page.keyboard.press("Escape")
-    page.locator("#run-info").click()  # closes the dialog; the value is committed on close
 
 
 def window(image: np.ndarray, x: int, y: int, radius: int = 6) -> np.ndarray:
@@ -160,8 +104,7 @@ def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
     assert changed_at_b > 1.0, changed_at_b  # mean 8-bit levels
     assert changed_at_b > 2 * changed_at_a, (changed_at_b, changed_at_a)
 
-    update_docs = os.environ.get("SKETCHCOLOR_UPDATE_DOCS") == "1"
-    screenshot = DOCS_SCREENSHOT if update_docs else tmp_path / "ui.png"
+    screenshot = tmp_path / "ui.png"
     page.screenshot(path=str(screenshot), full_page=True)
     assert Image.open(screenshot).size[0] >= 800  # the whole page, not an empty capture
 
