@@ -41,14 +41,14 @@ def parse_options(cls: type, argv: Sequence[str], *, prog: str, description: str
     default = tyro.MISSING_NONPROP
     if config_file is not None:
         default = template(cls, read_config_values(cls, config_file))
+    description = f"{description}\n\n{CONFIG_NOTE}"
     if "-h" in argv or "--help" in argv:
-        return tyro.cli(cls, args=argv, prog=prog, description=f"{description}\n\n{CONFIG_NOTE}",
-                        default=default)  # fmt: skip
+        return tyro.cli(cls, args=argv, prog=prog, description=description, default=default)
     # tyro reports a bad command line as a box of many lines; the house style is one line.
     captured = io.StringIO()
     try:
         with contextlib.redirect_stderr(captured), _wide_console():
-            options = tyro.cli(cls, args=argv, prog=prog, default=default)
+            options = tyro.cli(cls, args=argv, prog=prog, description=description, default=default)
     except SystemExit as stop:
         if stop.code in (0, None):
             raise
