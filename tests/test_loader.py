@@ -301,10 +301,10 @@ def test_torch_workers_outlive_an_epoch_and_an_abandoned_epoch_changes_nothing(s
 
     loader = open_loader()
     first = [batch["key"] for batch in loader.epoch(1)]
-    workers = loader._samples.epoch_loader
+    workers = loader._torch_epochs.loader
     next(iter(loader.epoch(0)))  # left after one batch: its prefetched batches must not leak
     assert [batch["key"] for batch in loader.epoch(1)] == first
-    assert loader._samples.epoch_loader is workers
+    assert loader._torch_epochs.loader is workers
     assert [batch["key"] for batch in open_loader().epoch(1)] == first
 
 

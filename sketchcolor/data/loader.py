@@ -29,7 +29,7 @@ class PairLoader:
     def __init__(self, shards: SplitShards, config: LoaderConfig):
         self.shards = shards
         self.config = config
-        self._samples = None  # the torch backend's per-sample index, read once
+        self._torch_epochs = None  # the torch backend's DataLoader (workers outlive epochs)
         self._pipelines = None  # the DALI backend's pipeline builder (builds epochs ahead)
         if len(self) == 0:
             raise SketchcolorError(
@@ -65,11 +65,12 @@ class PairLoader:
         )
 
     def _torch_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
-        from sketchcolor.data.torch_loader import iterate_epoch, read_samples
+        from sketchcolor.data.torch_loader import TorchEpochs, read_samples
 
-        if self._samples is None:
-            self._samples = read_samples(self.shards.tar_paths, self.shards.index_paths)
-        yield from iterate_epoch(self._samples, self.config, epoch, skip_batches)
+        if self._torch_epochs is None:
+            samples = read_samples(self.shards.tar_paths, self.shards.index_paths)
+            self._torch_epochs = TorchEpochs(samples, self.config)
+        yield from self._torch_epochs.epoch(epoch, skip_batches)
 
 
 def create_loader(

@@ -11,7 +11,7 @@ over the whole split and free `skip_batches` on resume, which tar-level streamin
 Usage:
     samples = read_samples(tar_paths, index_paths)
     config = LoaderConfig(image_size=256, batch_size=16, device=torch.device("cpu"), backend="torch")
-    for batch in iterate_epoch(samples, config, epoch=0):
+    for batch in TorchEpochs(samples, config).epoch(0):
         ...
 """
 
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
 
@@ -47,21 +48,9 @@ class Sample(NamedTuple):
     palette_size: int
 
 
-class SampleIndex(list):
-    """Every sample of a split (a list of `Sample`), and the DataLoader that serves its epochs.
-
-    The DataLoader and its worker processes live as long as this index (one per PairLoader),
-    so epochs after the first reuse the workers and their open tars: restarting them each
-    epoch cost more than a short epoch's decoding (0.3-1 s on 2 cores).
-    """
-
-    epoch_loader: DataLoader | None = None
-    epoch_loader_key: tuple | None = None
-
-
-def read_samples(tar_paths: list[str], index_paths: list[str]) -> SampleIndex:
+def read_samples(tar_paths: list[str], index_paths: list[str]) -> list[Sample]:
     """Every sample of the tars, in stored order, from their DALI index files."""
-    samples = SampleIndex()
+    samples = []
     for tar, index in zip(tar_paths, index_paths, strict=True):
         samples.extend(_read_index(Path(tar), Path(index)))
     return samples
@@ -213,45 +202,43 @@ def _track_workers(iterator) -> None:
     _WORKER_ITERATORS.add(iterator)
 
 
-def epoch_loader(samples: list[Sample], config: LoaderConfig) -> DataLoader:
-    """The DataLoader for `samples`: kept on a SampleIndex (persistent workers), else new."""
-    key = (config.image_size, config.num_workers, config.prefetch, config.device.type)
-    if isinstance(samples, SampleIndex) and samples.epoch_loader_key == key:
-        return samples.epoch_loader
-    workers = config.num_workers > 0
-    loader = DataLoader(
-        # A plain copy of the list: the dataset must not hold the SampleIndex that holds this
-        # loader, or the loader and its workers would wait for the garbage collector.
-        PairDataset(list(samples), config.image_size),
-        batch_sampler=EpochBatches(),
-        num_workers=config.num_workers,
-        # prefetch_factor and persistent workers are only valid with worker processes
-        prefetch_factor=config.prefetch if workers else None,
-        pin_memory=config.device.type == "cuda",
-        persistent_workers=workers,
-        # A stop signal sent to every process must reach the training loop, not kill a worker.
-        worker_init_fn=ignore_stop_signals if workers else None,
-    )
-    if isinstance(samples, SampleIndex):
-        samples.epoch_loader, samples.epoch_loader_key = loader, key
-    return loader
+class TorchEpochs:
+    """The epochs of one split for one rank, served by one DataLoader (one per PairLoader).
 
+    Its worker processes outlive each epoch and keep their tars open: restarting them every
+    epoch cost more than a short epoch's decoding (0.3-1 s on 2 cores).
+    """
 
-def iterate_epoch(samples: list[Sample], config: LoaderConfig, epoch: int, skip_batches: int = 0):
-    """Yield the batches of one epoch for this rank, starting after `skip_batches`."""
-    order, flips = epoch_order(len(samples), config, epoch)
-    batches = batch_positions(len(samples), len(order), config)[skip_batches:]
-    if not batches:
-        return
-    loader = epoch_loader(samples, config)
-    # Read by the DataLoader in this process when the epoch's iterator starts; an epoch left
-    # early is drained by the persistent workers' reset at the next one.
-    flips = flips.tolist()
-    loader.batch_sampler.batches = [
-        [(order[position], flips[position]) for position in batch] for batch in batches
-    ]
-    batch_iterator = iter(loader)
-    if config.num_workers > 0:
-        _track_workers(batch_iterator)
-    for batch in batch_iterator:
-        yield finish_batch(batch, config.device)
+    def __init__(self, samples: list[Sample], config: LoaderConfig):
+        self.samples = samples
+        self.config = config
+        workers = config.num_workers > 0
+        self.loader = DataLoader(
+            PairDataset(samples, config.image_size),
+            batch_sampler=EpochBatches(),
+            num_workers=config.num_workers,
+            # prefetch_factor and persistent workers are only valid with worker processes
+            prefetch_factor=config.prefetch if workers else None,
+            pin_memory=config.device.type == "cuda",
+            persistent_workers=workers,
+            # A stop signal sent to every process must reach the training loop, not kill a worker.
+            worker_init_fn=ignore_stop_signals if workers else None,
+        )
+
+    def epoch(self, epoch: int, skip_batches: int = 0) -> Iterator[dict]:
+        """Yield the batches of `epoch` for this rank, starting after `skip_batches`."""
+        order, flips = epoch_order(len(self.samples), self.config, epoch)
+        batches = batch_positions(len(self.samples), len(order), self.config)[skip_batches:]
+        if not batches:
+            return
+        # Read by the DataLoader in this process when the epoch's iterator starts; an epoch left
+        # early is drained by the persistent workers' reset at the next one.
+        flips = flips.tolist()
+        self.loader.batch_sampler.batches = [
+            [(order[position], flips[position]) for position in batch] for batch in batches
+        ]
+        batch_iterator = iter(self.loader)
+        if self.config.num_workers > 0:
+            _track_workers(batch_iterator)
+        for batch in batch_iterator:
+            yield finish_batch(batch, self.config.device)
