@@ -29,6 +29,7 @@ from tests.browser_page import (  # noqa: E402
     wait_for_labels,
     wait_for_output,
 )
+from tests.conftest import free_port  # noqa: E402
 
 
 def flat_region_points(truth: np.ndarray, count: int, step: int = 24) -> list[tuple[int, int, str]]:
@@ -72,7 +73,8 @@ def main() -> None:
     if executable is None:
         raise SystemExit("ui_screenshot.py: no chromium executable (apt-get install chromium)")
 
-    app = start(ServeConfig(runs=runs, data=args.quickstart / "shards", device="cpu", port=7931),
+    port = free_port()
+    app = start(ServeConfig(runs=runs, data=args.quickstart / "shards", device="cpu", port=port),
                 block=False)  # fmt: skip
     try:
         with tempfile.TemporaryDirectory() as scratch, sync_playwright() as playwright:
@@ -80,7 +82,7 @@ def main() -> None:
             Image.fromarray(sketch).save(sketch_file)
             browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
             page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.goto("http://127.0.0.1:7931/")
+            page.goto(f"http://127.0.0.1:{port}/")
             page.wait_for_selector("#sketch input[type=file]", state="attached", timeout=TIMEOUT_MS)
             page.locator("#sketch input[type=file]").set_input_files(str(sketch_file))
             page.wait_for_selector("#canvas img", timeout=TIMEOUT_MS)
