@@ -321,8 +321,3 @@ def load_checkpoint_generator(
         seed=train_config.seed, batches=train_config.output.batchnorm_batches,
     ).eval()  # fmt: skip
     return generator, config
-
-
-def read_any_config(path: str | Path) -> dict:
-    """config.json of a run folder, or the equivalent of a checkpoint folder."""
-    return read_checkpoint_config(path) if is_checkpoint_folder(path) else read_run_config(path)

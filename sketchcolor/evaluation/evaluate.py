@@ -40,7 +40,7 @@ from sketchcolor.runs import (
     is_checkpoint_folder,
     load_checkpoint_generator,
     load_run,
-    read_any_config,
+    read_checkpoint_config,
     run_checkpoints,
     run_hints,
 )
@@ -406,7 +406,7 @@ def evaluate_runs(
         run_dirs = expand_checkpoints(run_dirs)
     # Fail early on a bad run: a run folder's generator is loaded once (NaN weights refused).
     configs = [
-        read_any_config(run_dir) if is_checkpoint_folder(run_dir) else check_run(run_dir)
+        read_checkpoint_config(run_dir) if is_checkpoint_folder(run_dir) else check_run(run_dir)
         for run_dir in run_dirs
     ]
     if verify:
