@@ -42,6 +42,7 @@ from sketchcolor.serve_controls import (
     labels_from_reference,
     labels_to_text,
     parse_labels,
+    rgb_hex,
     shown_label_size,
 )
 
@@ -251,8 +252,9 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
     def show_run(run):
         colorizer = find_run(models, run)
         control = colorizer.config["color_control"]
-        return (describe_run(run, colorizer), gr.update(visible=uses_hints(control)),
-                gr.update(visible=uses_palette(control)))  # fmt: skip
+        hints_visible = gr.update(visible=uses_hints(control))
+        return (describe_run(run, colorizer), hints_visible,
+                gr.update(visible=uses_palette(control)), hints_visible)  # fmt: skip
 
     def draw_hints(sketch, run, hints):
         if not sketch:
@@ -349,11 +351,8 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
 
         api_button.click(user_errors(gr, api_colorize), api_inputs, api_output,
                          api_name="colorize")  # fmt: skip
-        run.change(user_errors(gr, show_run), run, [info, hints_box, palette_box],
+        run.change(user_errors(gr, show_run), run, [info, hints_box, palette_box, canvas],
                    api_visibility="private")  # fmt: skip
-        run.change(lambda r: gr.update(visible=uses_hints(find_run(models, r)
-                                                          .config["color_control"])),
-                   run, canvas, api_visibility="private")  # fmt: skip
         redraw = dict(inputs=[sketch, run, hints], outputs=canvas, api_visibility="private",
                       trigger_mode="always_last")  # fmt: skip
         sketch.change(user_errors(gr, draw_hints), **redraw)
@@ -373,12 +372,6 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
                *[swatch.change for swatch in swatches]], **refresh)  # fmt: skip
     app.queue(default_concurrency_limit=config.concurrency)
     return app
-
-
-def rgb_hex(color: torch.Tensor) -> str:
-    """(3,) in [-1, 1] -> '#rrggbb'."""
-    values = ((color.clamp(-1, 1) + 1) * 127.5).round().int().tolist()
-    return "#" + "".join(f"{value:02x}" for value in values)
 
 
 def theme(gr):

@@ -98,6 +98,11 @@ def labels_from_reference(
     for found in ndimage.find_objects(regions):
         y = (found[0].start + found[0].stop - 1) // 2
         x = (found[1].start + found[1].stop - 1) // 2
-        rgb = ((hints.rgb[0, :, y, x] + 1) * 127.5).round().int().tolist()
-        labels.append({"x": x, "y": y, "color": "#" + "".join(f"{v:02x}" for v in rgb)})
+        labels.append({"x": x, "y": y, "color": rgb_hex(hints.rgb[0, :, y, x])})
     return labels
+
+
+def rgb_hex(color: torch.Tensor) -> str:
+    """(3,) in [-1, 1] -> '#rrggbb'."""
+    values = ((color.clamp(-1, 1) + 1) * 127.5).round().int().tolist()
+    return "#" + "".join(f"{value:02x}" for value in values)
