@@ -49,11 +49,11 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def create_output_folder(folder: Path) -> None:
+def create_output_folder(folder: Path, *, what: str = "output folder") -> None:
     """mkdir -p, with a one-line error for a place that cannot hold it (read-only, a file...)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise SketchcolorError(
-            f"{folder}: cannot create the output folder ({error.strerror or error})"
+            f"{folder}: cannot create the {what} ({error.strerror or error})"
         ) from error

@@ -16,6 +16,7 @@ from sketchcolor.batchnorm import with_recomputed_statistics
 from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.disk import write_errors
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.files import create_output_folder
 from sketchcolor.runs import TRAIN_CONFIG_FILE, export_generator
 from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress, save_checkpoint
@@ -43,6 +44,7 @@ class Checkpointer:
         self.root = config.out / CHECKPOINTS_FOLDER
         self.last = last
         """The newest complete checkpoint (None before the first); named when a loss goes bad."""
+        self.exported_step: int | None = None
 
     def save(self, progress: TrainingProgress, *, last_step: bool) -> Path | None:
         """A checkpoint and the exported generator when `progress.step` is due, else None."""
@@ -55,9 +57,11 @@ class Checkpointer:
         return self.last
 
     def export(self, step: int) -> None:
-        """generator.safetensors + config.json, from the main process."""
-        if self.accelerator.is_main_process:
+        """generator.safetensors + config.json, from the main process; once per step (the final
+        save already exports what the run's end would export again)."""
+        if self.accelerator.is_main_process and step != self.exported_step:
             export_generator(self.config, self.exported_model(), self.hint_config, step)
+            self.exported_step = step
 
     def exported_model(self):
         """The inference model with BatchNorm statistics from its own weights (a copy; the
@@ -88,12 +92,7 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
             )
     accelerator.wait_for_everyone()  # every rank has chosen its checkpoint before any clean-up
     if accelerator.is_main_process:
-        try:
-            config.out.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise SketchcolorError(
-                f"{config.out}: cannot create the run folder ({error.strerror or error})"
-            ) from error
+        create_output_folder(config.out, what="run folder")
         checkpoints.remove_partial_checkpoints(checkpoint_root)
         with write_errors(saved_config, safe=f"the checkpoints in {checkpoint_root} are untouched"):
             config.save(saved_config)
