@@ -154,9 +154,6 @@ def test_every_readme_command_parses(words):
     modules = {module.__name__.rpartition(".")[2]: module for module in cli.COMMAND_MODULES}
     assert command in modules, f"README names an unknown command {command!r}"
     module = modules[command]
-    if hasattr(module, "register"):  # a command written the older argparse way
-        cli.build_parser().parse_args(words)
-        return
     if "--data" in arguments and "--out" not in arguments and command == "train":
         arguments += ["--out", "runs/x"]  # the `...` examples leave the rest to the reader
     try:

@@ -4,8 +4,7 @@ A command module has NAME, HELP (one line for `sketchcolor --help`), `options()`
 dataclass, imported lazily) and `run(options)`. The command line is generated from the
 dataclass and its field docstrings by tyro (`parse_options`), with `--config FILE` (YAML, TOML
 or JSON) giving defaults that flags override. Heavy imports (torch, DALI) happen inside `run`,
-so `sketchcolor --help` stays fast. A module written the older argparse way (`register`) still
-works.
+so `sketchcolor --help` stays fast.
 
 Usage: sketchcolor synth my-synth --count 100 --size 256
 """
@@ -47,21 +46,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMAND_MODULES:
-        if hasattr(module, "register"):
-            module.register(subparsers)
-        else:
-            subparsers.add_parser(module.NAME, help=module.HELP, add_help=False)
+        subparsers.add_parser(module.NAME, help=module.HELP, add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {getattr(module, "NAME", None): module for module in COMMAND_MODULES}
-    parser = build_parser()
+    commands = {module.NAME: module for module in COMMAND_MODULES}
     module = commands.get(argv[0]) if argv else None
-    if module is None or hasattr(module, "register"):
-        args = parser.parse_args(argv)  # help, an unknown command, or an argparse command
-        return _run(args.command, lambda: args.run(args))
+    if module is None:
+        build_parser().parse_args(argv)  # help, no command or an unknown one: argparse exits
     name = argv[0]
 
     def parse_and_run():
