@@ -133,7 +133,9 @@ def build_run(config: TrainConfig, accelerator) -> Run:
         config, accelerator, inference_model, run.hint_config, loader=run.loader, last=resume_from
     )
     accelerator.init_trackers("tensorboard", config=tracker_hparams(config))
-    run.validation = ValidationLogger(config, accelerator, run.checkpointer, run.hint_config)
+    run.validation = ValidationLogger(
+        config, accelerator, run.checkpointer, run.hint_config, backend=run.backend
+    )
     run.samples = SampleWriter(config, run.hint_config, accelerator, inference_model)
     run.images_per_step = (
         config.optim.batch_size * config.optim.grad_accum * accelerator.num_processes

@@ -6,7 +6,7 @@ statistics recomputed, eval mode), hints drawn per sample from the fixed seed `s
 evaluate` uses, and logs `val/l1`, `val/psnr` and `val/ssim` at that step, so TensorBoard shows
 whether a long run still improves without stopping it.
 
-Usage: validation = ValidationLogger(config, accelerator, checkpointer, hint_config); validation.maybe_log(step, last_step=False)
+Usage: validation = ValidationLogger(config, accelerator, checkpointer, hint_config, backend); validation.maybe_log(step, last_step=False)
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ VALIDATION_SEED = 0
 class ValidationLogger:
     """Decides when val metrics are due and logs them (main process only; others wait)."""
 
-    def __init__(self, config: TrainConfig, accelerator, checkpointer, hint_config: HintConfig):
+    def __init__(self, config: TrainConfig, accelerator, checkpointer, hint_config: HintConfig,
+                 backend: str):  # fmt: skip
         self.config, self.accelerator, self.checkpointer = config, accelerator, checkpointer
         self.every = config.output.eval_every
         self.run_config = {"color_control": config.model.color_control,
@@ -34,13 +35,12 @@ class ValidationLogger:
         self.hint_config = hint_config
         self.loader = None
         if self.every and accelerator.is_main_process:
-            from sketchcolor.accelerators import resolve_backend
             from sketchcolor.data.loader import create_loader
 
             self.loader = create_loader(
                 config.data, split="val", image_size=config.model.size,
                 batch_size=config.optim.batch_size, device=accelerator.device,
-                backend=resolve_backend(config.loader.backend), training=False,
+                backend=backend, training=False,
                 seed=config.seed, num_workers=0,
             )  # fmt: skip
 
