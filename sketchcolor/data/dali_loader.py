@@ -4,7 +4,8 @@ Each epoch's pipeline depends only on (seed, epoch, rank), which makes resuming 
 its build is not paid inside the epoch, the next epoch's pipeline is built in a background
 thread while this one runs (`PipelineBuilder`).
 
-Usage: for batch in dali_epoch(shards, config, epoch=0, skip_batches=0, length=len(loader)): ...
+Usage: for batch in dali_epoch(PipelineBuilder(shards, config), epoch=0, skip_batches=0,
+                               length=len(loader)): ...
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import numpy as np
 import torch
 
-from sketchcolor.data.loader_config import LoaderConfig
+from sketchcolor.data.loader_config import LoaderConfig, to_unit_range
 from sketchcolor.data.manifest import SplitShards
 from sketchcolor.seeding import mixed_seed
 
@@ -59,23 +60,18 @@ class PipelineBuilder:
 
 
 def dali_epoch(
-    shards: SplitShards,
-    config: LoaderConfig,
-    epoch: int,
-    skip_batches: int,
-    length: int,
-    builder: PipelineBuilder | None = None,
+    builder: PipelineBuilder, epoch: int, skip_batches: int, length: int
 ) -> Iterator[dict]:
     """The batches of `epoch` from its own DALI pipeline; `length` batches at most.
 
     builder: keeps pipelines across epochs; in training it builds epoch + 1's while this
-    epoch runs. None builds this epoch's alone.
+    epoch runs.
     """
     from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
     from sketchcolor.data.dali_pipeline import OUTPUT_NAMES, READER_NAME
 
-    builder = builder or PipelineBuilder(shards, config)
+    config = builder.config
     # Each epoch has its own pipeline, seeded from (seed, epoch, rank): the epoch's batches do
     # not depend on what ran before, which is what makes resuming exact.
     pipeline = builder.take(epoch)
@@ -117,11 +113,6 @@ def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
         seed=mixed_seed(config.seed, epoch, config.rank, bits=31),
         stored_half_size=shards.half_size,
     )
-
-
-def to_unit_range(image: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1] on `device`, in place after the one float copy."""
-    return image.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
 
 
 def dali_batch(outputs: dict, device: torch.device) -> dict:

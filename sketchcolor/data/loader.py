@@ -60,9 +60,7 @@ class PairLoader:
 
         if self._pipelines is None:
             self._pipelines = PipelineBuilder(self.shards, self.config)
-        yield from dali_epoch(
-            self.shards, self.config, epoch, skip_batches, len(self), self._pipelines
-        )
+        yield from dali_epoch(self._pipelines, epoch, skip_batches, len(self))
 
     def _torch_epoch(self, epoch: int, skip_batches: int) -> Iterator[dict]:
         from sketchcolor.data.torch_loader import TorchEpochs, read_samples

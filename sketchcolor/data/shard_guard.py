@@ -119,11 +119,10 @@ def remove_damaged_shards(out: Path) -> list[str]:
 
 def remember_written(manifest: dict, out: Path, names: set[str]) -> None:
     """Record the tars written just now as verified, so the next check need not hash them."""
-    from sketchcolor.data.verify import VerifiedCache, manifest_shards
+    from sketchcolor.data.verify import VerifiedCache, expected_record, manifest_shards
 
     cache = VerifiedCache.load()
     for entry in manifest_shards(manifest):
         if entry["tar"] in names:
-            expected = {key: entry[key] for key in ("sha256", "count", "bytes")}
-            cache.remember(out / entry["tar"], out / entry["idx"], expected)
+            cache.remember(out / entry["tar"], out / entry["idx"], expected_record(entry))
     cache.save()

@@ -29,7 +29,8 @@ import torchvision.io
 import torchvision.transforms.v2.functional as functional
 from torch.utils.data import DataLoader, Dataset
 
-from sketchcolor.data.loader_config import LoaderConfig
+from sketchcolor.data.dali_index import INDEX_VERSION
+from sketchcolor.data.loader_config import LoaderConfig, to_unit_range
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.seeding import mixed_seed
 from sketchcolor.stop_signals import ignore_stop_signals
@@ -58,7 +59,7 @@ def read_samples(tar_paths: list[str], index_paths: list[str]) -> list[Sample]:
 
 def _read_index(tar: Path, index: Path) -> list[Sample]:
     lines = index.read_text().splitlines()
-    if not lines or not lines[0].startswith("v1.2"):
+    if not lines or not lines[0].startswith(INDEX_VERSION):
         raise SketchcolorError(f"{index}: not a DALI webdataset index (expected a 'v1.2 N' header)")
     samples = []
     for line_number, line in enumerate(lines[1:], start=2):
@@ -147,15 +148,10 @@ def batch_positions(count: int, part_size: int, config: LoaderConfig) -> list[li
 
 
 def finish_batch(batch: dict, device: torch.device) -> dict:
-    """uint8 halves (already flipped in the workers) -> float [-1, 1] on the device.
-
-    In place after the one float copy: at 512 px a batch is tens of MB, and each extra
-    full-size temporary cost the main process more than a worker's decode of a pair.
-    """
+    """uint8 halves (already flipped in the workers) -> float [-1, 1] on the device."""
     finished = {"key": list(batch["key"])}
     for name in ("color", "sketch"):
-        image = batch[name].to(device, non_blocking=True).float()  # (B, 3, H, W)
-        finished[name] = image.div_(127.5).sub_(1.0)
+        finished[name] = to_unit_range(batch[name], device)  # (B, 3, H, W)
     finished["palette"] = batch["palette"].to(device, non_blocking=True) * 2.0 - 1.0  # (B, 9, 3)
     return finished
 

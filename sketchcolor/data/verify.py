@@ -17,6 +17,7 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from sketchcolor.data.dali_index import INDEX_VERSION
 from sketchcolor.data.manifest import MANIFEST_FILE, read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import file_sha256, write_text_atomically
@@ -44,6 +45,12 @@ def manifest_shards(manifest: dict, splits=None) -> list[dict]:
     return entries
 
 
+def expected_record(entry: dict) -> dict:
+    """What the verified-tar cache compares for a manifest shard entry (KeyError when the
+    entry lacks its sha256 or count; manifests older than the byte size give None)."""
+    return {"sha256": entry["sha256"], "count": entry["count"], "bytes": entry.get("bytes")}
+
+
 def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> list[ShardProblem]:
     """Every problem of the shards of `splits` (all when None); [] when they are intact."""
     from tqdm import tqdm
@@ -56,9 +63,7 @@ def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> li
     for entry in tqdm(entries, desc="verify shards", unit="tar", disable=not progress):
         try:
             tar, idx = shard_dir / entry["tar"], shard_dir / entry["idx"]
-            expected = {key: entry[key] for key in ("sha256", "count")} | {
-                "bytes": entry.get("bytes")
-            }
+            expected = expected_record(entry)
         except (KeyError, TypeError):
             raise SketchcolorError(
                 f"{shard_dir / MANIFEST_FILE}: malformed shard entry {entry!r}"
@@ -114,7 +119,7 @@ def index_problem(idx: Path, members: dict[str, tuple[int, int]], count: int) ->
     try:
         lines = idx.read_text().splitlines()
         header = lines[0].split()
-        if header[0] != "v1.2" or int(header[1]) != count or len(lines) - 1 != count:
+        if header[0] != INDEX_VERSION or int(header[1]) != count or len(lines) - 1 != count:
             return f"its index {idx.name} lists {len(lines) - 1} samples, expected {count}"
         for line in lines[1:]:
             fields = line.split()
