@@ -190,6 +190,8 @@ class LoaderConfig:
     """Loader worker threads/processes per rank."""
     verify: bool = True
     """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
+    dont_use_mmap: bool = False
+    """DALI reads the tars instead of memory-mapping them: faster on network file systems."""
 
 
 @dataclass(kw_only=True)

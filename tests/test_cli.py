@@ -196,3 +196,23 @@ def test_help_is_still_tyros_full_text(capsys):
     assert stop.value.code == 0
     out = capsys.readouterr().out
     assert out.startswith("usage: sketchcolor colorize") and "--run PATH" in out
+
+
+def test_dont_use_mmap_reaches_the_training_loader(shard_dir, tmp_path, monkeypatch):
+    """`train --dont-use-mmap` (network file systems) is handed to the training loader."""
+    import sketchcolor.training.loop as loop
+
+    config = parse_train_config(["--data", str(shard_dir), "--out", str(tmp_path / "run"),
+                                 "--dont-use-mmap", "--no-verify"])  # fmt: skip
+    assert config.loader.dont_use_mmap is True
+    assert parse_train_config(["--data", "d", "--out", "o"]).loader.dont_use_mmap is False
+    seen = {}
+
+    def refuse(*arguments, **options):
+        seen.update(options)
+        raise SketchcolorError("stop after the loader's options")
+
+    monkeypatch.setattr(loop, "create_loader", refuse)
+    with pytest.raises(SketchcolorError, match="stop after the loader's options"):
+        loop.train(config)
+    assert seen["dont_use_mmap"] is True and seen["split"] == "train"

@@ -83,6 +83,7 @@ def build_run(config: TrainConfig, accelerator) -> Run:
         batch_size=config.optim.batch_size, device=accelerator.device, backend=run.backend,
         training=True, rank=accelerator.process_index, world_size=accelerator.num_processes,
         seed=config.seed, num_workers=config.loader.num_workers,
+        dont_use_mmap=config.loader.dont_use_mmap,
     )  # fmt: skip
     run.steps_per_epoch = len(run.loader) // config.optim.grad_accum
     if run.steps_per_epoch == 0:
