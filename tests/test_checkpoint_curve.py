@@ -203,3 +203,6 @@ def test_the_paper_recipe_prints_its_commands_and_gpu_hours():
     # 3 x (27.2 + 3 x 36.9) + 3 x 30.9 = 506 GFLOPs x 1,422,400 images at 346 TFLOP/s.
     assert "| 1 | 506 | 0.58 |" in lines and "| 2.1 | 754 | 0.86 |" in lines
     assert "| 3 | 761 | 0.87 |" in lines
+    # Every evaluation writes the run's MODEL_CARD.md: the exports' (all val images) go last.
+    evaluations = [line for line in lines if line.startswith("+ sketchcolor evaluate")]
+    assert ["--all-checkpoints" in line for line in evaluations] == [True, False], evaluations

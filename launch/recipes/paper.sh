@@ -82,14 +82,15 @@ if [ "$STEP" = train ] || [ "$STEP" = all ]; then
         --eval-every 5000 --eval-images 512
 fi
 
-# 3. evaluation: FID (dataset-level, all 3,545 val images), PSNR, SSIM, L1 of every export,
-#    the paper's table and ratios (results.md), MODEL_CARD.md in every run folder; then the
-#    curve of each run over its checkpoints.
+# 3. evaluation: the curve of each run over its checkpoints (1,000 val images each); then FID
+#    (dataset-level, all 3,545 val images), PSNR, SSIM, L1 of every export, the paper's table
+#    and ratios (results.md) and MODEL_CARD.md in every run folder. The exports go last: every
+#    evaluation writes the run's model card, and the card kept must be the export's.
 if [ "$STEP" = evaluate ] || [ "$STEP" = all ]; then
-    run sketchcolor evaluate "$RUNS"/model-* --data "$SHARDS" --out "$RESULTS/final" --seed 0
     for run_dir in "$RUNS"/model-*; do
         run sketchcolor evaluate "$run_dir" --all-checkpoints --data "$SHARDS" \
             --out "$RESULTS/curves/$(basename "$run_dir")" --max-images 1000
     done
+    run sketchcolor evaluate "$RUNS"/model-* --data "$SHARDS" --out "$RESULTS/final" --seed 0
     echo "the table: $RESULTS/final/results.md; curves: $RESULTS/curves/*/results-curve.png"
 fi
