@@ -32,8 +32,6 @@ from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hi
 from sketchcolor.sample_grid import control_image, save_sample_grid
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
-# A sketch larger than this is refused before it is decoded (4096 x 4096, about 16 MP): its
-# float copies would take gigabytes, and a tiny compressed file can claim a huge size.
 
 
 @dataclass(kw_only=True)

@@ -39,8 +39,9 @@ IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
 PALETTE_ENGINES = ("auto", "faiss-cpu", "faiss-gpu", "torch")
 """k-means engines of data/palette.py."""
 MAX_SKETCH_PIXELS = 4096 * 4096
-"""Largest sketch `colorize` and `serve` read unless told otherwise (about 16.8 MP; a
-10000 x 10000 sketch takes 4-8 GB of memory)."""
+"""Largest sketch `colorize` and `serve` read unless told otherwise (about 16.8 MP), refused
+before it is decoded: a 10000 x 10000 sketch's float copies take 4-8 GB, and a tiny compressed
+file can claim a huge size."""
 
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
