@@ -121,6 +121,8 @@ def colorize_seconds(run: Path, sketch: Path) -> float:
 
 
 def main() -> None:
+    from gradio_client import handle_file
+
     parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument("--run", type=Path, help="run folder to serve (default: a tiny one)")
     parser.add_argument("--model", default="2.1", help="model of the tiny run (default 2.1)")
@@ -143,7 +145,7 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}/"
             client = connect(url, server)
             for _ in range(2):  # warm-up: first calls pay for lazy imports and allocations
-                client.predict(handle_file_of(sketch), run.name, HINTS, "", api_name="/colorize")
+                client.predict(handle_file(str(sketch)), run.name, HINTS, "", api_name="/colorize")
             rows = [measure(url, sketch, run.name, clients, count)
                     for clients, count in per_client.items()]  # fmt: skip
         finally:
@@ -161,12 +163,6 @@ def main() -> None:
         "colorize_alone_s": round(alone, 4),
         "rows": rows,
     }, args.json)  # fmt: skip
-
-
-def handle_file_of(path: Path):
-    from gradio_client import handle_file
-
-    return handle_file(str(path))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ Usage: python benchmarks/learning_experiments.py --synth /tmp/synth --control hi
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import time
 from pathlib import Path
@@ -103,8 +104,8 @@ def mean_l1(generator, args, hint_config, data, *, mode: str, batch_size=10) -> 
     return total / count
 
 
-def training_batches(args, train: dict, hint_config):
-    """Endless shuffled batches (random horizontal flips) with training-style inputs."""
+def training_batches(args, train: dict):
+    """(step, batch) without end: the training pairs in a new seeded order each pass."""
     rng = np.random.default_rng(args.seed)
     step = 0
     while True:
@@ -145,7 +146,7 @@ def run(args) -> dict:
     discriminator.train()
     started = time.perf_counter()
     first_l1 = last_l1 = None
-    for step, batch in training_batches(args, train, hint_config):
+    for step, batch in training_batches(args, train):
         if step >= args.steps:
             break
         torch.manual_seed(args.seed * 100003 + step)
@@ -171,12 +172,12 @@ def run(args) -> dict:
         "train_l1_trainmode": mean_l1(generator, args, hint_config, probe, mode="train"),
     }
     before = {name: buffer.clone() for name, buffer in generator.named_buffers()}
-    batches = training_batches(args, train, hint_config)
+    batches = training_batches(args, train)
     recompute_batchnorm_statistics(
         generator,
         (
             generator_input(args, hint_config, batch, seed=10_000 + step, fixed=False)
-            for step, batch in itertools_islice(batches, args.recompute_batches)
+            for step, batch in itertools.islice(batches, args.recompute_batches)
         ),
     )
     result["drift"] = batchnorm_drift(generator, before)
@@ -198,12 +199,6 @@ def batchnorm_drift(generator, before: dict) -> list[list[float]]:
             ratio = (before[f"{name}.running_var"] / module.running_var).log().abs().mean()
             drift.append([round(float(shift), 2), round(float(ratio), 2)])
     return drift
-
-
-def itertools_islice(iterable, count):
-    import itertools
-
-    return itertools.islice(iterable, count)
 
 
 def main() -> None:
