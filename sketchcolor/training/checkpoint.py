@@ -20,10 +20,12 @@ from pathlib import Path
 
 from sketchcolor.disk import write_errors
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.runs import CHECKPOINT_GENERATOR_FILE, CHECKPOINT_PREFIX, CHECKPOINT_PROGRESS_FILE
 
-PREFIX = "step-"
+# The folder names are runs.py's, which evaluation reads checkpoints by.
+PREFIX = CHECKPOINT_PREFIX
 PARTIAL_PREFIX = ".partial-"
-PROGRESS_FILE = "progress.json"
+PROGRESS_FILE = CHECKPOINT_PROGRESS_FILE
 _STEP_PATTERN = re.compile(rf"^{PREFIX}(\d+)$")
 
 
@@ -70,7 +72,9 @@ def is_complete(folder: Path) -> bool:
         TrainingProgress.from_file(folder / PROGRESS_FILE)
     except (OSError, ValueError, TypeError):
         return False
-    return (folder / "model.safetensors").is_file() or (folder / "pytorch_model.bin").is_file()
+    return (folder / CHECKPOINT_GENERATOR_FILE).is_file() or (
+        folder / "pytorch_model.bin"
+    ).is_file()
 
 
 def latest_checkpoint(checkpoints: Path) -> Path | None:

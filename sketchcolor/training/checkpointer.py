@@ -17,11 +17,9 @@ from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.disk import write_errors
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import create_output_folder
-from sketchcolor.runs import TRAIN_CONFIG_FILE, export_generator
+from sketchcolor.runs import CHECKPOINTS_FOLDER, TRAIN_CONFIG_FILE, export_generator
 from sketchcolor.training import checkpoint as checkpoints
 from sketchcolor.training.checkpoint import TrainingProgress, save_checkpoint
-
-CHECKPOINTS_FOLDER = "checkpoints"
 
 
 class Checkpointer:
