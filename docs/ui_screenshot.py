@@ -22,11 +22,10 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 from tests.browser_page import (  # noqa: E402
-    TIMEOUT_MS,
+    add_hint,
     chromium_path,
-    click_sketch_pixel,
-    set_hint_colour,
-    wait_for_labels,
+    open_app,
+    upload_sketch,
     wait_for_output,
 )
 from tests.conftest import free_port  # noqa: E402
@@ -81,15 +80,10 @@ def main() -> None:
             sketch_file = Path(scratch) / "sketch.png"
             Image.fromarray(sketch).save(sketch_file)
             browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-            page = browser.new_page(viewport={"width": 1280, "height": 1100})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("#sketch input[type=file]", state="attached", timeout=TIMEOUT_MS)
-            page.locator("#sketch input[type=file]").set_input_files(str(sketch_file))
-            page.wait_for_selector("#canvas img", timeout=TIMEOUT_MS)
+            page = open_app(browser, f"http://127.0.0.1:{port}/")
+            upload_sketch(page, sketch_file)
             for number, (x, y, colour) in enumerate(points, start=1):
-                set_hint_colour(page, colour)
-                click_sketch_pixel(page, x, y)
-                wait_for_labels(page, number)
+                add_hint(page, x, y, colour, count=number)
             wait_for_output(page, len(points), None)
             page.screenshot(path=str(args.out), full_page=True)
             browser.close()

@@ -75,3 +75,24 @@ def set_hint_colour(page, hex_colour: str) -> None:
     field.press("Enter")
     page.keyboard.press("Escape")
     page.locator("#run-info").click()  # closes the dialog; the value is committed on close
+
+
+def open_app(browser, url: str, **page_options):
+    """A page of the app at `url` (1280 x 1100), once its sketch upload is there."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1100}, **page_options)
+    page.goto(url)
+    page.wait_for_selector("#sketch input[type=file]", state="attached", timeout=TIMEOUT_MS)
+    return page
+
+
+def upload_sketch(page, path: Path) -> None:
+    """Upload the sketch at `path` and wait for the hint canvas to show it."""
+    page.locator("#sketch input[type=file]").set_input_files(str(path))
+    page.wait_for_selector("#canvas img", timeout=TIMEOUT_MS)
+
+
+def add_hint(page, x: int, y: int, hex_colour: str, count: int) -> None:
+    """Click a hint label of `hex_colour` at sketch pixel (x, y); `count` labels after it."""
+    set_hint_colour(page, hex_colour)
+    click_sketch_pixel(page, x, y)
+    wait_for_labels(page, count)

@@ -15,11 +15,12 @@ from PIL import Image, ImageDraw
 
 from tests.browser_page import (
     TIMEOUT_MS,
+    add_hint,
     chromium_path,
-    click_sketch_pixel,
     fetch_image,
     hint_labels,
-    set_hint_colour,
+    open_app,
+    upload_sketch,
     wait_for_labels,
     wait_for_output,
 )
@@ -57,20 +58,12 @@ def window(image: np.ndarray, x: int, y: int, radius: int = 6) -> np.ndarray:
 
 
 def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 1100}, accept_downloads=True)
-    page.goto(serve_url)
-    page.wait_for_selector("#sketch input[type=file]", state="attached", timeout=TIMEOUT_MS)
+    page = open_app(browser, serve_url, accept_downloads=True)
     assert "colour control hints" in page.locator("#run-info").inner_text()
-    sketch = write_sketch(tmp_path / "sketch.png")
-    page.locator("#sketch input[type=file]").set_input_files(str(sketch))
-    page.wait_for_selector("#canvas img", timeout=TIMEOUT_MS)
+    upload_sketch(page, write_sketch(tmp_path / "sketch.png"))
 
-    set_hint_colour(page, "#ff0000")
-    click_sketch_pixel(page, *HINT_A)
-    wait_for_labels(page, 1)
-    set_hint_colour(page, "#0000ff")
-    click_sketch_pixel(page, *HINT_B)
-    wait_for_labels(page, 2)
+    add_hint(page, *HINT_A, "#ff0000", count=1)
+    add_hint(page, *HINT_B, "#0000ff", count=2)
     labels = hint_labels(page)
     assert [(label["x"], label["y"]) for label in labels] == [HINT_A, HINT_B]
     assert [label["color"] for label in labels] == ["#ff0000", "#0000ff"]
@@ -94,9 +87,7 @@ def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
     # Change the second hint's colour: undo it, pick green, click the same place again.
     page.click("#undo")
     wait_for_labels(page, 1)
-    set_hint_colour(page, "#00ff00")
-    click_sketch_pixel(page, *HINT_B)
-    wait_for_labels(page, 2)
+    add_hint(page, *HINT_B, "#00ff00", count=2)
     assert hint_labels(page)[1] == {"x": HINT_B[0], "y": HINT_B[1], "color": "#00ff00"}
     second = fetch_image(page, wait_for_output(page, 2, first_src))
     changed_at_b = np.abs(window(second, *HINT_B) - window(first, *HINT_B)).mean()
