@@ -106,7 +106,7 @@ def with_recomputed_statistics(
             if uses_hints(color_control):
                 draw = torch.Generator(device=color.device)
                 draw.manual_seed(mixed_seed(seed, statistics_epoch, number))
-                hints = sample_hints(color, hint_config, draw)
+                hints = sample_hints(color, hint_config, draw, sketch=batch["sketch"])
             yield build_generator_input(
                 color_control, batch["sketch"], palette=batch.get("palette"), hints=hints,
                 hint_config=hint_config,

@@ -27,6 +27,8 @@ from sketchcolor.files import write_text_atomically
 COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
 """What the generator gets besides the sketch (see data/conditioning.py)."""
 HINT_ENCODINGS = ("overlay", "channels")
+HINT_PLACEMENTS = ("grid", "dots")
+UPSAMPLINGS = ("transposed", "resize")
 PALETTE_SIZE = 9
 """Colours in a palette (the paper's 9)."""
 PAPER_IMAGE_SIZE = 512
@@ -45,6 +47,8 @@ file can claim a huge size."""
 
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
+HintPlacement = Literal["grid", "dots"]
+Upsampling = Literal["transposed", "resize"]
 MixedPrecision = Literal["bf16", "fp16", "no"]
 LoaderBackend = Literal["auto", "dali", "torch"]
 
@@ -91,6 +95,11 @@ class HintConfig:
     zero_fraction: Annotated[float, arg(aliases=("--hint-zero-fraction",))] = 0.2
     """Fraction of samples that get no labels at all, so sketch-only use stays good."""
 
+    placement: Annotated[HintPlacement, arg(aliases=("--hint-placement",))] = "grid"
+    """"grid": the paper's labels, a node square's mean colour (it can straddle lines); "dots":
+    dots of label_size px placed as a person places them, inside regions and off the lines, in
+    the truth's colour under each dot (the max_labels cap then ignores the grid)."""
+
     encoding: Annotated[HintEncoding, arg(aliases=("--hint-encoding",))] = "overlay"
     """"overlay": labels painted over the sketch (3 channels, the paper's); "channels": the
     sketch, the hint RGB and the hint mask as separate channels (7)."""
@@ -107,6 +116,7 @@ class HintConfig:
                 f"hint zero_fraction must be in [0, 1], got {self.zero_fraction}"
             )
         _choose("hint encoding", self.encoding, HINT_ENCODINGS)
+        _choose("hint placement", self.placement, HINT_PLACEMENTS)
 
     @classmethod
     def for_size(cls, image_size: int, **options) -> HintConfig:
@@ -168,6 +178,9 @@ class ModelConfig:
     """Training resolution (square); a multiple of the generator's size_multiple."""
     width: float = 1.0
     """Channel width multiplier of generator and discriminator (1.0 = the paper's widths)."""
+    upsampling: Upsampling = "transposed"
+    """How the generator's decoder doubles the size: "transposed" convolutions (the paper's) or
+    "resize" (nearest-neighbour resize then a 3x3 convolution: no checkerboard)."""
     ema: bool = False
     """Keep an exponential moving average of the generator; it becomes generator.safetensors."""
     ema_decay: float = 0.999

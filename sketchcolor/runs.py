@@ -156,16 +156,22 @@ def sample_seed(key: str, seed: int) -> int:
     return (zlib.crc32(key.encode()) + 1_000_003 * seed) % (2**63)
 
 
-def sample_fixed_hints(color: torch.Tensor, keys: list[str], hint_config, seed: int):
+def sample_fixed_hints(
+    color: torch.Tensor, keys: list[str], hint_config, seed: int, sketch: torch.Tensor | None = None
+):
     """Training-style hint labels, each sample's drawn from its own seeded generator.
 
     The generator is a CPU one whatever the data's device: CPU and CUDA generators give
     different streams, and a GPU evaluation must score the same hints as a CPU one.
+    sketch: needed by the "dots" placement (labels kept off the lines).
     """
     parts = []
     for index, key in enumerate(keys):
         generator = torch.Generator("cpu").manual_seed(sample_seed(key, seed))
-        parts.append(sample_hints(color[index : index + 1], hint_config, generator))
+        one_sketch = None if sketch is None else sketch[index : index + 1]
+        parts.append(
+            sample_hints(color[index : index + 1], hint_config, generator, sketch=one_sketch)
+        )
     return Hints(
         rgb=torch.cat([part.rgb for part in parts]), mask=torch.cat([part.mask for part in parts])
     )
@@ -175,7 +181,9 @@ def run_hints(config: dict, batch: dict, seed: int):
     """The fixed-seed hint labels a run's colour control takes for a batch; None without hints."""
     if not uses_hints(config["color_control"]):
         return None
-    return sample_fixed_hints(batch["color"], batch["key"], hint_config_of(config), seed)
+    return sample_fixed_hints(
+        batch["color"], batch["key"], hint_config_of(config), seed, sketch=batch["sketch"]
+    )
 
 
 def load_run_generator(run_dir: str | Path, device: torch.device):
@@ -256,6 +264,7 @@ def read_checkpoint_config(checkpoint_dir: str | Path) -> dict:
     return {
         "model": model.name,
         "width": model.width,
+        "upsampling": model.upsampling,
         "color_control": model.color_control,
         "hint_config": hint_config.to_dict(),
         "image_size": model.size,
@@ -295,6 +304,7 @@ def load_checkpoint_generator(
         config["model"],
         in_channels=input_channels(config["color_control"], hint_config),
         width=config["width"],
+        upsampling=config["upsampling"],
     )
     state = safetensors.torch.load_file(str(checkpoint_dir / CHECKPOINT_GENERATOR_FILE))
     if config["ema"]:

@@ -173,3 +173,19 @@ def test_hints_are_built_on_the_gpu_with_the_right_colors():
             # Loose enough for TF32 matmuls, should a caller turn them on.
             torch.testing.assert_close(got[on], expected[on], atol=3e-3, rtol=0)
     assert (hints.mask.sum(dim=(1, 2, 3)) % 100 == 0).all()
+
+
+def test_dot_labels_stay_off_the_lines_and_take_the_truth_under_their_centre():
+    from sketchcolor.data.conditioning import sample_hints as draw
+
+    sketch = torch.ones(2, 3, 32, 32)
+    sketch[:, :, :, 14:18] = -1.0  # a thick vertical line
+    color = torch.zeros(2, 3, 32, 32)
+    color[:, 0, :, :16] = 0.5  # left region red-ish, right black
+    config = HintConfig(placement="dots", label_size=3, grid=8, max_labels=10, zero_fraction=0)
+    counts = torch.tensor([10, 3])
+    hints = draw(color, config, torch.Generator().manual_seed(0), counts=counts, sketch=sketch)
+    assert hints.mask[:, :, :, 14:18].sum() == 0  # no label on the line
+    covered = hints.mask[:, 0] > 0
+    assert torch.equal(hints.rgb[:, 0][covered], color[:, 0][covered])  # the truth's colour
+    assert 10 * 9 >= hints.mask[0].sum() >= 9 and hints.mask[1].sum() <= 3 * 9

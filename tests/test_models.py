@@ -173,7 +173,12 @@ def test_aliases_resolve_to_paper_names():
     assert canonical_name("res-attention-unet-deep") == "2.2"
     assert canonical_name("attention-everywhere") == "3"
     generator = create_generator("res-attention-unet", in_channels=7, width=TEST_WIDTH)
-    assert generator.config == {"model": "2.1", "in_channels": 7, "width": TEST_WIDTH}
+    assert generator.config == {
+        "model": "2.1",
+        "in_channels": 7,
+        "width": TEST_WIDTH,
+        "upsampling": "transposed",
+    }
     assert json.loads(json.dumps(generator.config)) == generator.config
 
 
@@ -323,3 +328,16 @@ def test_discriminator_batch_of_one_is_a_clear_error_in_training_only():
     with pytest.raises(SketchcolorError, match="batch of at least 2"):
         discriminator(torch.randn(1, 6, 64, 64))
     assert discriminator.eval()(torch.randn(1, 6, 64, 64)).shape == (1, 1)
+
+
+@pytest.mark.parametrize("name", ["1", "2.1"])
+def test_resize_upsampling_keeps_shapes_and_has_no_transposed_convolutions(name):
+    from torch import nn
+
+    from sketchcolor.models import create_generator
+
+    generator = create_generator(name, in_channels=3, width=1 / 16, upsampling="resize")
+    assert not any(isinstance(module, nn.ConvTranspose2d) for module in generator.modules())
+    assert generator.config["upsampling"] == "resize"
+    output = generator(torch.randn(1, 3, 256, 256))
+    assert output.shape == (1, 3, 256, 256)

@@ -59,6 +59,7 @@ def test_config_json_is_flat_and_readable(tmp_path):
         "in_channels": 7,
         "width": TEST_WIDTH,
         "dropout": 0.25,
+        "upsampling": "transposed",
         "color_control": "hints",
         "format": "sketchcolor-generator/1",
     }

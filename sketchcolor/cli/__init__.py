@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from sketchcolor.cli import (
     colorize,
+    datasets,
     evaluate,
     fid,
     hints,
@@ -33,7 +34,7 @@ from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
 COMMAND_MODULES = (
-    quickstart, synth, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
+    quickstart, synth, datasets, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
 )  # fmt: skip
 
 

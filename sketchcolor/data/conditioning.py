@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 
 from sketchcolor.config import (
     COLOR_CONTROLS,
@@ -27,6 +28,9 @@ from sketchcolor.config import (
     HintConfig,
 )
 from sketchcolor.errors import SketchcolorError
+
+LINE_LEVEL = 200 / 127.5 - 1
+"""A sketch pixel darker than 200 of 255 (in [-1, 1]) is line (as data.regions.LINE_THRESHOLD)."""
 
 
 class Hints(NamedTuple):
@@ -150,6 +154,7 @@ def sample_hints(
     generator: torch.Generator,
     *,
     counts: torch.Tensor | None = None,
+    sketch: torch.Tensor | None = None,
 ) -> Hints:
     """Simulate a user's hint labels from the colour images, as in training.
 
@@ -157,16 +162,78 @@ def sample_hints(
     generator gives the same labels whatever device `color` is on (CPU and CUDA generators
     give different streams); the colours are averaged on color's device.
     counts: optional (B,) labels per sample, replacing the random counts (clamped to the grid).
+    sketch: (B, 3, H, W) in [-1, 1]; the "dots" placement needs it to keep labels off lines.
     """
     batch, _, height, width = color.shape
     grid = hint_config.grid
     if counts is None:
         counts = sample_label_counts(batch, hint_config, generator, generator.device)
+    if hint_config.placement == "dots":
+        if sketch is None:
+            raise SketchcolorError("dot hint labels need the sketch (to keep them off its lines)")
+        return sample_dot_hints(color, sketch, counts, hint_config.label_size, generator)
     counts = counts.to(generator.device).clamp(0, grid * grid)
     selected = select_nodes(counts, grid * grid, generator).to(color.device)
     selected = selected.view(batch, grid, grid)
     node_colors = node_mean_colors(color, grid, hint_config.label_size)  # (B, 3, G, G)
     return paint_labels(node_colors, selected, height, width, hint_config.label_size)
+
+
+def off_line_centres(sketch: torch.Tensor, dot_size: int, *, colored: torch.Tensor | None = None):
+    """(B, H, W) bool: where a dot of `dot_size` px can sit without touching a line.
+
+    sketch: (B, 3, H, W) in [-1, 1]; a pixel is line below LINE_LEVEL. colored: an optional
+    (B, H, W) bool mask the centre must also lie in (the truth's coloured pixels, say).
+    """
+    free = (sketch.mean(dim=1, keepdim=True) >= LINE_LEVEL).float()  # (B, 1, H, W)
+    # A min-filter over the dot's square: the whole dot stays off the lines.
+    radius = dot_size // 2
+    clear = -F.max_pool2d(-free, 2 * radius + 1, stride=1, padding=radius) > 0.5
+    clear = clear[:, 0]
+    return clear & colored if colored is not None else clear
+
+
+def draw_dot_centres(
+    allowed: torch.Tensor, counts: torch.Tensor, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """Per sample, `count` distinct random (y, x) centres among its allowed pixels: (n, 2)."""
+    batch, height, width = allowed.shape
+    scores = torch.rand(batch, height * width, generator=generator, device=generator.device)
+    scores = scores.to(allowed.device).masked_fill(~allowed.view(batch, -1), -1.0)
+    centres = []
+    for index in range(batch):
+        count = int(min(int(counts[index]), int(allowed[index].sum())))
+        flat = scores[index].topk(count).indices if count else scores.new_zeros(0).long()
+        centres.append(torch.stack([flat // width, flat % width], dim=1))
+    return centres
+
+
+def paint_dots(color: torch.Tensor, centres: list[torch.Tensor], dot_size: int) -> Hints:
+    """Square dots of `dot_size` px at the centres, each in the truth's colour at its centre."""
+    batch, _, height, width = color.shape
+    rgb = torch.ones_like(color)
+    mask = color.new_zeros(batch, 1, height, width)
+    low, high = dot_size // 2, dot_size - dot_size // 2
+    for index, points in enumerate(centres):
+        for y, x in points.tolist():
+            top, left = max(y - low, 0), max(x - low, 0)
+            bottom, right = min(y + high, height), min(x + high, width)
+            rgb[index, :, top:bottom, left:right] = color[index, :, y, x][:, None, None]
+            mask[index, :, top:bottom, left:right] = 1.0
+    return Hints(rgb=rgb, mask=mask)
+
+
+def sample_dot_hints(
+    color: torch.Tensor,
+    sketch: torch.Tensor,
+    counts: torch.Tensor,
+    dot_size: int,
+    generator: torch.Generator,
+) -> Hints:
+    """Labels as a person places them: dots inside regions, off the lines, in the colour of
+    the truth under each dot's centre (not a square's mean, which mixes regions)."""
+    allowed = off_line_centres(sketch, dot_size)
+    return paint_dots(color, draw_dot_centres(allowed, counts, generator), dot_size)
 
 
 def empty_hints(sketch: torch.Tensor) -> Hints:

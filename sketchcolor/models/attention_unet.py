@@ -16,8 +16,8 @@ from sketchcolor.models.blocks import (
     AttentionGate,
     ResidualBlock,
     UpsampleBlock,
-    conv_transpose3x3,
     scaled_channels,
+    upsample3x3,
 )
 from sketchcolor.models.registry import Generator, register_generator
 
@@ -29,9 +29,11 @@ WIDTHS_9 = (64, 128, 256, 512, 512, 512, 512, 512, 512)
 class DecoderBlock(nn.Module):
     """Upsample, attention-gate the skip with the upsampled features, concatenate, residual."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+    def __init__(
+        self, in_channels: int, skip_channels: int, out_channels: int, upsampling: str
+    ) -> None:
         super().__init__()
-        self.upsample = UpsampleBlock(in_channels, out_channels)
+        self.upsample = UpsampleBlock(in_channels, out_channels, upsampling)
         self.gate = AttentionGate(skip_channels, out_channels)
         self.residual = ResidualBlock(out_channels + skip_channels, out_channels)
 
@@ -51,6 +53,7 @@ class AttentionUNetGenerator(Generator):
         width: float = 1.0,
         encoder_widths: tuple[int, ...] = WIDTHS_8,
         encoder_attention: bool = False,
+        upsampling: str = "transposed",
     ) -> None:
         super().__init__()
         self.depth = len(encoder_widths)
@@ -59,6 +62,7 @@ class AttentionUNetGenerator(Generator):
             "width": width,
             "encoder_widths": list(encoder_widths),
             "encoder_attention": encoder_attention,
+            "upsampling": upsampling,
         }
         encoder = [scaled_channels(channels, width) for channels in encoder_widths]
 
@@ -75,9 +79,9 @@ class AttentionUNetGenerator(Generator):
         skips = encoder[-2::-1]
         self.decoder = nn.ModuleList()
         for skip_channels in skips:
-            self.decoder.append(DecoderBlock(previous, skip_channels, skip_channels))
+            self.decoder.append(DecoderBlock(previous, skip_channels, skip_channels, upsampling))
             previous = skip_channels
-        self.output = conv_transpose3x3(previous, 3, bias=True)
+        self.output = upsample3x3(previous, 3, bias=True, upsampling=upsampling)
 
     def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return block(x, skip)  # (B, skip channels, 2h, 2w)
@@ -86,9 +90,13 @@ class AttentionUNetGenerator(Generator):
 @register_generator(
     "2.1", aliases=("res-attention-unet",), description="residual Attention U-Net 8+8, GroupNorm"
 )
-def model_2_1(*, in_channels: int = 3, width: float = 1.0) -> AttentionUNetGenerator:
+def model_2_1(
+    *, in_channels: int = 3, width: float = 1.0, upsampling: str = "transposed"
+) -> AttentionUNetGenerator:
     """Model 2.1: residual encoder, residual + attention-gate decoder, GroupNorm, 8 + 8 blocks."""
-    return AttentionUNetGenerator(in_channels=in_channels, width=width, encoder_widths=WIDTHS_8)
+    return AttentionUNetGenerator(
+        in_channels=in_channels, width=width, encoder_widths=WIDTHS_8, upsampling=upsampling
+    )
 
 
 @register_generator(
@@ -96,9 +104,13 @@ def model_2_1(*, in_channels: int = 3, width: float = 1.0) -> AttentionUNetGener
     aliases=("res-attention-unet-deep",),
     description="residual Attention U-Net 9+9, GroupNorm",
 )
-def model_2_2(*, in_channels: int = 3, width: float = 1.0) -> AttentionUNetGenerator:
+def model_2_2(
+    *, in_channels: int = 3, width: float = 1.0, upsampling: str = "transposed"
+) -> AttentionUNetGenerator:
     """Model 2.2: Model 2.1 with 9 + 9 blocks (512x512 reaches 1x1 at the bottleneck)."""
-    return AttentionUNetGenerator(in_channels=in_channels, width=width, encoder_widths=WIDTHS_9)
+    return AttentionUNetGenerator(
+        in_channels=in_channels, width=width, encoder_widths=WIDTHS_9, upsampling=upsampling
+    )
 
 
 @register_generator(
@@ -106,8 +118,14 @@ def model_2_2(*, in_channels: int = 3, width: float = 1.0) -> AttentionUNetGener
     aliases=("attention-everywhere",),
     description="Model 2.2 with attention gates in the encoder too",
 )
-def model_3(*, in_channels: int = 3, width: float = 1.0) -> AttentionUNetGenerator:
+def model_3(
+    *, in_channels: int = 3, width: float = 1.0, upsampling: str = "transposed"
+) -> AttentionUNetGenerator:
     """Model 3 (the paper's next step): Model 2.2 with attention gates in the encoder too."""
     return AttentionUNetGenerator(
-        in_channels=in_channels, width=width, encoder_widths=WIDTHS_9, encoder_attention=True
+        in_channels=in_channels,
+        width=width,
+        encoder_widths=WIDTHS_9,
+        encoder_attention=True,
+        upsampling=upsampling,
     )

@@ -55,6 +55,22 @@ def conv_transpose3x3(
     )
 
 
+def upsample3x3(
+    in_channels: int, out_channels: int, *, bias: bool = False, upsampling: str = "transposed"
+) -> nn.Module:
+    """Double the size: the paper's 3x3 transposed convolution, or ("resize") nearest-neighbour
+    resize then a 3x3 convolution, which cannot leave the checkerboard that a stride-2
+    transposed convolution's uneven overlap does (Odena et al. 2016)."""
+    if upsampling == "transposed":
+        return conv_transpose3x3(in_channels, out_channels, bias=bias)
+    if upsampling == "resize":
+        return nn.Sequential(
+            nn.Upsample(scale_factor=2, mode="nearest"),
+            conv3x3(in_channels, out_channels, bias=bias),
+        )
+    raise ValueError(f"unknown upsampling {upsampling!r}; choose transposed or resize")
+
+
 class ResidualBlock(nn.Module):
     """Conv(3x3)-GN-LReLU-Conv(3x3)-GN plus a shortcut, summed, then LReLU (our reading of Fig. 4).
 
@@ -115,12 +131,12 @@ class AttentionGate(nn.Module):
 
 
 class UpsampleBlock(nn.Module):
-    """ConvT(3x3, stride 2)-GN-LReLU: the upsampling step that opens a Model 2/3 decoder block."""
+    """ConvT(3x3, stride 2)-GN-LReLU (or resize-conv): opens a Model 2/3 decoder block."""
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, upsampling: str = "transposed") -> None:
         super().__init__()
         self.layers = nn.Sequential(
-            conv_transpose3x3(in_channels, out_channels),
+            upsample3x3(in_channels, out_channels, upsampling=upsampling),
             group_norm(out_channels),
             nn.LeakyReLU(LEAKY_SLOPE),
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sketchcolor.models.blocks import LEAKY_SLOPE, conv3x3, conv_transpose3x3, scaled_channels
+from sketchcolor.models.blocks import LEAKY_SLOPE, conv3x3, scaled_channels, upsample3x3
 from sketchcolor.models.registry import Generator, register_generator
 
 PAPER_ENCODER_WIDTHS = (64, 128, 256, 512, 512, 512, 512, 512)
@@ -28,10 +28,12 @@ def encoder_block(in_channels: int, out_channels: int, *, norm: bool) -> nn.Sequ
     return nn.Sequential(*layers)
 
 
-def decoder_block(in_channels: int, out_channels: int, *, dropout: float) -> nn.Sequential:
-    """ConvT(3x3, stride 2)-BN-DR-LReLU; doubles the size."""
+def decoder_block(
+    in_channels: int, out_channels: int, *, dropout: float, upsampling: str = "transposed"
+) -> nn.Sequential:
+    """ConvT(3x3, stride 2)-BN-DR-LReLU (or resize-conv in place of ConvT); doubles the size."""
     return nn.Sequential(
-        conv_transpose3x3(in_channels, out_channels),
+        upsample3x3(in_channels, out_channels, upsampling=upsampling),
         nn.BatchNorm2d(out_channels),
         nn.Dropout(dropout),
         nn.LeakyReLU(LEAKY_SLOPE),
@@ -54,12 +56,14 @@ class UNetGenerator(Generator):
         encoder_widths: tuple[int, ...] = PAPER_ENCODER_WIDTHS,
         decoder_widths: tuple[int, ...] = PAPER_DECODER_WIDTHS,
         dropout: float = 0.5,
+        upsampling: str = "transposed",
     ) -> None:
         super().__init__()
         if len(decoder_widths) != len(encoder_widths) - 1:
             raise ValueError("need one decoder width fewer than encoder widths (the last is 3)")
         self.depth = len(encoder_widths)
-        self.config = {"in_channels": in_channels, "width": width, "dropout": dropout}
+        self.config = {"in_channels": in_channels, "width": width, "dropout": dropout,
+                       "upsampling": upsampling}  # fmt: skip
         encoder = [scaled_channels(channels, width) for channels in encoder_widths]
         decoder = [scaled_channels(channels, width) for channels in decoder_widths]
 
@@ -74,15 +78,25 @@ class UNetGenerator(Generator):
         skips = encoder[-2::-1]
         self.decoder = nn.ModuleList()
         for channels, skip_channels in zip(decoder, skips, strict=True):
-            self.decoder.append(decoder_block(previous, channels, dropout=dropout))
+            self.decoder.append(
+                decoder_block(previous, channels, dropout=dropout, upsampling=upsampling)
+            )
             previous = channels + skip_channels
-        self.output = conv_transpose3x3(previous, 3, bias=True)
+        self.output = upsample3x3(previous, 3, bias=True, upsampling=upsampling)
 
     def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return torch.cat([block(x), skip], dim=1)  # (B, decoder + skip channels, 2h, 2w)
 
 
 @register_generator("1", aliases=("unet",), description="U-Net 8+8, BatchNorm, decoder dropout")
-def model_1(*, in_channels: int = 3, width: float = 1.0, dropout: float = 0.5) -> UNetGenerator:
+def model_1(
+    *,
+    in_channels: int = 3,
+    width: float = 1.0,
+    dropout: float = 0.5,
+    upsampling: str = "transposed",
+) -> UNetGenerator:
     """Model 1: U-Net, 8 + 8 blocks, BatchNorm, LeakyReLU, dropout 0.5 in the decoder."""
-    return UNetGenerator(in_channels=in_channels, width=width, dropout=dropout)
+    return UNetGenerator(
+        in_channels=in_channels, width=width, dropout=dropout, upsampling=upsampling
+    )

@@ -43,7 +43,7 @@ def step_inputs(
     hints = None
     if uses_hints(color_control):
         generator = seeded_generator(torch.device(hint_device or color.device), seed)
-        hints = sample_hints(color, hint_config, generator)
+        hints = sample_hints(color, hint_config, generator, sketch=sketch)
     generator_input = build_generator_input(
         color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config
     )  # (B, C, H, W)

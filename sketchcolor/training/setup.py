@@ -64,7 +64,10 @@ def build_generator(config: TrainConfig, in_channels: int):
     from sketchcolor.models import create_generator
 
     generator = create_generator(
-        config.model.name, in_channels=in_channels, width=config.model.width
+        config.model.name,
+        in_channels=in_channels,
+        width=config.model.width,
+        upsampling=config.model.upsampling,
     )
     generator.check_size(config.model.size, config.model.size)
     return generator

@@ -1,0 +1,57 @@
+"""Line regions, flattening and the paint bucket on drawn shapes with known regions and gaps."""
+
+import numpy as np
+
+from sketchcolor.data.regions import (
+    bucket_regions,
+    flatten_colors,
+    line_mask,
+    paint_bucket,
+    segment_regions,
+)
+
+RED = (255, 0, 0)
+
+
+def boxed_sketch(gap: int) -> np.ndarray:
+    """A 64 px frame split by a vertical 2 px line with a `gap` px opening at its middle."""
+    sketch = np.full((64, 64, 3), 255, np.uint8)
+    sketch[[0, -1], :] = 0
+    sketch[:, [0, -1]] = 0
+    sketch[:, 31:33] = 0
+    if gap:
+        sketch[32 - gap // 2 : 32 - gap // 2 + gap, 31:33] = 255
+    return sketch
+
+
+def test_two_closed_regions_are_found_exactly():
+    regions = segment_regions(line_mask(boxed_sketch(0)), gap_radius=2)
+    assert len(np.unique(regions[1:-1, 1:31])) == 1
+    assert len(np.unique(regions[1:-1, 33:-1])) == 1
+    assert regions[10, 10] != regions[10, 50]
+
+
+def test_a_2px_gap_is_closed_and_nothing_leaks():
+    sketch = boxed_sketch(2)
+    regions = segment_regions(line_mask(sketch), gap_radius=2)
+    assert regions[10, 10] != regions[10, 50]
+    flat = flatten_colors(np.full_like(sketch, 128), sketch, regions, [(20, 10, RED)])
+    assert tuple(flat[40, 5]) == RED  # the whole left region, far from the label
+    assert tuple(flat[40, 50]) == (128, 128, 128)  # the right region keeps the network's colour
+    assert tuple(flat[10, 31]) == (0, 0, 0)  # lines drawn back on top
+
+
+def test_the_paint_bucket_leaks_through_the_same_gap():
+    sketch = boxed_sketch(2)
+    assert bucket_regions(line_mask(sketch)).max() == 1
+    filled = paint_bucket(sketch, [(20, 10, RED)])
+    assert tuple(filled[40, 50]) == RED
+
+
+def test_unlabelled_regions_take_the_median_of_the_output():
+    sketch = boxed_sketch(0)
+    output = np.zeros_like(sketch)
+    output[:, 33:] = (10, 200, 30)
+    output[5:8, 40:44] = (250, 0, 0)  # a few outliers do not move the median
+    flat = flatten_colors(output, sketch, segment_regions(line_mask(sketch)), [])
+    assert tuple(flat[50, 50]) == (10, 200, 30)
