@@ -11,6 +11,10 @@ import torch
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import metrics
 
+# Tolerances: SSIM in fp32 against a float64 formula by hand, rel=1e-4..1e-5 (a 7x7 window's
+# sums in fp32); checked with the CPU capped at AVX2 and at the default path as well.
+pytestmark = pytest.mark.precision
+
 
 def test_psnr_of_a_constant_offset_is_exact():
     real = torch.rand(2, 3, 16, 16) * 1.5 - 0.75
