@@ -28,7 +28,8 @@ COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
 """What the generator gets besides the sketch (see data/conditioning.py)."""
 HINT_ENCODINGS = ("overlay", "channels")
 HINT_PLACEMENTS = ("grid", "dots")
-UPSAMPLINGS = ("transposed", "resize")
+LINE_THRESHOLD = 200
+"""A sketch pixel whose mean channel value is below this (of 255) is line."""
 PALETTE_SIZE = 9
 """Colours in a palette (the paper's 9)."""
 PAPER_IMAGE_SIZE = 512

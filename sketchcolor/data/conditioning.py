@@ -24,13 +24,14 @@ import torch.nn.functional as F
 
 from sketchcolor.config import (
     COLOR_CONTROLS,
+    LINE_THRESHOLD,
     PALETTE_SIZE,
     HintConfig,
 )
 from sketchcolor.errors import SketchcolorError
 
-LINE_LEVEL = 200 / 127.5 - 1
-"""A sketch pixel darker than 200 of 255 (in [-1, 1]) is line (as data.regions.LINE_THRESHOLD)."""
+LINE_LEVEL = LINE_THRESHOLD / 127.5 - 1
+"""config.LINE_THRESHOLD in [-1, 1]: a darker sketch pixel is line."""
 
 
 class Hints(NamedTuple):
@@ -179,18 +180,16 @@ def sample_hints(
     return paint_labels(node_colors, selected, height, width, hint_config.label_size)
 
 
-def off_line_centres(sketch: torch.Tensor, dot_size: int, *, colored: torch.Tensor | None = None):
+def off_line_centres(sketch: torch.Tensor, dot_size: int) -> torch.Tensor:
     """(B, H, W) bool: where a dot of `dot_size` px can sit without touching a line.
 
-    sketch: (B, 3, H, W) in [-1, 1]; a pixel is line below LINE_LEVEL. colored: an optional
-    (B, H, W) bool mask the centre must also lie in (the truth's coloured pixels, say).
+    sketch: (B, 3, H, W) in [-1, 1]; a pixel is line below LINE_LEVEL.
     """
     free = (sketch.mean(dim=1, keepdim=True) >= LINE_LEVEL).float()  # (B, 1, H, W)
     # A min-filter over the dot's square: the whole dot stays off the lines.
     radius = dot_size // 2
     clear = -F.max_pool2d(-free, 2 * radius + 1, stride=1, padding=radius) > 0.5
-    clear = clear[:, 0]
-    return clear & colored if colored is not None else clear
+    return clear[:, 0]
 
 
 def draw_dot_centres(

@@ -14,6 +14,7 @@ Usage: write_openmoji_pairs(Path("openmoji-pairs"), size=256)
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import xml.etree.ElementTree as ElementTree
@@ -118,8 +119,6 @@ def write_openmoji_pairs(
 
     if size < 16:
         raise SketchcolorError(f"--size must be at least 16, got {size}")
-    import importlib.util
-
     if importlib.util.find_spec("resvg_py") is None:
         raise SketchcolorError(f"OpenMoji rendering needs resvg: {INSTALL_HINT}")
     svgs = sorted(openmoji_svg_folder().glob("*.svg"))[:limit]

@@ -26,8 +26,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-LINE_THRESHOLD = 200
-"""A sketch pixel whose mean channel value is below this (of 255) is line."""
+from sketchcolor.config import LINE_THRESHOLD
 
 MIN_POCKET = 8
 """Unreached pockets smaller than this many pixels join their neighbour instead of standing alone."""
