@@ -311,11 +311,13 @@ def colorize_batch(
     placements: list[Placement],
     controls: UserControls,
     hints_cache: dict | None = None,
+    flatten: bool = False,
 ) -> list[torch.Tensor]:
     """Sketches (each (1, 3, H, W) in [-1, 1]) whose placements share a canvas -> their colours,
     each (1, 3, H, W) on the CPU at its sketch's own size.
 
     hints_cache: fitted hints by placement, kept by a caller that colours many sketches.
+    flatten: one colour per line region (sketchcolor.flattening), the labels' where they sit.
     """
     device = colorizer.device
     canvas = torch.cat(
@@ -339,7 +341,23 @@ def colorize_batch(
                       canvas.to(device), palette, hints).cpu()  # fmt: skip
     if not torch.isfinite(output).all():  # NaN would be written as a black picture
         raise SketchcolorError("the generator's output is NaN/inf; nothing written")
-    return [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]
+    outputs = [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]
+    if flatten:
+        outputs = [flattened(colorizer, out, sketch, p, controls)
+                   for out, sketch, p in zip(outputs, sketches, placements, strict=True)]  # fmt: skip
+    return outputs
+
+
+def flattened(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tensor,
+              placement: Placement, controls: UserControls) -> torch.Tensor:  # fmt: skip
+    """The output flattened along the sketch at the sketch's own size, with the user's labels."""
+    from sketchcolor.flattening import flatten_picture
+
+    hints = None
+    if controls.has_hints:  # the labels at the sketch's own size: no scaling, no padding
+        original = Placement(placement.original, placement.original, placement.original)
+        hints = hints_for(controls, original, colorizer.hint_config.label_size)
+    return flatten_picture(output, sketch, hints)
 
 
 def colorize_hints_cached(colorizer: Colorizer, controls: UserControls, placement: Placement,
@@ -352,11 +370,16 @@ def colorize_hints_cached(colorizer: Colorizer, controls: UserControls, placemen
 
 
 def colorize_sketch(
-    colorizer: Colorizer, sketch: torch.Tensor, controls: UserControls, *, resize: bool = True
+    colorizer: Colorizer,
+    sketch: torch.Tensor,
+    controls: UserControls,
+    *,
+    resize: bool = True,
+    flatten: bool = False,
 ) -> torch.Tensor:
     """One in-memory sketch (1, 3, H, W) in [-1, 1] -> its colours (1, 3, H, W), on the CPU."""
     placement = colorizer.place(tuple(sketch.shape[-2:]), resize)
-    return colorize_batch(colorizer, [sketch], [placement], controls)[0]
+    return colorize_batch(colorizer, [sketch], [placement], controls, flatten=flatten)[0]
 
 
 def write_png(image: torch.Tensor, path: Path) -> None:
@@ -397,6 +420,7 @@ def colorize(
     resize: bool = True,
     max_pixels: int = MAX_SKETCH_PIXELS,
     device: torch.device | str | None = None,
+    flatten: bool = False,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.
 
@@ -404,8 +428,9 @@ def colorize(
     (OUT/<stem>.png). palette: hex colours ("#ff0000,#00ff00" or a list); palette_from: a
     reference image (its 9 k-means colours); hints_png / hints_json: labels on the sketch's
     own pixel grid (one set for every sketch). resize: scale to the training size (else keep
-    the sketch's size and only pad). max_pixels: larger sketches are refused. Everything is
-    checked before the first image is coloured.
+    the sketch's size and only pad). max_pixels: larger sketches are refused. flatten: one
+    colour per line region (sketchcolor.flattening). Everything is checked before the first
+    image is coloured.
     """
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
@@ -438,7 +463,7 @@ def colorize(
     for batch in group_by_canvas(items, batch_size):
         sketches = [read_sketch(path, max_pixels) for path, _, _ in batch]
         placements = [placement for _, placement, _ in batch]
-        outputs = colorize_batch(colorizer, sketches, placements, controls, hints_cache)
+        outputs = colorize_batch(colorizer, sketches, placements, controls, hints_cache, flatten)
         for output, (_, _, target) in zip(outputs, batch, strict=True):
             write_png(output, target)
         bar.update(len(batch))

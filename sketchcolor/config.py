@@ -28,6 +28,7 @@ COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
 """What the generator gets besides the sketch (see data/conditioning.py)."""
 HINT_ENCODINGS = ("overlay", "channels")
 HINT_PLACEMENTS = ("grid", "dots")
+HINT_SPREADS = ("none", "regions")
 LINE_THRESHOLD = 200
 """A sketch pixel whose mean channel value is below this (of 255) is line."""
 PALETTE_SIZE = 9
@@ -49,6 +50,7 @@ file can claim a huge size."""
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
 HintPlacement = Literal["grid", "dots"]
+HintSpread = Literal["none", "regions"]
 Upsampling = Literal["transposed", "resize"]
 MixedPrecision = Literal["bf16", "fp16", "no"]
 LoaderBackend = Literal["auto", "dali", "torch"]
@@ -57,7 +59,8 @@ LoaderBackend = Literal["auto", "dali", "torch"]
 # the resumed run a different experiment (other weights shapes, other data order or objective).
 RESUME_LOCKED_FIELDS = (
     "model.name", "model.color_control", "hints.grid", "hints.label_size", "hints.max_labels",
-    "hints.zero_fraction", "hints.encoding", "model.size", "model.width", "optim.batch_size",
+    "hints.zero_fraction", "hints.encoding", "hints.placement", "hints.spread",
+    "model.upsampling", "model.size", "model.width", "optim.batch_size",
     "optim.grad_accum", "seed", "model.ema", "loss.feature_loss",
 )  # fmt: skip
 
@@ -101,6 +104,11 @@ class HintConfig:
     dots of label_size px placed as a person places them, inside regions and off the lines, in
     the truth's colour under each dot (the max_labels cap then ignores the grid)."""
 
+    spread: Annotated[HintSpread, arg(aliases=("--hint-spread",))] = "none"
+    """"none": the generator sees the labels as drawn; "regions": each label's colour first
+    fills the region of the sketch it sits in (trapped-ball regions, data/regions.py), so the
+    network is told where a colour goes instead of having to learn to flood it."""
+
     encoding: Annotated[HintEncoding, arg(aliases=("--hint-encoding",))] = "overlay"
     """"overlay": labels painted over the sketch (3 channels, the paper's); "channels": the
     sketch, the hint RGB and the hint mask as separate channels (7)."""
@@ -118,6 +126,7 @@ class HintConfig:
             )
         _choose("hint encoding", self.encoding, HINT_ENCODINGS)
         _choose("hint placement", self.placement, HINT_PLACEMENTS)
+        _choose("hint spread", self.spread, HINT_SPREADS)
 
     @classmethod
     def for_size(cls, image_size: int, **options) -> HintConfig:

@@ -45,6 +45,9 @@ class ColorizeOptions:
     """cuda, cuda:1 or cpu (None: cuda if any)."""
     max_pixels: int = MAX_SKETCH_PIXELS
     """Refuse sketches with more pixels than this (a 10000 x 10000 one needs 4-8 GB)."""
+    flatten: bool = False
+    """One flat colour per region the sketch's lines close (small gaps closed): a label's
+    colour where one sits, else the network's median over the region."""
 
 
 def options():
@@ -70,6 +73,7 @@ def run(args: ColorizeOptions) -> int:
         resize=not args.keep_size,
         device=args.device,
         max_pixels=args.max_pixels,
+        flatten=args.flatten,
     )
     where = written[0] if len(written) == 1 else written[0].parent
     print(f"colorize: wrote {len(written)} image(s) to {where}")

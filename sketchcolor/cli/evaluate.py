@@ -2,6 +2,7 @@
 
 Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data my-shards --out evaluation/
        sketchcolor evaluate runs/m1-none --all-checkpoints --data my-shards --out curve/
+       sketchcolor evaluate runs/m1-hints --data my-shards --hint-counts 0,1,4,16,64 --flatten
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ DESCRIPTION = (
     "controls table with its FID ratios) and results.png, and MODEL_CARD.md into each run "
     "folder. A checkpoint folder (RUN/checkpoints/step-N) or --all-checkpoints gives one row "
     "per step and results-curve.png (val L1, PSNR, FID against steps). Under `accelerate "
-    "launch` the work is split over the processes."
+    "launch` the work is split over the processes. --hint-counts runs the interactive "
+    "benchmark instead: each run and a paint bucket colour the split from N labels placed as "
+    "a person places them (results.json, results.md, results-labels.png, examples.png)."
 )
 
 
@@ -51,13 +54,53 @@ class EvaluateOptions:
     """Evaluate every complete checkpoint of each run folder (one row per step, a curve)."""
     verify: bool = True
     """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
+    hint_counts: str | None = None
+    """Comma-separated label counts, e.g. 0,1,4,16,64: run the interactive benchmark (colour
+    accuracy, L1, PSNR, SSIM per count, beside a paint bucket) instead of the FID table."""
+    flatten: bool = False
+    """With --hint-counts: also score each run after flattening (one colour per line region,
+    the labels' colours where they sit)."""
 
 
 def options():
     return EvaluateOptions
 
 
+def parse_counts(text: str) -> tuple[int, ...]:
+    """ "0,1,4" -> (0, 1, 4); a one-line error for anything else."""
+    from sketchcolor.errors import SketchcolorError
+
+    try:
+        counts = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 0:
+        raise SketchcolorError(f"--hint-counts takes label counts like 0,1,4,16,64, got {text!r}")
+    return counts
+
+
+def run_interactive(args: EvaluateOptions) -> int:
+    from sketchcolor.evaluation.interactive import interactive_benchmark
+    from sketchcolor.evaluation.interactive_report import INTERACTIVE_TABLE, write_interactive
+
+    benchmark = interactive_benchmark(
+        list(args.runs), args.data, split=args.split, hint_counts=parse_counts(args.hint_counts),
+        flatten=args.flatten, seed=args.seed, max_images=args.max_images,
+        batch_size=args.batch_size, backend=args.backend,
+    )  # fmt: skip
+    write_interactive(benchmark, args.out)
+    print((args.out / INTERACTIVE_TABLE).read_text().rstrip("\n"))
+    print(f"evaluate: results in {args.out}")
+    return 0
+
+
 def run(args: EvaluateOptions) -> int:
+    if args.hint_counts is not None:
+        return run_interactive(args)
+    if args.flatten:
+        from sketchcolor.errors import SketchcolorError
+
+        raise SketchcolorError("--flatten scores the interactive benchmark: give --hint-counts")
     from sketchcolor.accelerators import create_accelerator, release_accelerator
     from sketchcolor.evaluation.evaluate import evaluate_runs
     from sketchcolor.evaluation.report import summary_text

@@ -242,6 +242,33 @@ def empty_hints(sketch: torch.Tensor) -> Hints:
     return Hints(rgb=torch.ones_like(sketch), mask=mask)
 
 
+def spread_hints(sketch: torch.Tensor, hints: Hints) -> Hints:
+    """Each label's colour filled over the sketch region it sits in (HintConfig.spread
+    "regions"): trapped-ball regions (data/regions.py), lines left unfilled. The regions are
+    found with scipy on the CPU, one sample at a time."""
+    from sketchcolor.data.regions import fill_labelled_regions, line_mask, segment_regions
+
+    masks = hints.mask[:, 0].detach().cpu().numpy() > 0.5
+    if not masks.any():
+        return hints
+    sketches = ((sketch.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255)
+    sketches = sketches.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    rgb = hints.rgb.detach().float().cpu().permute(0, 2, 3, 1).numpy().copy()
+    mask = masks.astype("float32")
+    for index in range(len(masks)):
+        if not masks[index].any():
+            continue
+        lines = line_mask(sketches[index])
+        colors, filled = fill_labelled_regions(segment_regions(lines), masks[index], rgb[index])
+        fill = filled & ~lines & ~masks[index]
+        rgb[index][fill] = colors[fill]
+        mask[index][fill] = 1.0
+    return Hints(
+        rgb=torch.from_numpy(rgb).permute(0, 3, 1, 2).to(hints.rgb),
+        mask=torch.from_numpy(mask)[:, None].to(hints.mask),
+    )
+
+
 def encode_hints(sketch: torch.Tensor, hints: Hints, encoding: str) -> torch.Tensor:
     """Sketch + hints -> (B, 3, H, W) overlay or (B, 7, H, W) sketch | hint RGB | mask."""
     if encoding == "overlay":
@@ -274,6 +301,8 @@ def build_generator_input(
     parts = [sketch]
     if uses_hints(color_control):
         hints = hints if hints is not None else empty_hints(sketch)
+        if hint_config.spread == "regions":
+            hints = spread_hints(sketch, hints)
         parts = [encode_hints(sketch, hints, hint_config.encoding)]
     if uses_palette(color_control):
         if palette is None:

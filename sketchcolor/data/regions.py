@@ -28,6 +28,8 @@ from scipy import ndimage
 
 from sketchcolor.config import LINE_THRESHOLD
 
+GAP_RADIUS = 2
+"""The trapped ball's radius: gaps up to 4 px wide are closed (line art at 256-512 px)."""
 MIN_POCKET = 8
 """Unreached pockets smaller than this many pixels join their neighbour instead of standing alone."""
 
@@ -69,7 +71,7 @@ def _join_nearest(labels: np.ndarray, unassigned: np.ndarray) -> np.ndarray:
     return joined
 
 
-def segment_regions(lines: np.ndarray, gap_radius: int = 2) -> np.ndarray:
+def segment_regions(lines: np.ndarray, gap_radius: int = GAP_RADIUS) -> np.ndarray:
     """(H, W) bool line mask -> (H, W) int32 regions 1..N covering every pixel.
 
     gap_radius: gaps in the lines up to 2 * gap_radius pixels wide are closed (0: none).
@@ -107,6 +109,34 @@ def label_region_colors(regions: np.ndarray, points: list[tuple[int, int, tuple]
         if region > 0:
             colors[region] = np.asarray(color, dtype=np.uint8)
     return colors
+
+
+def label_points(mask: np.ndarray, rgb: np.ndarray) -> list[tuple[int, int, tuple]]:
+    """Hint points (y, x, colour) from a label mask: one per connected label, at one of its
+    middle pixels (inside the label even when it is not convex). rgb: (H, W, 3) uint8."""
+    labels, count = ndimage.label(mask)
+    points = []
+    for index, box in enumerate(ndimage.find_objects(labels), start=1):
+        where = np.argwhere(labels[box] == index)
+        y, x = where[len(where) // 2] + (box[0].start, box[1].start)
+        points.append((int(y), int(x), tuple(int(v) for v in rgb[y, x])))
+    return points
+
+
+def fill_labelled_regions(
+    regions: np.ndarray, mask: np.ndarray, rgb: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spread labels over their regions: -> ((H, W, 3) float colours, (H, W) bool filled).
+
+    Each region holding labelled pixels (`mask`) takes the mean of their `rgb` (float, any
+    scale); `filled` is True over every pixel of those regions.
+    """
+    count = int(regions.max()) + 1
+    labelled = regions[mask]
+    pixels = np.bincount(labelled, minlength=count)
+    sums = np.stack([np.bincount(labelled, rgb[mask][:, c], count) for c in range(3)], 1)
+    table = sums / np.maximum(pixels, 1)[:, None]
+    return table[regions], (pixels > 0)[regions]
 
 
 def region_medians(image: np.ndarray, regions: np.ndarray) -> np.ndarray:

@@ -1,0 +1,272 @@
+"""The interactive-colorization benchmark (`evaluate --hint-counts`): how well each run colours
+a split from N hint labels placed as a person places them, beside a paint bucket given the
+same labels.
+
+Labels are random points inside the truth's coloured regions (smallest channel below 235, not
+white ground) and off the sketch's lines, each in the truth's colour there, drawn from the
+sample key and the seed, so every run sees the same labels; the counts nest (the 4 labels are
+the first 4 of the 16). Interactive colorization is measured this way: Zhang et al. (2017)
+plot PSNR against the number of points. Per count: L1, PSNR, SSIM (evaluation/metrics.py)
+and colour accuracy, the share of coloured, non-line truth pixels the output colours within
+24/255 in every channel. Runs without hints see the same pictures (palette runs the truth's
+palette); with `flatten` each run is also scored after data/regions.py's flattening, which
+takes the labels' colours. The checkerboard ratio compares the output's power at the
+periods 2 and 4 of a stride-2 decoder with the truth's: about 1 is clean, well above 1 the
+transposed convolutions' pattern (Odena et al. 2016).
+
+Usage: benchmark = interactive_benchmark(["runs/m1-hints"], "shards/", hint_counts=(0, 4, 16))
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+from tqdm import tqdm
+
+from sketchcolor.data.conditioning import paint_dots, uses_hints, uses_palette
+from sketchcolor.data.regions import flatten_colors, line_mask, paint_bucket, segment_regions
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.evaluation import metrics
+from sketchcolor.flattening import from_uint8, to_uint8
+from sketchcolor.runs import generate, hint_config_of, image_size_of, load_run, sample_seed
+
+DEFAULT_HINT_COUNTS = (0, 1, 4, 16, 64)
+WHITE_GROUND = 235
+"""A truth pixel whose smallest channel is at or above this (of 255) is white ground."""
+ACCURACY_TOLERANCE = 24
+"""A pixel is the right colour when every channel is within this (of 255) of the truth."""
+LABEL_SIZE = 5
+"""Side in pixels of the square a label covers where a run records no label size."""
+BUCKET = "paint bucket"
+
+
+@dataclass
+class Split:
+    """The evaluated pictures, on the CPU: tensors in [-1, 1] and their uint8 copies."""
+
+    keys: list[str]
+    sketch: torch.Tensor
+    color: torch.Tensor
+    palette: torch.Tensor
+    sketch_u8: np.ndarray = field(init=False)
+    truth_u8: np.ndarray = field(init=False)
+    coloured: np.ndarray = field(init=False)
+    regions: list[np.ndarray] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sketch_u8 = to_uint8(self.sketch)
+        self.truth_u8 = to_uint8(self.color)
+        lines = np.stack([line_mask(sketch) for sketch in self.sketch_u8])
+        self.coloured = (self.truth_u8.min(axis=3) < WHITE_GROUND) & ~lines
+        self.regions = [segment_regions(mask) for mask in lines]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def load_split(shard_dir: Path, split: str, image_size: int, max_images: int | None,
+               backend: str) -> Split:  # fmt: skip
+    """The first `max_images` samples of a split (all of it for None), in key order."""
+    from sketchcolor.accelerators import resolve_backend
+    from sketchcolor.data.loader import create_loader
+    from sketchcolor.evaluation.evaluate import keep_mask
+
+    loader = create_loader(shard_dir, split=split, image_size=image_size, batch_size=16,
+                           device=torch.device("cpu"), backend=resolve_backend(backend),
+                           training=False)  # fmt: skip
+    keys, parts = [], {"sketch": [], "color": [], "palette": []}
+    for batch in loader.epoch(0):
+        keep = keep_mask(batch["key"], max_images)
+        index = torch.tensor(keep).nonzero().flatten()
+        keys += [key for key, kept in zip(batch["key"], keep, strict=True) if kept]
+        for name, values in parts.items():
+            values.append(batch[name][index].cpu())
+    if not keys:
+        raise SketchcolorError(f"{shard_dir}: split {split!r} gave no images to evaluate")
+    order = sorted(range(len(keys)), key=keys.__getitem__)
+    tensors = {name: torch.cat(values)[order] for name, values in parts.items()}
+    return Split([keys[i] for i in order], **tensors)
+
+
+def label_order(split: Split, index: int, most: int, label_size: int, seed: int) -> np.ndarray:
+    """(n, 2) label centres for one sample, n <= most: random coloured pixels whose whole
+    label square stays off the lines (any coloured pixel where none does)."""
+    coloured = split.coloured[index]
+    clear = ndimage.binary_erosion(coloured, structure=np.ones((label_size, label_size), bool))
+    candidates = np.argwhere(clear if clear.any() else coloured)
+    rng = np.random.default_rng(sample_seed(split.keys[index], seed))
+    return candidates[rng.permutation(len(candidates))[:most]]
+
+
+def person_labels(split: Split, most: int, label_size: int, seed: int) -> list[np.ndarray]:
+    """Each sample's label centres in placement order; the first n are that count's labels."""
+    return [label_order(split, i, most, label_size, seed) for i in range(len(split))]
+
+
+def points_of(split: Split, index: int, centres: np.ndarray) -> list[tuple[int, int, tuple]]:
+    """(y, x, truth colour) per label centre: what flattening and the paint bucket take."""
+    truth = split.truth_u8[index]
+    return [(int(y), int(x), tuple(int(v) for v in truth[y, x])) for y, x in centres]
+
+
+def colour_accuracy(output: np.ndarray, truth: np.ndarray, coloured: np.ndarray) -> np.ndarray:
+    """(B,) share of each image's coloured pixels whose every channel is within tolerance."""
+    close = (np.abs(output.astype(np.int16) - truth.astype(np.int16)) <= ACCURACY_TOLERANCE).all(3)
+    counts = coloured.reshape(len(coloured), -1).sum(1)
+    hits = (close & coloured).reshape(len(coloured), -1).sum(1)
+    return np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+
+
+def stride_power(images: torch.Tensor) -> float:
+    """Mean power of the luminance at the frequencies of periods 2 and 4 (both axes), which
+    a stride-2 decoder's uneven overlap puts there; the image mean removed."""
+    gray = images.float().mean(dim=1)
+    gray = gray - gray.mean(dim=(1, 2), keepdim=True)
+    height, width = gray.shape[-2:]
+    power = torch.fft.fft2(gray).abs().pow(2) / (height * width)
+    rows = [height * k // 4 for k in range(4)]
+    columns = [width * k // 4 for k in range(4)]
+    lattice = power[:, rows][:, :, columns].flatten(1)[:, 1:]  # (0, 0) is the mean
+    return float(lattice.mean())
+
+
+def scores(output: torch.Tensor, output_u8: np.ndarray, split: Split) -> dict[str, float]:
+    """Mean L1, PSNR, SSIM and colour accuracy of outputs against the split's truth."""
+    real = split.color
+    accuracy = colour_accuracy(output_u8, split.truth_u8, split.coloured)
+    return {
+        "l1": float(metrics.l1(output, real).mean()),
+        "psnr": float(metrics.psnr(output, real).clamp(max=100).mean()),
+        "ssim": float(metrics.ssim(output, real).mean()),
+        "accuracy": float(np.nanmean(accuracy)),
+    }
+
+
+def run_outputs(generator, config: dict, split: Split, centres: list[np.ndarray], count: int,
+                batch_size: int) -> torch.Tensor:  # fmt: skip
+    """The run's colours for the split with the first `count` labels of each sample."""
+    hint_config = hint_config_of(config)
+    label_size = hint_config.label_size or LABEL_SIZE
+    device = next(generator.parameters()).device
+    outputs = []
+    for start in range(0, len(split), batch_size):
+        stop = min(start + batch_size, len(split))
+        sketch, color = split.sketch[start:stop], split.color[start:stop]
+        hints = None
+        if uses_hints(config["color_control"]):
+            chosen = [torch.from_numpy(c[:count]).long() for c in centres[start:stop]]
+            hints = paint_dots(color, chosen, label_size)
+            hints = type(hints)(rgb=hints.rgb.to(device), mask=hints.mask.to(device))
+        palette = (
+            split.palette[start:stop].to(device) if uses_palette(config["color_control"]) else None
+        )
+        fake = generate(generator, config, hint_config, sketch.to(device), palette, hints)
+        if not torch.isfinite(fake).all():
+            raise SketchcolorError(f"the generator's output is NaN/inf (from {split.keys[start]})")
+        outputs.append(fake.float().cpu())
+    return torch.cat(outputs)
+
+
+def flattened(
+    output_u8: np.ndarray, split: Split, centres: list[np.ndarray], count: int
+) -> np.ndarray:
+    """The outputs flattened: one colour per region, the labels' colours where they sit."""
+    return np.stack([
+        flatten_colors(output_u8[i], split.sketch_u8[i], split.regions[i],
+                       points_of(split, i, centres[i][:count]))
+        for i in range(len(split))
+    ])  # fmt: skip
+
+
+def bucket_outputs(split: Split, centres: list[np.ndarray], count: int) -> np.ndarray:
+    """The no-learning baseline with the same labels."""
+    return np.stack([
+        paint_bucket(split.sketch_u8[i], points_of(split, i, centres[i][:count]))
+        for i in range(len(split))
+    ])  # fmt: skip
+
+
+def row(name: str, count: int, values: dict, **extra) -> dict:
+    return {"name": name, "labels": count, **values, **extra}
+
+
+@dataclass
+class Benchmark:
+    """What `interactive_benchmark` measured: one row per (colorizer, label count)."""
+
+    rows: list[dict]
+    checkerboard: dict[str, float]
+    images: int
+    hint_counts: tuple[int, ...]
+    examples: dict[str, np.ndarray]
+    """Colorizer name -> (B, H, W, 3) uint8 outputs at the example count, for the figure."""
+    example_count: int
+    split: Split
+    centres: list[np.ndarray]
+
+
+def example_count_of(hint_counts: tuple[int, ...]) -> int:
+    """The count the example figure shows: 16 when measured, else the largest below it."""
+    below = [count for count in hint_counts if 0 < count <= 16]
+    return max(below) if below else max(hint_counts)
+
+
+def interactive_benchmark(
+    run_dirs: list[str | Path],
+    shard_dir: str | Path,
+    *,
+    split: str = "val",
+    hint_counts: tuple[int, ...] = DEFAULT_HINT_COUNTS,
+    flatten: bool = False,
+    seed: int = 0,
+    max_images: int | None = None,
+    batch_size: int = 16,
+    backend: str = "auto",
+    device: torch.device | str = "cpu",
+    examples: int = 4,
+) -> Benchmark:
+    """Every run (and the paint bucket) at every label count; see the module docstring."""
+    if not hint_counts or min(hint_counts) < 0:
+        raise SketchcolorError(f"hint counts must be numbers of labels >= 0, got {hint_counts}")
+    device = torch.device(device)
+    loaded = [(Path(run_dir), *load_run(run_dir, device)) for run_dir in run_dirs]
+    sizes = {image_size_of(config, Path(shard_dir)) for _, _, config in loaded}
+    if len(sizes) != 1:
+        raise SketchcolorError(f"the runs were trained at different sizes {sorted(sizes)}")
+    data = load_split(Path(shard_dir), split, sizes.pop(), max_images, backend)
+    label_size = max((hint_config_of(c).label_size or LABEL_SIZE) for _, _, c in loaded)
+    centres = person_labels(data, max(hint_counts), label_size, seed)
+    shown = example_count_of(hint_counts)
+    rows, checkerboard, pictures = [], {}, {}
+    truth_power = stride_power(data.color)
+    work = tqdm(total=len(hint_counts) * (len(loaded) + 1), desc="interactive benchmark",
+                unit="count")  # fmt: skip
+    for count in hint_counts:
+        bucket = bucket_outputs(data, centres, count)
+        rows.append(row(BUCKET, count, scores(from_uint8(bucket), bucket, data)))
+        if count == shown:
+            pictures[BUCKET] = bucket[:examples]
+        work.update()
+        for run_dir, generator, config in loaded:
+            name = run_dir.name
+            output = run_outputs(generator, config, data, centres, count, batch_size)
+            output_u8 = to_uint8(output)
+            rows.append(row(name, count, scores(output, output_u8, data), run=str(run_dir)))
+            if count == shown:
+                pictures[name] = output_u8[:examples]
+                checkerboard[name] = stride_power(output) / truth_power
+            if flatten:
+                flat = flattened(output_u8, data, centres, count)
+                flat_name = f"{name} + flatten"
+                rows.append(row(flat_name, count, scores(from_uint8(flat), flat, data),
+                                run=str(run_dir)))  # fmt: skip
+                if count == shown:
+                    pictures[flat_name] = flat[:examples]
+            work.update()
+    work.close()
+    return Benchmark(rows, checkerboard, len(data), tuple(hint_counts), pictures, shown, data,
+                     centres)  # fmt: skip

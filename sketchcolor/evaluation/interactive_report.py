@@ -1,0 +1,182 @@
+"""Writing the interactive benchmark's results into its output folder: results.json,
+results.md (one table per metric, colorizers by label counts), results-labels.png (colour
+accuracy and L1 against the number of labels, one line per colorizer), examples.png
+(sketches with their labels, the truth, the paint bucket and each run) and a section of each
+run's MODEL_CARD.md.
+
+Usage: write_interactive(interactive_benchmark(runs, shards), Path("evaluation/"))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from sketchcolor.evaluation.interactive import (
+    ACCURACY_TOLERANCE,
+    BUCKET,
+    WHITE_GROUND,
+    Benchmark,
+)
+from sketchcolor.files import atomic_output, create_output_folder, write_text_atomically
+
+INTERACTIVE_JSON = "results.json"
+INTERACTIVE_TABLE = "results.md"
+INTERACTIVE_CURVE = "results-labels.png"
+INTERACTIVE_EXAMPLES = "examples.png"
+MODEL_CARD_FILE = "MODEL_CARD.md"
+CARD_HEADING = "## Interactive colorization"
+METRICS = (
+    ("accuracy", "colour accuracy (higher is better)", 3),
+    ("l1", "L1 (lower is better)", 4),
+    ("psnr", "PSNR dB (higher is better)", 2),
+    ("ssim", "SSIM (higher is better)", 4),
+)
+
+
+def names_in_order(benchmark: Benchmark) -> list[str]:
+    """Colorizers in the order first measured (the paint bucket first)."""
+    return list(dict.fromkeys(r["name"] for r in benchmark.rows))
+
+
+def value(benchmark: Benchmark, name: str, count: int, metric: str) -> float | None:
+    for r in benchmark.rows:
+        if r["name"] == name and r["labels"] == count:
+            return r[metric]
+    return None
+
+
+def metric_table(benchmark: Benchmark, metric: str, title: str, digits: int,
+                 names: list[str]) -> list[str]:  # fmt: skip
+    counts = benchmark.hint_counts
+    lines = [f"{title}:", "", "| colorizer | " + " | ".join(f"{c} labels" for c in counts) + " |",
+             "|---|" + "---|" * len(counts)]  # fmt: skip
+    for name in names:
+        cells = [value(benchmark, name, count, metric) for count in counts]
+        text = ["-" if v is None or not math.isfinite(v) else f"{v:.{digits}f}" for v in cells]
+        lines.append(f"| {name} | " + " | ".join(text) + " |")
+    return lines + [""]
+
+
+def markdown(benchmark: Benchmark, names: list[str] | None = None) -> str:
+    """The tables (one per metric) and the checkerboard ratios, with what they measure."""
+    names = names or names_in_order(benchmark)
+    lines = [
+        f"Interactive colorization on {benchmark.images} images: labels placed inside the "
+        f"truth's coloured regions, off the lines, in the truth's colour. Colour accuracy: the "
+        f"share of coloured pixels (truth's smallest channel below {WHITE_GROUND}, not line) "
+        f"within {ACCURACY_TOLERANCE}/255 in every channel.",
+        "",
+    ]
+    for metric, title, digits in METRICS:
+        lines += metric_table(benchmark, metric, title, digits, names)
+    if benchmark.checkerboard:
+        lines += [
+            f"Checkerboard (output's power at periods 2 and 4 over the truth's, at "
+            f"{benchmark.example_count} labels; about 1 is clean):",
+            "",
+            "| run | ratio |",
+            "|---|---|",
+        ]
+        lines += [f"| {name} | {ratio:.2f} |" for name, ratio in benchmark.checkerboard.items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_curve(benchmark: Benchmark, path: Path) -> None:
+    """Colour accuracy and L1 against the number of labels, one line per colorizer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = benchmark.hint_counts
+    positions = np.arange(len(counts))  # evenly spaced: the counts grow geometrically
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for axis, (metric, title, _) in zip(axes, METRICS[:2], strict=True):
+        for name in names_in_order(benchmark):
+            values = [value(benchmark, name, count, metric) for count in counts]
+            style = {"color": "black", "linestyle": "--"} if name == BUCKET else {}
+            axis.plot(positions, [np.nan if v is None else v for v in values], marker="o",
+                      label=name, **style)  # fmt: skip
+        axis.set_xticks(positions, [str(count) for count in counts])
+        axis.set_xlabel("hint labels per image")
+        axis.set_title(title)
+        axis.grid(alpha=0.3)
+    handles, labels = axes[0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=min(len(labels), 3), frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.84))
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+
+
+def labelled_sketch(benchmark: Benchmark, index: int) -> np.ndarray:
+    """The sketch with its labels drawn as dots ringed in black, as a user would see them."""
+    image = Image.fromarray(benchmark.split.sketch_u8[index])
+    draw = ImageDraw.Draw(image)
+    truth = benchmark.split.truth_u8[index]
+    for y, x in benchmark.centres[index][: benchmark.example_count]:
+        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=tuple(int(v) for v in truth[y, x]),
+                     outline=(0, 0, 0))  # fmt: skip
+    return np.asarray(image)
+
+
+def write_examples(benchmark: Benchmark, path: Path) -> None:
+    """Rows of examples: labelled sketch | truth | paint bucket | each run (and flattened)."""
+    names = names_in_order(benchmark)
+    shown = len(next(iter(benchmark.examples.values())))
+    height, width = benchmark.split.sketch_u8.shape[1:3]
+    header = 16
+    columns = ["sketch + labels", "truth", *names]
+    canvas = Image.new("RGB", (width * len(columns), header + height * shown), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(columns):
+        draw.text((column * width + 4, 2), title[: width // 6], fill=(0, 0, 0))
+    for index in range(shown):
+        tiles = [labelled_sketch(benchmark, index), benchmark.split.truth_u8[index]]
+        tiles += [benchmark.examples[name][index] for name in names]
+        for column, tile in enumerate(tiles):
+            canvas.paste(Image.fromarray(tile), (column * width, header + index * height))
+    with atomic_output(path) as temporary:
+        canvas.save(temporary, format="PNG")
+
+
+def card_section(benchmark: Benchmark, run: str) -> str:
+    """The model card's interactive section: this run's rows beside the paint bucket."""
+    mine = (Path(run).name, f"{Path(run).name} + flatten")
+    names = [BUCKET] + [name for name in names_in_order(benchmark) if name in mine]
+    return f"{CARD_HEADING}\n\n{markdown(benchmark, names)}"
+
+
+def update_model_card(path: Path, section: str) -> None:
+    """Replace the card's interactive section (or add it), leaving the rest as it is."""
+    text = path.read_text() if path.is_file() else ""
+    if CARD_HEADING in text:
+        before, _, after = text.partition(CARD_HEADING)
+        rest = after.split("\n## ", 1)
+        text = before + (("## " + rest[1]) if len(rest) > 1 else "")
+    write_text_atomically(path, text.rstrip("\n") + "\n\n" + section)
+
+
+def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
+    """All the outputs; returns the JSON payload."""
+    create_output_folder(out_dir)
+    payload = {
+        "images": benchmark.images,
+        "hint_counts": list(benchmark.hint_counts),
+        "accuracy_tolerance": ACCURACY_TOLERANCE,
+        "white_ground": WHITE_GROUND,
+        "rows": benchmark.rows,
+        "checkerboard": benchmark.checkerboard,
+    }
+    write_text_atomically(out_dir / INTERACTIVE_JSON, json.dumps(payload, indent=2) + "\n")
+    write_text_atomically(out_dir / INTERACTIVE_TABLE, markdown(benchmark))
+    write_curve(benchmark, out_dir / INTERACTIVE_CURVE)
+    write_examples(benchmark, out_dir / INTERACTIVE_EXAMPLES)
+    for run in dict.fromkeys(r["run"] for r in benchmark.rows if "run" in r):
+        update_model_card(Path(run) / MODEL_CARD_FILE, card_section(benchmark, run))
+    return payload

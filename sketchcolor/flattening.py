@@ -1,0 +1,36 @@
+"""`--flatten` for a colorizer's output: one colour per region the sketch's lines close (gaps
+closed by trapped-ball filling), the user's label colour where one sits, else the median of
+the network's output over the region, and the lines drawn back on top (data/regions.py).
+Flat colours are what cel-shaded line art has, and no colour leaks through a gap.
+
+Usage: flat = flatten_picture(output, sketch, hints)   # (1, 3, H, W) tensors in [-1, 1]
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sketchcolor.data.regions import flatten_colors, label_points, line_mask, segment_regions
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) in [-1, 1] -> (B, H, W, 3) uint8."""
+    values = ((images.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255)
+    return values.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def from_uint8(images: np.ndarray) -> torch.Tensor:
+    """(B, H, W, 3) uint8 -> (B, 3, H, W) in [-1, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+
+
+def flatten_picture(output: torch.Tensor, sketch: torch.Tensor, hints=None) -> torch.Tensor:
+    """One output (1, 3, H, W) flattened along its sketch (1, 3, H, W), both in [-1, 1];
+    hints: the user's labels (data.conditioning.Hints) at the same size, or None."""
+    output_u8, sketch_u8 = to_uint8(output)[0], to_uint8(sketch)[0]
+    points = []
+    if hints is not None:
+        points = label_points(hints.mask[0, 0].cpu().numpy() > 0.5, to_uint8(hints.rgb)[0])
+    regions = segment_regions(line_mask(sketch_u8))
+    return from_uint8(flatten_colors(output_u8, sketch_u8, regions, points)[None])
