@@ -1,9 +1,10 @@
-"""The quickstart: the whole pipeline on built-in synthetic data, on a CPU in a few minutes.
+"""The quickstart: the whole pipeline on built-in data, on a CPU in a few minutes.
 
-synth pairs -> shards -> train Model 1 with colour controls none, palette and hints (the
+synth pairs (or OpenMoji's real line art, `--data openmoji`) -> shards -> train Model 1 with colour controls none, palette and hints (the
 small-run preset, training/presets.py) -> evaluate them (FID only when the Inception weights
 are present) and print how much each control lowers val L1 -> colorize a few validation
-sketches with the hints run into one side-by-side picture. Every step is the library call behind
+sketches with the hints run into one side-by-side picture; on OpenMoji also the interactive
+benchmark (colour accuracy from 0-64 labels beside a paint bucket, flattened too). Every step is the library call behind
 the matching CLI command, so the quickstart is also a smoke test of the real paths.
 Re-running into the same folder reuses what is already there (shards are complete, runs
 resume from their last checkpoint).
@@ -15,8 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Literal
 
 from sketchcolor.errors import SketchcolorError
+
+SYNTH_COUNT = 300
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -24,9 +28,13 @@ class QuickstartConfig:
     """What `sketchcolor quickstart` does."""
 
     out: Path = Path("quickstart")
-    """Folder for everything: synth/, shards/, runs/, evaluation/, colorized.png."""
-    count: int = 300
-    """Synthetic pairs in all (train + val): 270 + 30 (fewer makes the val L1 noisy)."""
+    """Folder for everything: synth/ (or openmoji/), shards/, runs/, evaluation/, colorized.png."""
+    data: Literal["synth", "openmoji"] = "synth"
+    """synth: generated shapes; openmoji: OpenMoji's designer-drawn line art, all of it (about
+    4,000 pairs; needs `pip install -e '.[openmoji]'`, CC BY-SA 4.0)."""
+    count: int | None = None
+    """Pairs in all (train + val). synth: 300 when not given (270 + 30; fewer makes the val L1
+    noisy); openmoji: every emoji when not given, else N spread over the collection."""
     size: int = 256
     """Half size of the synthetic pairs and training size (the smallest Model 1 and 2.1 take)."""
     steps: int = 1200
@@ -38,7 +46,7 @@ class QuickstartConfig:
 
     def __post_init__(self):
         self.out = Path(self.out)
-        if self.count < 20:
+        if self.count is not None and self.count < 20:
             raise SketchcolorError(f"--count must be at least 20, got {self.count}")
         if self.steps < 1:
             raise SketchcolorError(f"--steps must be at least 1, got {self.steps}")
@@ -54,22 +62,39 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     print(control_comparison(results))
     picture = colorize_examples(config, run_dirs, shard_dir)
     print(f"quickstart: side-by-side colorizations in {picture}")
+    if config.data == "openmoji":
+        interactive(config, run_dirs, shard_dir)
     return results
 
 
-def make_shards(config: QuickstartConfig) -> Path:
-    """Synthetic pairs in the Kaggle layout, then shards with palettes."""
-    from sketchcolor.data.shards import ShardConfig, prepare_shards
+def write_pairs(config: QuickstartConfig) -> Path:
+    """The pair folder (Kaggle layout) of the chosen data set."""
+    if config.data == "openmoji":
+        from sketchcolor.data.openmoji import write_openmoji_pairs
+
+        root = config.out / "openmoji"
+        result = write_openmoji_pairs(root, size=config.size, limit=config.count)
+        print(f"quickstart: OpenMoji pairs: {result.summary()}")
+        return root
     from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
 
-    synth_root = config.out / "synth"
+    root = config.out / "synth"
+    synth = SynthConfig(count=config.count or SYNTH_COUNT, size=config.size, seed=config.seed)
+    counts = write_synthetic_dataset(root, synth)
+    print(f"quickstart: wrote {synth.count} synthetic pairs (train {counts['train']}, "
+          f"val {counts['val']}) to {root}/data")  # fmt: skip
+    return root
+
+
+def make_shards(config: QuickstartConfig) -> Path:
+    """Pairs in the Kaggle layout, then shards with palettes."""
+    from sketchcolor.data.shards import ShardConfig, prepare_shards
+
     shard_dir = config.out / "shards"
+    pairs = config.out / ("openmoji" if config.data == "openmoji" else "synth")
     if not (shard_dir / "manifest.json").is_file():
-        synth = SynthConfig(count=config.count, size=config.size, seed=config.seed)
-        counts = write_synthetic_dataset(synth_root, synth)
-        print(f"quickstart: wrote {config.count} synthetic pairs (train {counts['train']}, "
-              f"val {counts['val']}) to {synth_root}/data")  # fmt: skip
-    result = prepare_shards(synth_root, shard_dir, ShardConfig(shard_size=64, seed=config.seed))
+        pairs = write_pairs(config)
+    result = prepare_shards(pairs, shard_dir, ShardConfig(shard_size=64, seed=config.seed))
     print(f"quickstart: shards: {result.summary()}")
     return shard_dir
 
@@ -99,6 +124,23 @@ def evaluate(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) ->
                             backend="torch", device="cpu")  # fmt: skip
     print(summary_text(results, out_dir, "quickstart"))
     return results
+
+
+INTERACTIVE_IMAGES = 132
+"""Val pictures the quickstart's interactive benchmark colours (the issue's own measurement)."""
+
+
+def interactive(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> None:
+    """Colour accuracy against the number of labels, each run beside the paint bucket."""
+    from sketchcolor.evaluation.interactive import interactive_benchmark
+    from sketchcolor.evaluation.interactive_report import accuracy_table, write_interactive
+
+    out_dir = config.out / "interactive"
+    benchmark = interactive_benchmark(run_dirs, shard_dir, flatten=True, seed=config.seed,
+                                      max_images=INTERACTIVE_IMAGES, backend="torch")  # fmt: skip
+    write_interactive(benchmark, out_dir)
+    print(accuracy_table(benchmark))
+    print(f"quickstart: the interactive benchmark in {out_dir}")
 
 
 TARGET_GAINS = {"hints": 0.15, "palette": 0.05}

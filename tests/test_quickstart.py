@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from sketchcolor.cli import main
@@ -48,3 +49,19 @@ def test_quickstart_runs_every_step_and_reuses_its_folder(tmp_path, capsys):
     assert main(["quickstart", "--out", str(out), "--count", "20", "--steps", "2"]) == 0
     assert "already complete" in capsys.readouterr().out
     assert (out / "runs" / "model-1-none" / "generator.safetensors").read_bytes() == weights
+
+
+def test_quickstart_on_openmoji_adds_the_interactive_benchmark(tmp_path, capsys):
+    pytest.importorskip("resvg_py", reason="the openmoji extra is not installed")
+    out = tmp_path / "quickstart"
+    code = main(["quickstart", "--data", "openmoji", "--out", str(out), "--count", "40",
+                 "--steps", "2"])  # fmt: skip
+    assert code == 0
+    pairs = sorted((out / "openmoji" / "data").glob("*/*.png"))
+    assert 20 < len(pairs) <= 40
+    payload = json.loads((out / "interactive" / "results.json").read_text())
+    names = {row["name"] for row in payload["rows"]}
+    assert {"paint bucket", "model-1-hints", "model-1-hints + flatten"} <= names
+    assert payload["hint_counts"] == [0, 1, 4, 16, 64]
+    printed = capsys.readouterr().out
+    assert "colour accuracy" in printed and "interactive benchmark in" in printed

@@ -31,7 +31,7 @@ class DatasetsOptions:
     size: int = 256
     """Side of each half in pixels."""
     limit: int | None = None
-    """Only the first N source pictures (by name): a small subset for tests and trials."""
+    """Only N source pictures, spread evenly over the collection: a subset for tests and trials."""
 
 
 def options():

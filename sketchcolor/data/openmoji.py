@@ -113,7 +113,8 @@ def write_openmoji_pairs(
     out: Path, *, size: int = 256, limit: int | None = None, progress: bool = True
 ) -> OpenmojiResult:
     """Write OUT/data/{train,val}/HEXCODE.png pairs; pairs already there are kept (resumable),
-    each new one is written whole or not at all. limit: only the first N emoji (by name)."""
+    each new one is written whole or not at all. limit: only N emoji, spread evenly over the
+    collection in name order (the first N by name would be mostly keycaps and flags)."""
     from PIL import Image
     from tqdm import tqdm
 
@@ -121,7 +122,9 @@ def write_openmoji_pairs(
         raise SketchcolorError(f"--size must be at least 16, got {size}")
     if importlib.util.find_spec("resvg_py") is None:
         raise SketchcolorError(f"OpenMoji rendering needs resvg: {INSTALL_HINT}")
-    svgs = sorted(openmoji_svg_folder().glob("*.svg"))[:limit]
+    svgs = sorted(openmoji_svg_folder().glob("*.svg"))
+    if limit is not None and limit < len(svgs):
+        svgs = [svgs[index * len(svgs) // limit] for index in range(limit)]
     out = Path(out)
     for split in ("train", "val"):
         (out / "data" / split).mkdir(parents=True, exist_ok=True)

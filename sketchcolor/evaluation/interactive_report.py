@@ -62,6 +62,13 @@ def metric_table(benchmark: Benchmark, metric: str, title: str, digits: int,
     return lines + [""]
 
 
+def accuracy_table(benchmark: Benchmark) -> str:
+    """The colour-accuracy table alone, as the quickstart prints it."""
+    metric, title, digits = METRICS[0]
+    names = names_in_order(benchmark)
+    return "\n".join(metric_table(benchmark, metric, title, digits, names)).rstrip("\n")
+
+
 def markdown(benchmark: Benchmark, names: list[str] | None = None) -> str:
     """The tables (one per metric) and the checkerboard ratios, with what they measure."""
     names = names or names_in_order(benchmark)
