@@ -4,13 +4,16 @@ Times the real `train_step` (generate, D update, G update with the full loss) un
 on random batches already on the device, so the number is the models' throughput, not the
 loader's (see bench_loader.py for that). Reports per generator and size: training images/s,
 peak memory, model FLOPs per image (torch's FlopCounterMode over one step, forward + backward)
-and, on a GPU, the model FLOPs utilisation against the GPU's dense bf16 peak, plus the bf16
-speed-up over fp32 measured in the same run.
+and, on a GPU, the model FLOPs utilisation against the GPU's dense bf16 peak. Each is measured
+in fp32 and bf16, on a CPU too, and the table gives bf16's speed against fp32 from the same run:
+a CPU without native bf16 (no AVX512-BF16 or AMX) emulates it, and the ratio shows the cost
+there; the JSON records whether the CPU runs bf16 natively (`cpu_has_native_bf16`).
 
 The VGG16 of the feature loss has random weights here: the same computation as the
 pretrained one, with nothing to download.
 
 Usage: python benchmarks/bench_train.py --quick --json benchmarks/results/bench_train-cpu.json
+       ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 python benchmarks/bench_train.py --quick ...   (as an AVX2-only CPU)
        python benchmarks/bench_train.py --json benchmarks/results/bench_train-h100.json   (GPU, bf16 + fp32)
 """
 
@@ -163,28 +166,37 @@ def add_ratios(rows: list[dict]) -> list[dict]:
     return ratios
 
 
-def print_table(rows: list[dict]) -> None:
+def print_table(rows: list[dict], ratios: list[dict] = ()) -> None:
+    """One line per measurement; `x fp32` is its images/s over fp32's (from `add_ratios`)."""
+    speedups = {(r["model"], r["size"], r["precision"]): r["speedup_vs_fp32"] for r in ratios}
     print(
-        f"{'model':>5} {'size':>5} {'precision':>9} {'img/s':>9} {'peak MiB':>9} {'GFLOP/img':>10} {'MFU':>6}"
+        f"{'model':>5} {'size':>5} {'precision':>9} {'img/s':>9} {'x fp32':>7} {'peak MiB':>9} "
+        f"{'GFLOP/img':>10} {'MFU':>6}"
     )
     for row in rows:
+        key = (row["model"], row["size"], row["precision"])
         if "error" in row:
             print(f"{row['model']:>5} {row['size']:>5} {row['precision']:>9}  {row['error']}")
             continue
         mfu = f"{row['mfu_vs_bf16_peak']:.1%}" if "mfu_vs_bf16_peak" in row else "-"
+        speedup = f"{speedups[key]:.2f}" if key in speedups else "-"
         print(
             f"{row['model']:>5} {row['size']:>5} {row['precision']:>9} {row['images_per_second']:>9.2f} "
-            f"{row['peak_memory_mib']:>9.0f} {row['model_gflops_per_image']:>10.2f} {mfu:>6}"
+            f"{speedup:>7} {row['peak_memory_mib']:>9.0f} {row['model_gflops_per_image']:>10.2f} {mfu:>6}"
         )
 
 
 def main() -> None:
+    from sketchcolor.accelerators import cpu_has_native_bf16
+
     parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["1", "2.1", "2.2", "3"])
     parser.add_argument("--sizes", nargs="+", type=int, default=[256, 512])
     parser.add_argument("--width", type=float, help="width multiplier (default 1; --quick: 1/16)")
     parser.add_argument("--batch-size", type=int, help="pairs per step (default 16; --quick: 2)")
-    parser.add_argument("--precisions", nargs="+", help="default: no bf16 on a GPU, no on CPU")
+    parser.add_argument(
+        "--precisions", nargs="+", default=["no", "bf16"], help="default: no bf16 (fp32, bf16)"
+    )
     parser.add_argument("--repeats", type=int, help="timed steps (default 10; --quick: 3)")
     parser.add_argument("--warmup", type=int, help="untimed steps (default 3; --quick: 1)")
     parser.add_argument("--channels-last", action="store_true")
@@ -198,13 +210,11 @@ def main() -> None:
         "--peak-tflops", type=float, help="override the GPU's bf16 peak for the MFU"
     )
     args = parser.parse_args()
-    gpu = torch.cuda.is_available()
     args.width = args.width or (1 / 16 if args.quick else 1.0)
     args.batch_size = args.batch_size or (2 if args.quick else 16)
     args.repeats = args.repeats or (3 if args.quick else 10)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 3)
     args.feature_loss = (args.feature_loss or ("off" if args.quick else "on")) == "on"
-    args.precisions = args.precisions or (["no", "bf16"] if gpu else ["no"])
 
     rows = []
     for model in args.models:
@@ -212,15 +222,18 @@ def main() -> None:
             for precision in args.precisions:
                 rows.append(measure(model, size, precision, args))
                 print_table(rows[-1:])
-    print_table(rows)
+    ratios = add_ratios(rows)
+    print_table(rows, ratios)
     settings = {key: value for key, value in vars(args).items() if key != "json"}
     write_result(
         "bench_train",
         {
             "settings": settings,
             "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu_has_native_bf16": cpu_has_native_bf16(),
             "rows": rows,
-            "ratios": add_ratios(rows),
+            "ratios": ratios,
         },
         args.json,
     )

@@ -1,4 +1,5 @@
-"""The HuggingFace Accelerator for training and evaluation: create it, release it, pick the loader.
+"""The HuggingFace Accelerator for training and evaluation: create it, release it, pick the
+loader and the mixed precision.
 
 Usage: accelerator = create_accelerator(); ...; release_accelerator(accelerator)
 """
@@ -6,9 +7,14 @@ Usage: accelerator = create_accelerator(); ...; release_accelerator(accelerator)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
+import os
 
 import torch
+
+from sketchcolor.config import MIXED_PRECISION_MODES
+from sketchcolor.errors import SketchcolorError
 
 
 def has_gpu() -> bool:
@@ -28,6 +34,93 @@ def create_accelerator(**options):
     # Without a GPU, Accelerate only turns torchrun's environment into a (gloo) process
     # group when told to use the CPU; with cpu=False each rank would work on its own.
     return Accelerator(cpu=not has_gpu(), **options)
+
+
+def trains_on_cpu() -> bool:
+    """The Accelerator will run on the CPU: no GPU, or `accelerate launch` with use_cpu."""
+    from accelerate.utils import parse_flag_from_env
+
+    return not has_gpu() or parse_flag_from_env("ACCELERATE_USE_CPU")
+
+
+def cpu_has_native_bf16() -> bool:
+    """The CPU computes in bf16 natively: AVX512-BF16 or AMX, with ATen's AVX-512 kernels and
+    oneDNN's bf16 paths both in use (ATEN_CPU_CAPABILITY=avx2 or ONEDNN_MAX_CPU_ISA=AVX2 turn
+    them off). Elsewhere bf16 is emulated: a training step is about 4.5x slower than in fp32
+    (benchmarks/README.md, "Training precision on a CPU"). x86 only; other CPUs count as without.
+
+    The one place that reads the CPU's capability: tests mock this function.
+    """
+    if torch.backends.cpu.get_cpu_capability() != "AVX512":
+        return False
+    if not (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        return False
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+EMULATED_BF16_COST = (
+    "bf16 is emulated on this CPU (no AVX512-BF16 or AMX), about 4.5x slower than fp32 "
+    "(3.3 vs 14.8 img/s measured on a 2-core AVX2 CPU); --mixed-precision no trains in fp32"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class PrecisionChoice:
+    """The mixed precision a run trains in, where it came from, and a warning if it is costly."""
+
+    mode: str
+    """bf16, fp16 or no: what the Accelerator gets."""
+    source: str
+    """Why this mode, for the run's first line: "--mixed-precision", "auto: ...", ..."""
+    warning: str | None = None
+
+    def describe(self) -> str:
+        return f"{self.mode} ({self.source})"
+
+
+def launcher_precision() -> str | None:
+    """The precision `accelerate launch` asks for through ACCELERATE_MIXED_PRECISION, or None.
+
+    "no" reads as None: accelerate launch sets it whenever its config and flags name no
+    precision, so it cannot tell an explicit "no" from nothing said.
+    """
+    value = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    return None if value == "no" else value
+
+
+def resolve_mixed_precision(
+    requested: str | None,
+    *,
+    on_cpu: bool,
+    launcher: str | None = None,
+    recorded: str | None = None,
+) -> PrecisionChoice:
+    """The run's mixed precision, in this order: `requested` (the run's own flag or config;
+    None or "auto" when not given), `launcher` (bf16 or fp16 from `accelerate launch`, see
+    `launcher_precision`), `recorded` (what a resumed run trained in), and otherwise auto:
+    on a CPU bf16 where it runs natively (`cpu_has_native_bf16`), else fp32 ("no"); on a GPU
+    "no". bf16 on a CPU without native bf16 is kept, with a warning naming its cost.
+    """
+    if requested not in (None, "auto"):
+        choice = PrecisionChoice(requested, "--mixed-precision")
+    elif launcher is not None:
+        if launcher not in MIXED_PRECISION_MODES:
+            raise SketchcolorError(
+                f"accelerate launch asks for mixed precision {launcher!r}; sketchcolor trains in "
+                f"{', '.join(MIXED_PRECISION_MODES)}"
+            )
+        choice = PrecisionChoice(launcher, "accelerate launch's config")
+    elif recorded is not None:
+        choice = PrecisionChoice(recorded, "the resumed run's")
+    elif not on_cpu:
+        choice = PrecisionChoice("no", "auto: fp32 unless asked")
+    elif cpu_has_native_bf16():
+        choice = PrecisionChoice("bf16", "auto: this CPU runs bf16 natively")
+    else:
+        choice = PrecisionChoice("no", "auto: this CPU has no native bf16")
+    if choice.mode == "bf16" and on_cpu and not cpu_has_native_bf16():
+        return dataclasses.replace(choice, warning=EMULATED_BF16_COST)
+    return choice
 
 
 def release_accelerator(accelerator) -> None:

@@ -37,6 +37,7 @@ PAPER_IMAGE_SIZE = 512
 PAPER_LABEL_SIZE = 10
 """The paper's labels are 10x10 px on 512x512 images."""
 MIXED_PRECISION_MODES = ("bf16", "fp16", "no")
+"""The precisions a run trains in; "auto" (or None) chooses one of them when the run starts."""
 LOADER_BACKENDS = ("auto", "dali", "torch")
 IMAGE_FORMATS = {"jpeg": "jpg", "png": "png"}
 """Shard image encodings and their file extensions."""
@@ -52,7 +53,7 @@ HintEncoding = Literal["overlay", "channels"]
 HintPlacement = Literal["grid", "dots"]
 HintSpread = Literal["none", "regions"]
 Upsampling = Literal["transposed", "resize"]
-MixedPrecision = Literal["bf16", "fp16", "no"]
+MixedPrecision = Literal["auto", "bf16", "fp16", "no"]
 LoaderBackend = Literal["auto", "dali", "torch"]
 
 # Options that must match the checkpoint's run when resuming: changing any of them would make
@@ -235,7 +236,10 @@ class OptimConfig:
     betas: tuple[float, float] = (0.5, 0.999)
     """Adam betas of both optimizers (pix2pix's 0.5 keeps the GAN stable)."""
     mixed_precision: MixedPrecision | None = None
-    """bf16, fp16 or no; None takes `accelerate launch`'s setting, else no."""
+    """bf16, fp16, no, or auto (None is auto): `accelerate launch`'s bf16 or fp16 if it asks,
+    else a resumed run's own, else on a CPU bf16 where it runs natively (AVX512-BF16 or AMX)
+    and no (fp32) where bf16 would be emulated, about 4.5x slower; on a GPU no. The run's
+    first line says the choice, train_config.json records it."""
 
 
 @dataclass(kw_only=True)
@@ -309,7 +313,7 @@ class TrainConfig:
         model, optim, output = self.model, self.optim, self.output
         _choose("color control", model.color_control, COLOR_CONTROLS)
         if optim.mixed_precision is not None:
-            _choose("mixed precision", optim.mixed_precision, MIXED_PRECISION_MODES)
+            _choose("mixed precision", optim.mixed_precision, ("auto", *MIXED_PRECISION_MODES))
         _choose("loader backend", self.loader.backend, LOADER_BACKENDS)
         positive = {
             "size": model.size, "epochs": optim.epochs, "batch_size": optim.batch_size,

@@ -69,7 +69,14 @@ def test_torchrun_ranks_read_disjoint_data_and_hold_identical_weights(shard_dir,
 
 
 @pytest.mark.slow
-def test_accelerate_launch_takes_precision_and_cpu_from_the_config_file(shard_dir, tmp_path):
+def test_accelerate_launch_takes_the_cpu_from_the_config_file_and_precision_from_the_cpu(
+    shard_dir, tmp_path
+):
+    """launch/cpu.yaml names no precision: bf16 where the CPU runs it natively, else fp32."""
+    from sketchcolor.accelerators import cpu_has_native_bf16
+
+    # The launched process sees this process's CPU and environment (ATEN_CPU_CAPABILITY, ...).
+    expected = "bf16 (auto: this CPU runs bf16 natively)" if cpu_has_native_bf16() else "no (auto:"
     run = tmp_path / "run"
     command = [
         *ACCELERATE, "--config_file", str(REPO / "launch/cpu.yaml"), "-m", "sketchcolor.train",
@@ -79,5 +86,7 @@ def test_accelerate_launch_takes_precision_and_cpu_from_the_config_file(shard_di
         command, cwd=tmp_path, env=ENVIRONMENT, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "1 process(es) on cpu, mixed precision bf16" in result.stdout + result.stderr
+    assert f"1 process(es) on cpu, mixed precision {expected}" in result.stdout + result.stderr
     assert json.loads((run / "checkpoints/step-2/progress.json").read_text())["step"] == 2
+    saved = json.loads((run / "train_config.json").read_text())["optim"]["mixed_precision"]
+    assert saved == expected.split()[0]

@@ -1,6 +1,7 @@
 """The checkpointer: Accelerate state every `save_every` steps and at the end, then the export.
 
-Also `prepare_run_folder`, which checks the run folder against --resume before training.
+Also `prepare_run_folder`, which checks the run folder against --resume before training, and
+`recorded_precision`, the mixed precision a resumed run keeps.
 
 The export gets BatchNorm statistics recomputed from its own weights (sketchcolor/batchnorm.py):
 the running ones lag the weights (docs/learning.md); the live model keeps its own.
@@ -96,6 +97,19 @@ def prepare_run_folder(config: TrainConfig, accelerator) -> Path | None:
             config.save(saved_config)
     accelerator.wait_for_everyone()
     return resume_from
+
+
+def recorded_precision(config: TrainConfig) -> str | None:
+    """The mixed precision a run being resumed recorded in its train_config.json, or None
+    (not resuming, nothing to resume, no readable config, or no precision in it)."""
+    if not config.resume or checkpoints.latest_checkpoint(config.out / CHECKPOINTS_FOLDER) is None:
+        return None
+    try:
+        previous = TrainConfig.load(config.out / TRAIN_CONFIG_FILE)
+    except SketchcolorError:  # absent or unreadable: prepare_run_folder says so and rewrites it
+        return None
+    recorded = previous.optim.mixed_precision
+    return None if recorded == "auto" else recorded
 
 
 def readable_config(path: Path, accelerator) -> TrainConfig | None:

@@ -43,6 +43,7 @@ from sketchcolor.training.setup import (
     configure_kernels,
     generator_scaler,
     prepare_models,
+    run_precision,
     training_accelerator,
 )
 from sketchcolor.training.step import train_step
@@ -52,10 +53,12 @@ from sketchcolor.training.validation import ValidationLogger
 def train(config: TrainConfig) -> Path:
     """Train one generator as `config` says; returns the run folder (see docs/interfaces.md)."""
     configure_kernels(config.deterministic)
+    config, precision = run_precision(config)
     accelerator = training_accelerator(config)
     stop = StopSignals(accelerator).install()  # SIGTERM/SIGUSR1/SIGINT: save, then stop
     try:
         run = build_run(config, accelerator)
+        run.precision = precision
         run_loop(config, accelerator, run, stop)
         if config.output.write_rank_audit:
             write_rank_audit(config, accelerator, run.generator, run.discriminator, run.keys_seen)
@@ -155,6 +158,8 @@ def run_loop(config: TrainConfig, accelerator, run: Run, stop: StopSignals) -> N
     progress, rank = run.progress, accelerator.process_index
     if accelerator.is_main_process:
         tqdm.write(describe_run(config, accelerator, run))
+        if run.precision.warning is not None:
+            tqdm.write(f"sketchcolor train: warning: {run.precision.warning}")
     progress_bar = tqdm(
         total=run.total_steps * run.images_per_step, initial=progress.step * run.images_per_step,
         unit="img", unit_scale=True, dynamic_ncols=True, disable=not accelerator.is_main_process,
@@ -256,6 +261,6 @@ def describe_run(config: TrainConfig, accelerator, run: Run) -> str:
     return (
         f"sketchcolor train: model {config.model.name}, color control {config.model.color_control}, "
         f"{config.model.size}px, width {config.model.width}; {accelerator.num_processes} process(es) on "
-        f"{accelerator.device.type}, mixed precision {accelerator.mixed_precision}, loader {run.backend}; "
+        f"{accelerator.device.type}, mixed precision {run.precision.describe()}, loader {run.backend}; "
         f"{run.total_steps} steps ({run.steps_per_epoch} per epoch); {start}; run folder {config.out}"
     )

@@ -1,17 +1,26 @@
-"""Building a run: the Accelerator, the models, their optimizers, SyncBatchNorm, the generator loss.
+"""Building a run: its mixed precision, the Accelerator, the models, their optimizers,
+SyncBatchNorm, the generator loss.
 
 Usage: accelerator = training_accelerator(config); generator, discriminator = build_models(config, in_channels)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import torch
 
-from sketchcolor.accelerators import create_accelerator
+from sketchcolor.accelerators import (
+    PrecisionChoice,
+    create_accelerator,
+    launcher_precision,
+    resolve_mixed_precision,
+    trains_on_cpu,
+)
 from sketchcolor.config import TrainConfig
 from sketchcolor.runs import LOGS_FOLDER
+from sketchcolor.training.checkpointer import recorded_precision
 
 
 def configure_kernels(deterministic: bool) -> None:
@@ -31,8 +40,20 @@ def configure_kernels(deterministic: bool) -> None:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
+def run_precision(config: TrainConfig) -> tuple[TrainConfig, PrecisionChoice]:
+    """The mixed precision this run trains in (`resolve_mixed_precision`: the flag, else
+    `accelerate launch`'s, else a resumed run's, else by the device), and the config holding
+    it, so that train_config.json records it and a resume keeps it."""
+    choice = resolve_mixed_precision(
+        config.optim.mixed_precision, on_cpu=trains_on_cpu(), launcher=launcher_precision(),
+        recorded=recorded_precision(config),
+    )  # fmt: skip
+    optim = dataclasses.replace(config.optim, mixed_precision=choice.mode)
+    return dataclasses.replace(config, optim=optim), choice
+
+
 def training_accelerator(config: TrainConfig):
-    """An Accelerator for this run; None options fall back to `accelerate launch`'s settings."""
+    """An Accelerator for this run (its mixed precision resolved by `run_precision`)."""
     from accelerate.utils import ProjectConfiguration
 
     project = ProjectConfiguration(
