@@ -127,6 +127,54 @@ def test_help_imports_neither_torch_nor_gradio(command):
         assert all(module.NAME in result.stdout for module in cli.COMMAND_MODULES)
 
 
+LONG_OUTPUT_SCRIPT = """
+import sys
+from sketchcolor.cli import main, models
+models.run = lambda options: print("\\n".join(map(str, range(200_000)))) or 0  # ~1.3 MB
+sys.exit(main(["models"]))
+"""
+
+
+def first_line_then_close(command: list[str], stderr_path: Path) -> tuple[bytes, int, str]:
+    """Run `command`, read its first stdout line and close the pipe, as `| head -1` does.
+
+    The pipe is shrunk to one page first, so the command is still writing when the reader
+    leaves (its help or output is longer), whatever the timing."""
+    import fcntl
+    import os
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 4096)
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=write_end, stderr=stderr, cwd=REPO)
+    os.close(write_end)
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(read_end, 1)
+        if not byte:
+            break
+        line += byte
+    os.close(read_end)
+    return line, process.wait(timeout=120), stderr_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "first"),
+    [
+        (["-m", "sketchcolor", "train", "--help"], b"usage: sketchcolor train"),
+        (["-m", "sketchcolor.train", "--help"], b"usage: sketchcolor train"),
+        (["-c", LONG_OUTPUT_SCRIPT], b"0\n"),
+    ],
+    ids=["help", "python -m sketchcolor.train", "long output"],
+)
+def test_a_closed_pipe_ends_the_command_quietly(command, first, tmp_path):
+    line, status, stderr = first_line_then_close([sys.executable, *command], tmp_path / "err")
+    assert line.startswith(first)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert "Exception ignored" not in stderr, stderr
+    assert status == cli.BROKEN_PIPE_STATUS == 141
+
+
 # --- README.md: every command example must parse with the generated parsers
 
 
