@@ -7,16 +7,24 @@ the real ones), then both together, plus the per-image metrics (PSNR, SSIM, L1).
 one Fréchet distance between 2048-d statistics, paid once per run whatever the number of
 images: ours (`sketchcolor.evaluation.frechet`, symmetric eigenvalues) against pytorch-fid's own (scipy
 `sqrtm`), on full-rank (4096 images) and rank-deficient (500 images) statistics, interleaved so
-machine load hits both alike. Ratios are measured in the same run.
+machine load hits both alike. `--fid-command` times `sketchcolor fid A.npz B.npz` as a whole
+process (start, imports, reading, distance) against `python -m pytorch_fid A.npz B.npz` on the
+same two files, interleaved; pytorch-fid builds and loads Inception-v3 even for statistics
+files, so it reads a random-weight stand-in from a temporary TORCH_HOME (it would download
+the real file; no network is needed). Ratios are measured in the same run.
 
 Usage: python benchmarks/bench_eval.py --quick --json benchmarks/results/bench_eval-cpu.json
        python benchmarks/bench_eval.py --frechet-only --json benchmarks/results/frechet-cpu.json
+       python benchmarks/bench_eval.py --fid-command --json benchmarks/results/fid-command-cpu.json
        python benchmarks/bench_eval.py --json benchmarks/results/bench_eval-h100.json   (GPU)
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,6 +74,65 @@ def frechet_timings(repeats: int) -> dict:
     return timings
 
 
+def timed_process(command: list[str], env: dict) -> tuple[float, float]:
+    """(wall-clock seconds, the FID it printed) of one whole process."""
+    start = time.perf_counter()
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{result.stderr[-2000:]}")
+    return seconds, float(result.stdout.rsplit("FID:", 1)[1])
+
+
+def fid_command_timings(repeats: int) -> dict:
+    """`sketchcolor fid A.npz B.npz` vs `python -m pytorch_fid A.npz B.npz`, whole processes.
+
+    Full-rank 2048-d statistics of 4096 images, as `frechet_timings`; one warm-up each (file
+    cache, bytecode), then `repeats` interleaved runs.
+    """
+    rng = np.random.default_rng(0)
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        paths = []
+        for name in "ab":
+            mu, sigma = fid.feature_statistics(np.abs(rng.normal(size=(4096, 2048))))
+            paths.append(str(folder / f"{name}.npz"))
+            np.savez_compressed(paths[-1], mu=mu, sigma=sigma)
+        # pytorch-fid loads Inception from torch hub's cache (else it downloads): a stand-in.
+        checkpoints = folder / "torch" / "hub" / "checkpoints"
+        checkpoints.mkdir(parents=True)
+        torch.save(fid.build_fid_inception().state_dict(), checkpoints / fid.WEIGHTS_FILE_NAME)
+        env = {**os.environ, "TORCH_HOME": str(folder / "torch")}
+        repository = str(Path(__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [repository, env.get("PYTHONPATH")]))
+        commands = {
+            "sketchcolor": [sys.executable, "-m", "sketchcolor", "fid", *paths],
+            "pytorch_fid": [sys.executable, "-m", "pytorch_fid", *paths],
+        }
+        seconds = {name: [] for name in commands}
+        values = {}
+        for round_index in range(1 + repeats):  # the first round is the warm-up
+            for name, command in commands.items():
+                elapsed, values[name] = timed_process(command, env)
+                if round_index:
+                    seconds[name].append(elapsed)
+    ours = float(np.median(seconds["sketchcolor"]))
+    theirs = float(np.median(seconds["pytorch_fid"]))
+    return {
+        "inputs": "two .npz statistics files, 2048-d, full rank (4096 images)",
+        "repeats": repeats,
+        "seconds_sketchcolor": ours,
+        "seconds_pytorch_fid": theirs,
+        "speedup": theirs / ours,
+        "all_seconds": seconds,
+        "relative_difference": abs(values["sketchcolor"] - values["pytorch_fid"])
+        / abs(values["pytorch_fid"]),
+        "device": str(frechet_device()),  # each command's own default: the GPU when there is one
+        "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
+    }
+
+
 def main() -> None:
     parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument(
@@ -74,7 +141,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default 32; quick 4")
     parser.add_argument("--frechet-only", action="store_true", help="only the distance timings")
     parser.add_argument("--width", type=float, default=None, help="generator width (quick 1/8)")
+    parser.add_argument(
+        "--fid-command",
+        action="store_true",
+        help="only `sketchcolor fid A.npz B.npz` vs `python -m pytorch_fid A.npz B.npz`",
+    )
     args = parser.parse_args()
+    if args.fid_command:
+        question = "seconds of `fid A.npz B.npz` as a whole process: sketchcolor vs pytorch-fid"
+        timings = fid_command_timings(1 if args.quick else 3)
+        write_result("bench_eval", {"question": question, "fid_command": timings}, args.json)
+        return
     if args.frechet_only:
         question = "seconds of one 2048-d Fréchet distance: ours vs pytorch-fid's"
         timings = frechet_timings(1 if args.quick else 3)

@@ -19,11 +19,9 @@ import shutil
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tyro.conf import Positional
 
 from sketchcolor.colorize import (
     MAX_SKETCH_PIXELS,
@@ -34,6 +32,7 @@ from sketchcolor.colorize import (
     user_controls,
     write_png,
 )
+from sketchcolor.config import ServeConfig  # there, not here: `serve --help` imports no torch
 from sketchcolor.data.conditioning import PALETTE_SIZE, uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.serve_controls import (
@@ -49,35 +48,6 @@ from sketchcolor.serve_controls import (
 INSTALL_HINT = "pip install -e '.[ui]'"
 DEFAULT_SWATCHES = ("#d94f4f", "#f2c14e", "#4f86d9", "#5fb36b", "#8e5fd9",
                     "#f28e4e", "#4ed9d0", "#7a5230", "#f5e6d3")  # fmt: skip
-
-
-@dataclass(kw_only=True)
-class ServeConfig:
-    """Options of `sketchcolor serve` (its command line is generated from these fields)."""
-
-    runs: Positional[list[Path]]
-    """Run folders to serve (config.json + weights); each is chosen in the app by its folder name."""
-
-    host: str = "127.0.0.1"
-    """Address to listen on; 0.0.0.0 serves other machines too."""
-
-    port: int = 7860
-    """Port to listen on."""
-
-    device: str | None = None
-    """cuda, cuda:1 or cpu (None: cuda if any); every run is loaded there once."""
-
-    data: Path | None = None
-    """Shard folder (`sketchcolor shards` output) whose first val sketches are shown as examples."""
-
-    max_pixels: int = MAX_SKETCH_PIXELS
-    """Sketches with more pixels than this are refused with a message (about 16 MP)."""
-
-    concurrency: int = 2
-    """Requests colored at once; the rest wait in Gradio's queue."""
-
-    examples: int = 4
-    """How many val sketches `data` gives as examples."""
 
 
 # ----------------------------------------------------------------------------- models

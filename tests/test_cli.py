@@ -95,16 +95,84 @@ def test_the_hint_section_is_the_one_hint_config():
         TrainConfig.from_flat(data="d", out="o", hint_colour=3)
 
 
-def test_sketchcolor_help_lists_the_commands_and_imports_no_torch():
-    script = (
-        "import sys\nfrom sketchcolor.cli import main\ntry:\n    main(['--help'])\n"
-        "except SystemExit:\n    pass\nprint('torch imported:', 'torch' in sys.modules)"
-    )
+HELP_SCRIPT = """
+import contextlib, io, sys
+from sketchcolor.cli import main
+text = io.StringIO()
+with contextlib.redirect_stdout(text):
+    try:
+        main(sys.argv[1:])
+    except SystemExit as stop:
+        assert stop.code in (0, None), stop.code
+heavy = [name for name in ("torch", "gradio") if name in sys.modules]
+print(text.getvalue())
+print("heavy modules imported:", heavy)
+"""
+
+
+@pytest.mark.parametrize(
+    "command", ["", *(module.NAME for module in cli.COMMAND_MODULES)], ids=lambda c: c or "top"
+)
+def test_help_imports_neither_torch_nor_gradio(command):
+    """`sketchcolor --help` and `sketchcolor COMMAND --help` print text only: the heavy
+    modules are imported inside each command's `run`, so help answers at once."""
+    arguments = [command, "--help"] if command else ["--help"]
     result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, check=True
-    )
-    assert result.stdout.strip().endswith("torch imported: False")
-    assert all(name in result.stdout for name in ("train", "quickstart", "colorize", "fid"))
+        [sys.executable, "-c", HELP_SCRIPT, *arguments],
+        capture_output=True, text=True, cwd=REPO, check=True,
+    )  # fmt: skip
+    assert result.stdout.rstrip().endswith("heavy modules imported: []"), result.stdout[-300:]
+    assert result.stdout.startswith(f"usage: sketchcolor {command}".rstrip())
+    if not command:
+        assert all(module.NAME in result.stdout for module in cli.COMMAND_MODULES)
+
+
+LONG_OUTPUT_SCRIPT = """
+import sys
+from sketchcolor.cli import main, models
+models.run = lambda options: print("\\n".join(map(str, range(200_000)))) or 0  # ~1.3 MB
+sys.exit(main(["models"]))
+"""
+
+
+def first_line_then_close(command: list[str], stderr_path: Path) -> tuple[bytes, int, str]:
+    """Run `command`, read its first stdout line and close the pipe, as `| head -1` does.
+
+    The pipe is shrunk to one page first, so the command is still writing when the reader
+    leaves (its help or output is longer), whatever the timing."""
+    import fcntl
+    import os
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(read_end, fcntl.F_SETPIPE_SZ, 4096)
+    with open(stderr_path, "wb") as stderr:
+        process = subprocess.Popen(command, stdout=write_end, stderr=stderr, cwd=REPO)
+    os.close(write_end)
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(read_end, 1)
+        if not byte:
+            break
+        line += byte
+    os.close(read_end)
+    return line, process.wait(timeout=120), stderr_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("command", "first"),
+    [
+        (["-m", "sketchcolor", "train", "--help"], b"usage: sketchcolor train"),
+        (["-m", "sketchcolor.train", "--help"], b"usage: sketchcolor train"),
+        (["-c", LONG_OUTPUT_SCRIPT], b"0\n"),
+    ],
+    ids=["help", "python -m sketchcolor.train", "long output"],
+)
+def test_a_closed_pipe_ends_the_command_quietly(command, first, tmp_path):
+    line, status, stderr = first_line_then_close([sys.executable, *command], tmp_path / "err")
+    assert line.startswith(first)
+    assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
+    assert "Exception ignored" not in stderr, stderr
+    assert status == cli.BROKEN_PIPE_STATUS == 141
 
 
 # --- README.md: every command example must parse with the generated parsers

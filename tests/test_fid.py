@@ -130,6 +130,32 @@ def test_npz_statistics_are_read_as_pytorch_fid_writes_them(features, inception,
     np.testing.assert_array_equal(loaded_sigma, sigma)
 
 
+def test_two_statistics_files_need_no_inception(tmp_path, monkeypatch, capsys):
+    """mu and sigma alone give the distance: building Inception (or needing its weights) fails
+    the test. Diagonal covariances have the closed form
+    |mu1 - mu2|^2 + sum(s1 + s2 - 2 sqrt(s1 s2))."""
+
+    def no_inception(*args, **kwargs):
+        raise AssertionError("Inception was built for two statistics files")
+
+    monkeypatch.setattr(fid, "load_inception", no_inception)
+    monkeypatch.setattr(fid, "build_fid_inception", no_inception)
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "no-hub"))  # no weights
+    rng = np.random.default_rng(0)
+    mu1, mu2 = rng.normal(size=16), rng.normal(size=16)
+    s1, s2 = rng.uniform(0.5, 2.0, 16), rng.uniform(0.5, 2.0, 16)
+    np.savez_compressed(tmp_path / "a.npz", mu=mu1, sigma=np.diag(s1))
+    np.savez_compressed(tmp_path / "b.npz", mu=mu2, sigma=np.diag(s2))
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum(s1 + s2 - 2 * np.sqrt(s1 * s2))
+    assert expected > 1.0
+
+    value = fid.fid_between_folders(tmp_path / "a.npz", tmp_path / "b.npz")
+    assert value == pytest.approx(expected, rel=1e-9)
+    assert main(["fid", str(tmp_path / "a.npz"), str(tmp_path / "b.npz")]) == 0
+    printed = float(capsys.readouterr().out.split("FID:")[1])
+    assert printed == pytest.approx(expected, rel=1e-6)
+
+
 def test_missing_weights_names_the_file_and_the_place(folders, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     expected = tmp_path / "hub" / "checkpoints" / fid.WEIGHTS_FILE_NAME

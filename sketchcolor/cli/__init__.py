@@ -4,7 +4,8 @@ A command module has NAME, HELP (one line for `sketchcolor --help`), `options()`
 dataclass, imported lazily) and `run(options)`. The command line is generated from the
 dataclass and its field docstrings by tyro (`parse_options`), with `--config FILE` (YAML, TOML
 or JSON) giving defaults that flags override. Heavy imports (torch, DALI) happen inside `run`,
-so `sketchcolor --help` stays fast.
+so `sketchcolor --help` stays fast. A reader that closes the pipe early (`| head`, `| less` then
+q) ends the command quietly with exit status 141, as a process killed by SIGPIPE.
 
 Usage: sketchcolor synth my-synth --count 100 --size 256
 """
@@ -12,6 +13,7 @@ Usage: sketchcolor synth my-synth --count 100 --size 256
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -36,6 +38,10 @@ from sketchcolor.errors import SketchcolorError
 COMMAND_MODULES = (
     quickstart, synth, datasets, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
 )  # fmt: skip
+# 128 + SIGPIPE: what a shell reports for `git log | head` or `yes | head`, so a pipeline under
+# `set -o pipefail` sees what it sees for any Unix tool. Not 1, which `verify` (damaged shards)
+# and `evaluate` (a failed run) already mean.
+BROKEN_PIPE_STATUS = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +58,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run `sketchcolor ARGV`; the exit status (help and bad command lines exit via SystemExit)."""
+    try:
+        try:
+            status = dispatch(argv)
+        except SystemExit:  # help was printed: flush it here, where a closed pipe is caught
+            sys.stdout.flush()
+            raise
+        sys.stdout.flush()  # inside the try: else a closed pipe shows at interpreter exit
+        return status
+    except BrokenPipeError:
+        return quiet_broken_pipe()
+
+
+def quiet_broken_pipe() -> int:
+    """The reader of stdout went away: send what is still buffered to devnull (so Python's own
+    flush at exit cannot fail again) and exit quietly; the recipe in the docs of `signal`."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # a replaced stdout without a descriptor
+        pass
+    return BROKEN_PIPE_STATUS
+
+
+def dispatch(argv: Sequence[str] | None = None) -> int:
+    """Find the command in `argv`, parse its options and run it."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = {module.NAME: module for module in COMMAND_MODULES}
     module = commands.get(argv[0]) if argv else None

@@ -1,6 +1,6 @@
 """`sketchcolor pairs SRC OUT`: make sketch/color pairs from your own color images.
 
-The options are `sketchcolor.data.make_pairs.PairsConfig` (its line-art options, from
+The options are `sketchcolor.config.PairsConfig` (its line-art options, from
 `LineArtConfig`, are flat flags: --method, --sigma ...).
 
 Usage: sketchcolor pairs my-images my-pairs --size 512 --fit crop --method xdog --workers 4
@@ -25,14 +25,10 @@ DESCRIPTION = (
 
 
 def options():
-    """The options dataclass: SRC, OUT and PairsConfig's fields as flat flags.
-
-    Built here, not at import: PairsConfig's module imports torch (the line-art extractor),
-    and `sketchcolor --help` must stay fast.
-    """
+    """The options dataclass: SRC, OUT and PairsConfig's fields as flat flags."""
     from tyro.conf import OmitArgPrefixes, Positional, arg
 
-    from sketchcolor.data.make_pairs import PairsConfig
+    from sketchcolor.config import PairsConfig
 
     return dataclasses.make_dataclass(
         "PairsOptions",

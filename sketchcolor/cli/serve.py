@@ -1,7 +1,8 @@
 """`sketchcolor serve`: a web app and API that color sketches with trained runs (needs gradio).
 
-The options are `sketchcolor.serve.ServeConfig`; its module imports torch but not gradio, so
-the missing extra is reported by `run`, before any model is loaded.
+The options are `sketchcolor.config.ServeConfig` (no torch, so `--help` is quick);
+sketchcolor.serve, which imports torch but not gradio, is imported by `run`, which reports a
+missing gradio extra before any model is loaded.
 
 Usage: sketchcolor serve runs/m21-hints runs/m21-palette --port 7860 --data shards
 """
@@ -18,7 +19,7 @@ DESCRIPTION = (
 
 
 def options():
-    from sketchcolor.serve import ServeConfig
+    from sketchcolor.config import ServeConfig
 
     return ServeConfig
 

@@ -18,7 +18,6 @@ Usage: lines = extract_line_art(colour_batch, LineArtConfig(method="xdog"))  # (
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import numpy as np
@@ -26,48 +25,9 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from sketchcolor.errors import SketchcolorError
+from sketchcolor.config import LineArtConfig  # there, not here: `pairs --help` imports no torch
 
-METHODS = ("xdog", "sobel")
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601, the weights of PIL's convert("L")
-
-
-@dataclasses.dataclass(kw_only=True)
-class LineArtConfig:
-    """How line art is drawn from a colour image (the defaults were tuned at 256 to 512 px)."""
-
-    method: str = "xdog"
-    """"xdog" (difference of Gaussians with a soft threshold) or "sobel" (Sobel magnitude
-    with hysteresis, like Canny without thinning)."""
-    sigma: float = 0.8
-    """XDoG: standard deviation in pixels of the finer Gaussian (line width grows with it);
-    also the pre-blur of "sobel"."""
-    k: float = 1.6
-    """XDoG: ratio of the coarser Gaussian's sigma to `sigma` (1.6: the DoG approximates a
-    Laplacian of Gaussian, as in Marr-Hildreth and the XDoG paper)."""
-    p: float = 20.0
-    """XDoG: sharpening strength; the tau form D = G_sigma - tau G_k*sigma has
-    tau = p / (1 + p)."""
-    epsilon: float = -0.02
-    """XDoG: threshold on the sharpened luminance (0..1 scale); lower gives fewer lines."""
-    phi: float = 40.0
-    """XDoG: steepness of the soft threshold; large values give hard black-and-white lines."""
-    low: float = 0.1
-    """Sobel: contrast (0..1) above which an edge pixel is kept when it touches a strong one."""
-    high: float = 0.25
-    """Sobel: contrast (0..1) above which an edge pixel is always kept."""
-
-    def __post_init__(self):
-        if self.method not in METHODS:
-            raise SketchcolorError(f"--method must be one of {METHODS}, got {self.method!r}")
-        if not self.sigma > 0 or not self.k > 1:
-            raise SketchcolorError(
-                f"--sigma must be > 0 and --k > 1, got sigma={self.sigma} k={self.k}"
-            )
-        if self.p < 0 or not self.phi > 0:
-            raise SketchcolorError(f"--p must be >= 0 and --phi > 0, got p={self.p} phi={self.phi}")
-        if not 0 <= self.low <= self.high:
-            raise SketchcolorError(f"need 0 <= --low <= --high, got {self.low} and {self.high}")
 
 
 def extract_line_art(colour: torch.Tensor, config: LineArtConfig) -> torch.Tensor:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from sketchcolor.data.line_art import LineArtConfig
+from sketchcolor.config import RESAMPLING_FILTERS, PairsConfig  # there: `pairs --help` is quick
 from sketchcolor.data.pairs import (
     IMAGE_SUFFIXES,
     SPLITS,
@@ -52,77 +52,12 @@ RECORD = "pairs.json"
 REPORT = "pairs-report.json"
 PARTIAL = ".partial"
 FOLDER_JOIN = "__"  # joins the folders of a source path into one output name
-FITS = ("crop", "pad")
-RESAMPLING = {
-    "lanczos": Image.Resampling.LANCZOS,
-    "bicubic": Image.Resampling.BICUBIC,
-    "bilinear": Image.Resampling.BILINEAR,
-    "box": Image.Resampling.BOX,
-}
+RESAMPLING = {name: getattr(Image.Resampling, name.upper()) for name in RESAMPLING_FILTERS}
+"""Pillow's filter for each name `--resample` takes."""
 # Fixed, so the same pixels give the same bytes; 3 as in `shards`: measured at 256 px, 2.4x
 # faster than zlib's default 6 for files 1.7% larger.
 PNG_COMPRESS_LEVEL = 3
 WHITE = (255, 255, 255)
-# Options left out of the recorded fingerprint: batch size and threads never change the bytes;
-# the device may change a few rounded pixels (not checked on a GPU yet), but a folder begun on
-# one machine may be completed on another.
-SPEED_OPTIONS = ("batch_size", "workers", "device")
-
-
-@dataclasses.dataclass(kw_only=True)
-class PairsConfig:
-    """Options of `sketchcolor pairs`; all but the speed options go into OUT/pairs.json."""
-
-    size: int = 512
-    """Side S of each half; every pair file is 2S wide and S high."""
-    fit: str = "crop"
-    """How a non-square image becomes square: "crop" (centre crop, keeps the middle) or "pad"
-    (white margins, keeps the whole picture)."""
-    resample: str = "lanczos"
-    """Resampling filter: "lanczos", "bicubic", "bilinear" or "box"; Pillow widens the filter
-    when it shrinks an image, so every choice is antialiased."""
-    min_size: int | None = None
-    """Skip images whose square (the shorter side for crop, the longer for pad) is smaller than
-    this; None means `size`, so nothing is ever enlarged (enlarged pictures give blurred lines)."""
-    allow_grayscale: bool = False
-    """Keep images without colour (skipped by default: they teach a colorizer nothing)."""
-    line_art: LineArtConfig = dataclasses.field(default_factory=LineArtConfig)
-    """The line extractor and its parameters (sketchcolor.data.line_art)."""
-    batch_size: int = 16
-    """Images whose line art is drawn in one batch on the device."""
-    workers: int = 1
-    """Threads that decode, resize and encode images (Pillow works outside the GIL)."""
-    device: str = "auto"
-    """Torch device of the extractor: "auto" (CUDA when present, else the CPU), "cpu", "cuda"
-    (a GPU may round a few pixels differently from the CPU)."""
-
-    def __post_init__(self):
-        if self.size < 8:
-            raise SketchcolorError(f"--size must be at least 8, got {self.size}")
-        if self.fit not in FITS:
-            raise SketchcolorError(f"--fit must be one of {FITS}, got {self.fit!r}")
-        if self.resample not in RESAMPLING:
-            raise SketchcolorError(
-                f"--resample must be one of {tuple(RESAMPLING)}, got {self.resample!r}"
-            )
-        if self.min_size is not None and self.min_size < 1:
-            raise SketchcolorError(f"--min-size must be at least 1, got {self.min_size}")
-        if self.batch_size < 1 or self.workers < 1:
-            raise SketchcolorError(
-                f"--batch-size and --workers must be at least 1, got {self.batch_size} and "
-                f"{self.workers}"
-            )
-
-    @property
-    def smallest_side(self) -> int:
-        return self.size if self.min_size is None else self.min_size
-
-    def fingerprint(self) -> dict:
-        """The options that decide the output bytes."""
-        options = dataclasses.asdict(self)
-        for name in SPEED_OPTIONS:
-            options.pop(name)
-        return options
 
 
 @dataclasses.dataclass(kw_only=True)

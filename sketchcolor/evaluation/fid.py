@@ -231,13 +231,23 @@ def load_statistics_file(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise SketchcolorError(f"{path}: not an FID statistics .npz ({error})") from error
 
 
+def is_statistics_file(path: str | Path) -> bool:
+    """An .npz of saved statistics (mu, sigma), which needs no network, as pytorch-fid decides."""
+    return Path(path).suffix == ".npz"
+
+
 def path_statistics(
-    path: str | Path, model: torch.nn.Module, *, batch_size: int = 50
+    path: str | Path, model: torch.nn.Module | None, *, batch_size: int = 50
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Statistics of an image folder, or read from an .npz, as pytorch-fid accepts either."""
+    """Statistics of an image folder, or read from an .npz, as pytorch-fid accepts either.
+
+    `model` (the Inception network) is only used for a folder; an .npz may pass None.
+    """
     path = Path(path)
-    if path.suffix == ".npz":
+    if is_statistics_file(path):
         return load_statistics_file(path)
+    if model is None:
+        raise ValueError(f"{path}: a folder of images needs the Inception network")
     return feature_statistics(folder_features(path, model, batch_size=batch_size))
 
 
@@ -249,14 +259,20 @@ def fid_between_folders(
     batch_size: int = 50,
     device: torch.device | str | None = None,
 ) -> float:
-    """FID between two image folders (or .npz statistics), like `python -m pytorch_fid A B`."""
+    """FID between two image folders (or .npz statistics), like `python -m pytorch_fid A B`.
+
+    Inception is built (and its weights needed) only when an input is a folder of images:
+    two statistics files give the distance from mu and sigma alone.
+    """
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     for path in (path_a, path_b):
         if not Path(path).exists():
             raise SketchcolorError(f"{path}: no such folder or file")
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = load_inception(weights_path, device)
+    model = None
+    if not (is_statistics_file(path_a) and is_statistics_file(path_b)):
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        model = load_inception(weights_path, device)
     stats_a = path_statistics(path_a, model, batch_size=batch_size)
     stats_b = path_statistics(path_b, model, batch_size=batch_size)
     return frechet_distance(*stats_a, *stats_b)
