@@ -585,6 +585,10 @@ class ServeConfig:
     examples: int = 4
     """How many val sketches `data` gives as examples."""
 
+    flatten: bool = False
+    """Flatten every output: one colour per region the sketch's lines close, a label's colour
+    where one sits, else the network's median over the region (sketchcolor.flattening)."""
+
 
 # --- reading configs: JSON (train_config.json), YAML or TOML, nested or the old flat layout
 

@@ -106,9 +106,11 @@ def colorize_request(
     palette: str,
     *,
     max_pixels: int = MAX_SKETCH_PIXELS,
+    flatten: bool = False,
 ) -> torch.Tensor:
     """What `/colorize` does: a sketch file + run name + hints JSON + hex palette ("" for
-    none) -> the colours (1, 3, H, W) in [-1, 1] at the sketch's size. One-line errors."""
+    none) -> the colours (1, 3, H, W) in [-1, 1] at the sketch's size (flattened along its
+    lines when `flatten`). One-line errors."""
     colorizer = find_run(models, run)
     if not sketch_path:
         raise SketchcolorError("no sketch given; upload an image")
@@ -122,7 +124,7 @@ def colorize_request(
         hints_text=hints.strip() or None,
     )
     sketch = read_uploaded_sketch(sketch_path, max_pixels)
-    return colorize_sketch(colorizer, sketch, controls)
+    return colorize_sketch(colorizer, sketch, controls, flatten=flatten)
 
 
 def read_uploaded_sketch(path: str, max_pixels: int) -> torch.Tensor:
@@ -200,7 +202,7 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
 
     def api_colorize(sketch, run, hints, palette):
         output = colorize_request(models, sketch, run, hints or "", palette or "",
-                                  max_pixels=config.max_pixels)  # fmt: skip
+                                  max_pixels=config.max_pixels, flatten=config.flatten)  # fmt: skip
         return str(outputs.write(output, Path(sketch).stem))
 
     def ui_colorize(sketch, run, hints, *swatches):
@@ -211,7 +213,7 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
         palette = ",".join(hex_palette(swatches)) if uses_palette(control) else ""
         start = time.perf_counter()
         output = colorize_request(models, sketch, run, hints, palette,
-                                  max_pixels=config.max_pixels)  # fmt: skip
+                                  max_pixels=config.max_pixels, flatten=config.flatten)  # fmt: skip
         seconds = time.perf_counter() - start
         target = outputs.write(output, Path(sketch).stem)
         height, width = output.shape[-2:]

@@ -175,3 +175,20 @@ def test_small_run_config_file_equals_the_preset():
                                     "--data", "d", "--out", "o"])  # fmt: skip
     preset = small_run_config("d", "o", max_steps=1200)
     assert from_file.to_dict() == preset.to_dict()
+
+
+def test_serve_flattens_when_asked(spread_run, tmp_path):
+    from PIL import Image
+
+    from sketchcolor.colorize import load_colorizer
+    from sketchcolor.serve import colorize_request
+
+    sketch_path = tmp_path / "frame.png"
+    Image.fromarray(boxed_sketch(0)).resize((256, 256), Image.NEAREST).save(sketch_path)
+    models = {"m1-hints": load_colorizer(spread_run, "cpu")}
+    labels = json.dumps([{"x": 200, "y": 120, "color": "#0000ff"}])
+    request = (models, str(sketch_path), "m1-hints", labels, "")
+    flat = to_uint8(colorize_request(*request, flatten=True))[0]
+    plain = to_uint8(colorize_request(*request))[0]
+    assert (flat[20:230, 150:230] == BLUE).all()
+    assert not (plain[20:230, 150:230] == BLUE).all()
