@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -67,8 +68,12 @@ class ServeConfig:
     device: str | None = None
     """cuda, cuda:1 or cpu (None: cuda if any); every run is loaded there once."""
 
-    data: Path | None = None
-    """Shard folder (`sketchcolor shards` output) whose first val sketches are shown as examples."""
+    data: str | Path | None = None
+    """Shard folder (`sketchcolor shards` output) or s3://BUCKET/PREFIX whose first val
+    sketches are shown as examples."""
+
+    shard_cache: Path | None = None
+    """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
 
     max_pixels: int = MAX_SKETCH_PIXELS
     """Sketches with more pixels than this are refused with a message (about 16 MP)."""
@@ -387,8 +392,14 @@ def start(config: ServeConfig, *, block: bool = True):
         raise SketchcolorError(f"concurrency must be at least 1, got {config.concurrency}")
     if config.max_pixels < 1:
         raise SketchcolorError(f"max pixels must be at least 1, got {config.max_pixels}")
-    if config.data is not None and not (Path(config.data) / "manifest.json").is_file():
-        raise SketchcolorError(f"{config.data}: no manifest.json; not a shard folder")
+    if config.data is not None:
+        from sketchcolor.data.remote import data_location, local_folder, use_shard_cache
+
+        use_shard_cache(config.shard_cache)
+        folder = local_folder(data_location(config.data))  # s3://: staged on this machine
+        config = dataclasses.replace(config, data=folder)
+        if not (config.data / "manifest.json").is_file():
+            raise SketchcolorError(f"{config.data}: no manifest.json; not a shard folder")
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     models = load_models(config.runs, device)
     app = build_app(config, models)
