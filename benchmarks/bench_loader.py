@@ -20,7 +20,8 @@ over the cached tars), against the same shards on local disk? It starts moto's S
 127.0.0.1 (sharing this machine's cores with the loader) and uploads the shards there;
 `--data s3://BUCKET/PREFIX` uploads them to that store instead (credentials and endpoint from
 the AWS_* environment). Each row times loader creation plus one whole epoch (cold: downloads
-included), and the local and warm rows also run the steady-rate measurement above.
+included; median of --rounds, taken in turn), and the local and warm rows also run the
+steady-rate measurement above.
 
 Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench_loader-cpu.json
        python benchmarks/bench_loader.py --data s3 --pairs 96 --size 256 --batch-size 8 \
@@ -33,6 +34,7 @@ Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import sys
@@ -250,6 +252,7 @@ def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, wor
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
@@ -270,13 +273,22 @@ def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, wor
             remote._staged.clear()
             remote.use_shard_cache(cache)
 
-        runs = {"local": first_epoch(make(shards), synchronize)}
-        new_process(scratch / "node-cache")
-        runs["s3-cold"] = first_epoch(make(target), synchronize)
-        new_process(scratch / "node-cache")
-        runs["s3-warm"] = first_epoch(make(target), synchronize)
+        # A warm-up (imports, first worker start, page cache), then rounds that take the three
+        # in turn, each cold one on an empty cache: medians, so the machine's load hits all alike.
+        first_epoch(make(shards), synchronize)
+        rounds = {"local": [], "s3-cold": [], "s3-warm": []}
+        for number in range(args.rounds):
+            rounds["local"].append(first_epoch(make(shards), synchronize))
+            new_process(scratch / f"node-cache-{number}")
+            rounds["s3-cold"].append(first_epoch(make(target), synchronize))
+            new_process(scratch / f"node-cache-{number}")
+            rounds["s3-warm"].append(first_epoch(make(target), synchronize))
+        runs = {}
+        for name, measured in rounds.items():
+            rates = sorted(run["pairs_per_second"] for run in measured)
+            runs[name] = {"pairs_per_second": rates[len(rates) // 2], "rounds": measured}
         for name, location in (("local", shards), ("s3-warm", target)):
-            new_process(scratch / "node-cache")
+            new_process(scratch / "node-cache-0")
             loader = make(location)()
             runs[name]["steady"] = steady_rate(
                 lambda number, loader=loader: (len(b["key"]) for b in loader.epoch(number)),
@@ -322,6 +334,7 @@ def main() -> None:
                         help="comma-separated subset of naive-pil,torch,dali-cpu,dali-gpu,"
                         "torchvision-gpu")  # fmt: skip
     parser.add_argument("--shard-size", type=int, default=256, help="pairs per tar")
+    parser.add_argument("--rounds", type=int, default=3, help="--data s3: first-epoch rounds")
     parser.add_argument("--data", default=None,
                         help="s3 (a moto server on 127.0.0.1) or s3://BUCKET/PREFIX: compare "
                         "s3:// cold and warm cache with local disk instead")  # fmt: skip

@@ -287,6 +287,27 @@ def test_each_rank_fetches_only_the_tars_of_its_part(s3_shards, tmp_path):
     assert len(keys[0]) == len(keys[1]) == 12 and not set(keys[0]) & set(keys[1])
 
 
+def test_the_dali_loader_reads_the_staged_tars_as_it_reads_a_folder(
+    s3_shards, shard_dir, node_cache
+):
+    """DALI's reader opens every listed tar when its pipeline is built: they are staged first."""
+    pytest.importorskip("nvidia.dali")
+    from sketchcolor.data.loader import create_loader
+
+    def batches(location):
+        loader = create_loader(location, split="val", image_size=64, batch_size=4,
+                               backend="dali", training=False, num_workers=1)  # fmt: skip
+        return list(loader.epoch(0))
+
+    remote, local = batches(s3_shards), batches(shard_dir)
+    assert [batch["key"] for batch in remote] == [batch["key"] for batch in local]
+    for mine, theirs in zip(remote, local, strict=True):
+        assert (mine["color"] == theirs["color"]).all() and (
+            mine["palette"] == theirs["palette"]
+        ).all()
+    assert sorted(downloads(node_cache, s3_shards)) == ["val-000000.tar", "val-000001.tar"]
+
+
 @pytest.mark.slow
 def test_torchrun_ranks_share_one_node_cache_and_read_disjoint_samples(s3_shards, tmp_path):
     from tests.test_train_distributed import ENVIRONMENT, TORCHRUN, tiny_run_flags

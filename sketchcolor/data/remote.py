@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import queue
@@ -40,12 +41,24 @@ MANIFEST_FILE = "manifest.json"  # data/manifest.py's name (that module imports 
 REMOTE_FILE = "remote.json"  # in a cache folder: which URL it mirrors
 DOWNLOADS_LOG = "downloads.log"  # in a cache folder: one line per tar fetched (name, pid)
 CACHE_VARIABLE = "SKETCHCOLOR_SHARD_CACHE"
+PREFETCH_THREADS = 4  # tars downloaded at once ahead of the loader
 ATTEMPTS = 2  # a tar is fetched at most twice (botocore retries each request underneath)
 
 _shard_cache: Path | None = None  # set by --shard-cache (use_shard_cache)
 _staged: dict[tuple[str, str], Path] = {}  # (url, cache root) -> folder, once per process
 _clients: dict[int, object] = {}  # one boto3 client per process (fork-safe)
 _client_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    """A forked loader worker starts with no client and a free lock (a thread of the parent
+    may have held it at the fork; that thread does not exist here)."""
+    global _client_lock
+    _client_lock = threading.Lock()
+    _clients.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def is_remote(location: str | Path) -> bool:
@@ -200,7 +213,8 @@ class RemoteShards:
         return f"{self.url}/{name}"
 
     def fetch_indexes(self) -> None:
-        """Every .idx of the manifest (a few KB each), eight at a time; the tars wait."""
+        """Every .idx of the manifest (a few KB each), eight at a time; the tars wait. An .idx
+        beside a tar verified with it is kept: it was checked against that tar."""
         bucket, prefix = split_url(self.url)
 
         def fetch(name: str) -> None:
@@ -214,7 +228,8 @@ class RemoteShards:
                     f"{self.object_url(name)}: cannot download ({describe_error(error)})"
                 ) from None
 
-        names = [entry["idx"] for entry in self.entries.values()]
+        names = [entry["idx"] for entry in self.entries.values()
+                 if not verified_marker_holds(self.folder, entry)]  # fmt: skip
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(fetch, names))
 
@@ -226,10 +241,10 @@ class RemoteShards:
         if entry is None:
             raise SketchcolorError(f"{self.object_url(name)}: not in the manifest")
         path = self.folder / name
-        if verified_marker_holds(path, entry):
+        if verified_marker_holds(self.folder, entry):
             return path
         with file_lock(self.folder / f".{name}.lock"):
-            if verified_marker_holds(path, entry):
+            if verified_marker_holds(self.folder, entry):
                 return path  # another rank of this node fetched it meanwhile
             self._fetch(entry)
         return path
@@ -258,7 +273,7 @@ class RemoteShards:
             problem = shard_problem(partial, index, expected_record(entry))
             if problem is None:
                 os.replace(partial, path)  # the tar takes its name only once it is verified
-                write_verified_marker(path, entry)
+                write_verified_marker(self.folder, entry)
                 with open(self.folder / DOWNLOADS_LOG, "a") as log:
                     log.write(f"{name} {os.getpid()}\n")
                 return
@@ -271,24 +286,28 @@ class RemoteShards:
     def prefetch(self, tars: list[str]) -> None:
         """Stage `tars` in this order in a background thread; replaces an earlier request.
         A failure there is left to the loader's own `ensure`, which reports it."""
-        missing = [tar for tar in tars if not verified_marker_holds(self.folder / Path(tar).name,
-                                                                    self.entries[Path(tar).name])]  # fmt: skip
+        entries = [self.entries[Path(tar).name] for tar in tars]
+        missing = [
+            entry["tar"] for entry in entries if not verified_marker_holds(self.folder, entry)
+        ]
         if self._prefetcher is None:
             self._prefetcher = Prefetcher(self)
         self._prefetcher.request(missing)
 
 
 class Prefetcher:
-    """One daemon thread staging a list of tars; a new request drops what is still queued.
-    A daemon, so a run that ends does not wait for tars it no longer needs (the lock dies with
-    the process; a half-downloaded `.partial` is overwritten by the next fetch)."""
+    """PREFETCH_THREADS daemon threads staging a list of tars in order (several transfers at
+    once hide each request's latency); a new request drops what is still queued. Daemons, so
+    a run that ends does not wait for tars it no longer needs (the lock dies with the process;
+    a half-downloaded `.partial` is overwritten by the next fetch)."""
 
     def __init__(self, remote: RemoteShards) -> None:
         self.remote = remote
         self.queue: queue.Queue = queue.Queue()
         self.generation = 0
-        self.thread = threading.Thread(target=self._run, name="s3-prefetch", daemon=True)
-        self.thread.start()
+        for number in range(PREFETCH_THREADS):
+            thread = threading.Thread(target=self._run, name=f"s3-prefetch-{number}", daemon=True)
+            thread.start()
 
     def request(self, tars: list[str]) -> None:
         self.generation += 1
@@ -304,27 +323,31 @@ class Prefetcher:
                 self.remote.ensure(tar)
 
 
-def _stat_record(path: Path, entry: dict) -> dict | None:
+def _verified_record(folder: Path, entry: dict) -> dict | None:
+    """What the `.ok` marker beside a verified tar holds: the manifest's sha256, the tar's stat
+    (unchanged since it was hashed) and the sha256 of its small .idx (another rank may replace
+    the .idx with the same bytes, which must not undo the tar's verification)."""
     try:
-        stat = path.stat()
+        stat = (folder / entry["tar"]).stat()
+        index_sha256 = hashlib.sha256((folder / entry["idx"]).read_bytes()).hexdigest()
     except OSError:
         return None
     return {"sha256": entry["sha256"], "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
-            "inode": stat.st_ino}  # fmt: skip
+            "inode": stat.st_ino, "idx_sha256": index_sha256}  # fmt: skip
 
 
-def verified_marker_holds(path: Path, entry: dict) -> bool:
-    """True when `path` passed verification against this manifest entry and is unchanged."""
-    marker = path.with_name(f".{path.name}.ok")
+def verified_marker_holds(folder: Path, entry: dict) -> bool:
+    """True when the tar of `entry` passed verification against it and is unchanged."""
     try:
-        recorded = json.loads(marker.read_text())
+        recorded = json.loads((folder / f".{entry['tar']}.ok").read_text())
     except (OSError, ValueError):
         return False
-    return recorded == _stat_record(path, entry)
+    return recorded == _verified_record(folder, entry)
 
 
-def write_verified_marker(path: Path, entry: dict) -> None:
-    write_text_atomically(path.with_name(f".{path.name}.ok"), json.dumps(_stat_record(path, entry)))
+def write_verified_marker(folder: Path, entry: dict) -> None:
+    record = json.dumps(_verified_record(folder, entry))
+    write_text_atomically(folder / f".{entry['tar']}.ok", record)
 
 
 @contextlib.contextmanager
