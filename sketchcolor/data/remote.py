@@ -265,7 +265,9 @@ class RemoteShards:
         for attempt in range(ATTEMPTS):
             try:
                 if attempt > 0 or not index.is_file():
-                    download(bucket, object_key(prefix, index_name), index)
+                    index_partial = self.folder / f".{index_name}.{os.getpid()}.partial"
+                    download(bucket, object_key(prefix, index_name), index_partial)
+                    os.replace(index_partial, index)
                 download(bucket, object_key(prefix, name), partial)
             except _transfer_errors() as error:
                 problem = f"cannot download ({describe_error(error)})"
@@ -279,8 +281,8 @@ class RemoteShards:
                 return
         partial.unlink(missing_ok=True)
         raise SketchcolorError(
-            f"{self.object_url(name)}: {problem}, fetched {ATTEMPTS} times; check the bucket, "
-            "or re-upload the shards with `sketchcolor shards`"
+            f"{self.object_url(name)}: {problem} (tried {ATTEMPTS} times); check the bucket "
+            "and the endpoint, or re-upload the shards with `sketchcolor shards`"
         )
 
     def prefetch(self, tars: list[str]) -> None:
