@@ -269,6 +269,47 @@ def test_a_stopped_server_gives_a_retry_then_one_line_and_keeps_the_checkpoint(
     assert (run / "checkpoints" / "step-2" / "progress.json").is_file()
 
 
+def test_a_store_lost_mid_run_stops_training_with_one_line_and_keeps_the_checkpoint(
+    s3_shards, node_cache, tmp_path, monkeypatch, capsys
+):
+    from botocore.exceptions import EndpointConnectionError
+
+    from sketchcolor.cli import main
+    from sketchcolor.data import remote
+
+    run = tmp_path / "run"
+    flags = ["--data", s3_shards, "--out", str(run), "--model", "1", "--color", "palette",
+             "--size", "256", "--width", "0.0625", "--batch-size", "2", "--save-every", "2",
+             "--sample-every", "0", "--no-feature-loss", "--loader", "torch",
+             "--num-workers", "0"]  # fmt: skip
+    assert main(["train", *flags, "--max-steps", "2"]) == 0
+    capsys.readouterr()
+
+    # The resumed run is on a node without the tars; the store answers the manifest, the
+    # indexes and the val tars (the sample grid reads them before the loop), then goes away
+    # when the training loader, mid-epoch, asks for its tars.
+    tries = []
+    real_download = remote.download
+
+    def download(bucket, key, path):
+        if key.endswith(".tar") and "/train-" in key:
+            tries.append(key)
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return real_download(bucket, key, path)
+
+    monkeypatch.setattr(remote, "download", download)
+    forget_clients()
+    assert main(["train", *flags, "--max-steps", "4", "--resume",
+                 "--shard-cache", str(tmp_path / "fresh-node")]) == 2  # fmt: skip
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"sketchcolor train: error: {s3_shards}/train-")
+    assert ".tar: cannot download (Could not connect to the endpoint URL" in error
+    assert "(tried 2 times)" in error
+    assert len(tries) >= 2  # fetched again before giving up
+    assert (run / "checkpoints" / "step-2" / "progress.json").is_file()
+    assert not (run / "checkpoints" / "step-4").exists()
+
+
 def test_each_rank_fetches_only_the_tars_of_its_part(s3_shards, tmp_path):
     """Evaluation order: rank r of 2 reads samples [12r, 12r + 12) of the 24, tars 2r, 2r + 1."""
     from sketchcolor.data.loader import create_loader
@@ -309,6 +350,25 @@ def test_the_dali_loader_reads_the_staged_tars_as_it_reads_a_folder(
             mine["palette"] == theirs["palette"]
         ).all()
     assert sorted(downloads(node_cache, s3_shards)) == ["val-000000.tar", "val-000001.tar"]
+
+
+def test_serve_takes_s3_data_for_its_examples(s3_shards, node_cache, tmp_path, capsys):
+    pytest.importorskip("gradio", reason="needs the ui extra")
+    from sketchcolor.cli import main
+    from sketchcolor.data.remote import local_folder
+    from sketchcolor.serve import val_examples
+
+    missing = str(tmp_path / "missing")
+    assert main(["serve", missing, "--port", "1", "--data", "s3://shards/nothing"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "s3://shards/nothing/manifest.json: cannot read the manifest" in error
+    # Staged before the runs are loaded: the missing run is the next thing refused.
+    assert main(["serve", missing, "--port", "1", "--data", s3_shards]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    assert (node_cache / "shards" / "synth" / "manifest.json").is_file()
+    examples = val_examples(local_folder(s3_shards), 64, 2)
+    assert len(examples) == 2 and all(Path(path).is_file() for path in examples)
 
 
 @pytest.mark.slow
