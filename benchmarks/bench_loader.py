@@ -14,7 +14,18 @@ shapes (`synthetic`) decode unusually fast and flatter the PNG baseline. With a 
 times a training step of the largest generator at the same size, to show whether the GPU would
 wait on data (loader batch time < step time means it does not).
 
+`--data s3` answers a second question: how fast is training from s3:// shards (data/remote.py)
+with the node's cache cold (every tar downloaded during the first epoch) and warm (a new run
+over the cached tars), against the same shards on local disk? It starts moto's S3 server on
+127.0.0.1 (sharing this machine's cores with the loader) and uploads the shards there;
+`--data s3://BUCKET/PREFIX` uploads them to that store instead (credentials and endpoint from
+the AWS_* environment). Each row times loader creation plus one whole epoch (cold: downloads
+included; median of --rounds, taken in turn), and the local and warm rows also run the
+steady-rate measurement above.
+
 Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench_loader-cpu.json
+       python benchmarks/bench_loader.py --data s3 --pairs 96 --size 256 --batch-size 8 \
+           --workers 2 --seconds 10 --json benchmarks/results/bench_loader_s3-cpu.json
        python benchmarks/bench_loader.py --pairs 96 --size 512 --batch-size 8 --workers 2 \
            --seconds 20 --json benchmarks/results/bench_loader_1024-cpu.json
        python benchmarks/bench_loader.py --pairs 96 --size 256 --stored-size 256 --batch-size 8 \
@@ -23,6 +34,9 @@ Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench
 
 from __future__ import annotations
 
+import logging
+import os
+import socket
 import sys
 import tempfile
 import time
@@ -215,6 +229,88 @@ def generator_step_seconds(image_size: int, batch_size: int, device) -> float | 
     return median_time(step, warmup=2, repeats=5, synchronize=torch.cuda.synchronize)
 
 
+def first_epoch(make_loader, synchronize) -> dict:
+    """Loader creation (manifest, indexes) plus one whole training epoch: pairs per second."""
+    start = time.perf_counter()
+    loader = make_loader()
+    pairs = sum(len(batch["key"]) for batch in loader.epoch(0))
+    if synchronize:
+        synchronize()
+    elapsed = time.perf_counter() - start
+    return {"pairs": pairs, "seconds": elapsed, "pairs_per_second": pairs / elapsed}
+
+
+def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, workers: int,
+                  delivery, synchronize) -> dict:  # fmt: skip
+    """Local disk, s3:// with a cold cache and s3:// with a warm cache, on the same shards."""
+    from sketchcolor.data import remote
+
+    server = None
+    if target == "s3":
+        from moto.server import ThreadedMotoServer
+
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+                           "AWS_DEFAULT_REGION": "us-east-1",
+                           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})  # fmt: skip
+        remote.s3_client().create_bucket(Bucket="bench")
+        target = "s3://bench/shards"
+    try:
+        remote.upload_folder(shards, target, progress=False)
+
+        def make(location):
+            return lambda: create_loader(
+                location, image_size=size, batch_size=args.batch_size, device=delivery,
+                backend="torch", num_workers=workers,
+            )  # fmt: skip
+
+        def new_process(cache: Path) -> None:  # what a new run on this node starts from
+            remote._staged.clear()
+            remote.use_shard_cache(cache)
+
+        # A warm-up (imports, first worker start, page cache), then rounds that take the three
+        # in turn, each cold one on an empty cache: medians, so the machine's load hits all alike.
+        first_epoch(make(shards), synchronize)
+        rounds = {"local": [], "s3-cold": [], "s3-warm": []}
+        for number in range(args.rounds):
+            rounds["local"].append(first_epoch(make(shards), synchronize))
+            new_process(scratch / f"node-cache-{number}")
+            rounds["s3-cold"].append(first_epoch(make(target), synchronize))
+            new_process(scratch / f"node-cache-{number}")
+            rounds["s3-warm"].append(first_epoch(make(target), synchronize))
+        runs = {}
+        for name, measured in rounds.items():
+            rates = sorted(run["pairs_per_second"] for run in measured)
+            runs[name] = {"pairs_per_second": rates[len(rates) // 2], "rounds": measured}
+        for name, location in (("local", shards), ("s3-warm", target)):
+            new_process(scratch / "node-cache-0")
+            loader = make(location)()
+            runs[name]["steady"] = steady_rate(
+                lambda number, loader=loader: (len(b["key"]) for b in loader.epoch(number)),
+                args.seconds or 10.0, synchronize,
+            )  # fmt: skip
+        for name, run in runs.items():
+            print(f"{name}: first epoch {run['pairs_per_second']:.1f} pairs/s", file=sys.stderr)
+    finally:
+        if server is not None:
+            server.stop()
+    local = runs["local"]["pairs_per_second"]
+    return {
+        "store": "moto on 127.0.0.1 (same machine)" if server is not None else target,
+        "runs": runs,
+        "first_epoch_vs_local": {
+            name: run["pairs_per_second"] / local for name, run in runs.items()
+        },
+        "steady_warm_vs_local": runs["s3-warm"]["steady"]["pairs_per_second"]
+        / runs["local"]["steady"]["pairs_per_second"],
+    }
+
+
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=None, help="synthetic pairs (train split)")
@@ -237,6 +333,11 @@ def main() -> None:
     parser.add_argument("--loaders", default=None,
                         help="comma-separated subset of naive-pil,torch,dali-cpu,dali-gpu,"
                         "torchvision-gpu")  # fmt: skip
+    parser.add_argument("--shard-size", type=int, default=256, help="pairs per tar")
+    parser.add_argument("--rounds", type=int, default=3, help="--data s3: first-epoch rounds")
+    parser.add_argument("--data", default=None,
+                        help="s3 (a moto server on 127.0.0.1) or s3://BUCKET/PREFIX: compare "
+                        "s3:// cold and warm cache with local disk instead")  # fmt: skip
     args = parser.parse_args()
     cuda = torch.cuda.is_available() and not args.quick
     pairs = args.pairs or (160 if args.quick else 2048)
@@ -258,10 +359,20 @@ def main() -> None:
         # Stored at --stored-size (default the source half size, as `sketchcolor shards --size
         # 512` writes the Kaggle pairs): the loaders skip resizing when it is the training size.
         prepare_shards(
-            root, shards, ShardConfig(size=stored_size, shard_size=256, workers=workers),
+            root, shards, ShardConfig(size=stored_size, shard_size=args.shard_size, workers=workers),
             progress=False,
         )  # fmt: skip
         delivery = torch.device("cuda", 0) if cuda else torch.device("cpu")
+        if args.data is not None:
+            synchronize = torch.cuda.synchronize if cuda else None
+            result = s3_comparison(shards, Path(scratch), args.data, args, size, workers,
+                                   delivery, synchronize)  # fmt: skip
+            result["settings"] = {"pairs": pairs, "size": size, "content": content,
+                                  "shards_store": f"{2 * stored_size}x{stored_size}",
+                                  "batch_size": args.batch_size, "workers": workers,
+                                  "loader": "torch", "delivered_to": str(delivery)}  # fmt: skip
+            write_result("bench_loader_s3", result, args.json)
+            return
         cpu = torch.device("cpu")
         loaders = {
             "naive-pil": lambda: (

@@ -21,6 +21,7 @@ from typing import Annotated, Literal
 
 from tyro.conf import OmitArgPrefixes, Positional, arg
 
+from sketchcolor.data.remote import data_location
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import write_text_atomically
 
@@ -217,6 +218,9 @@ class LoaderConfig:
     """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
     dont_use_mmap: bool = False
     """DALI reads the tars instead of memory-mapping them: faster on network file systems."""
+    shard_cache: Path | None = None
+    """Local folder where s3:// shards are staged and kept (None: $SKETCHCOLOR_SHARD_CACHE,
+    else TMPDIR/sketchcolor-shards); put it on the node's local NVMe."""
 
 
 @dataclass(kw_only=True)
@@ -276,8 +280,9 @@ def _scaled_hints() -> HintConfig:
 class TrainConfig:
     """Everything one training run needs; checks itself on creation."""
 
-    data: Path
-    """Shard folder written by `sketchcolor shards` (holds manifest.json)."""
+    data: str | Path
+    """Shard folder written by `sketchcolor shards` (holds manifest.json), or s3://BUCKET/PREFIX
+    (staged per node into --shard-cache; data/remote.py)."""
     out: Path
     """Run folder: checkpoints, logs, samples, generator.safetensors + config.json."""
     seed: int = 0
@@ -302,7 +307,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if _is_template(self):
             return  # defaults read from a --config file, the required paths still to come
-        self.data = Path(self.data)
+        self.data = data_location(self.data)
         self.out = Path(self.out)
         loss = self.loss
         loss.vgg_weights = Path(loss.vgg_weights) if loss.vgg_weights is not None else None
@@ -573,8 +578,12 @@ class ServeConfig:
     device: str | None = None
     """cuda, cuda:1 or cpu (None: cuda if any); every run is loaded there once."""
 
-    data: Path | None = None
-    """Shard folder (`sketchcolor shards` output) whose first val sketches are shown as examples."""
+    data: str | Path | None = None
+    """Shard folder (`sketchcolor shards` output) or s3://BUCKET/PREFIX whose first val
+    sketches are shown as examples."""
+
+    shard_cache: Path | None = None
+    """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
 
     max_pixels: int = MAX_SKETCH_PIXELS
     """Sketches with more pixels than this are refused with a message (about 16 MP)."""

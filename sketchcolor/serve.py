@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import os
 import shutil
 import tempfile
@@ -359,8 +360,14 @@ def start(config: ServeConfig, *, block: bool = True):
         raise SketchcolorError(f"concurrency must be at least 1, got {config.concurrency}")
     if config.max_pixels < 1:
         raise SketchcolorError(f"max pixels must be at least 1, got {config.max_pixels}")
-    if config.data is not None and not (Path(config.data) / "manifest.json").is_file():
-        raise SketchcolorError(f"{config.data}: no manifest.json; not a shard folder")
+    if config.data is not None:
+        from sketchcolor.data.remote import data_location, local_folder, use_shard_cache
+
+        use_shard_cache(config.shard_cache)
+        folder = local_folder(data_location(config.data))  # s3://: staged on this machine
+        config = dataclasses.replace(config, data=folder)
+        if not (config.data / "manifest.json").is_file():
+            raise SketchcolorError(f"{config.data}: no manifest.json; not a shard folder")
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     models = load_models(config.runs, device)
     app = build_app(config, models)

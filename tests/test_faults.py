@@ -303,14 +303,16 @@ def test_damaged_shards_are_named_refused_and_rewritten(synth_root, shard_dir, t
 
 
 def test_verification_is_cached_until_the_file_changes(shard_dir, tmp_path, monkeypatch):
-    import sketchcolor.data.verify as verify
+    import sketchcolor.data.shard_check as shard_check
 
     monkeypatch.setenv("SKETCHCOLOR_CACHE_DIR", str(tmp_path / "cache"))
     out = tmp_path / "shards"
     shutil.copytree(shard_dir, out)
     hashed = []
-    original = verify.file_sha256
-    monkeypatch.setattr(verify, "file_sha256", lambda path: hashed.append(path) or original(path))
+    original = shard_check.file_sha256
+    monkeypatch.setattr(
+        shard_check, "file_sha256", lambda path: hashed.append(path) or original(path)
+    )
     assert verify_shards(out) == [] and len(hashed) == 6
     assert verify_shards(out) == [] and len(hashed) == 6  # nothing hashed again
     damage(out / "val-000000.tar", "flip")  # same size, new mtime

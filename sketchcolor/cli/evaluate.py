@@ -32,8 +32,8 @@ DESCRIPTION = (
 class EvaluateOptions:
     runs: Positional[tuple[Path, ...]]
     """Run folders, or checkpoint folders RUN/checkpoints/step-N."""
-    data: Path
-    """Shard folder (manifest.json)."""
+    data: str | Path
+    """Shard folder (manifest.json), or s3://BUCKET/PREFIX."""
     split: str = "val"
     """Split to evaluate."""
     out: Path = Path("evaluation")
@@ -52,6 +52,8 @@ class EvaluateOptions:
     """Batch loader (auto: DALI when importable)."""
     all_checkpoints: bool = False
     """Evaluate every complete checkpoint of each run folder (one row per step, a curve)."""
+    shard_cache: Path | None = None
+    """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
     verify: bool = True
     """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
     hint_counts: str | None = None
@@ -95,6 +97,9 @@ def run_interactive(args: EvaluateOptions) -> int:
 
 
 def run(args: EvaluateOptions) -> int:
+    from sketchcolor.data.remote import use_shard_cache
+
+    use_shard_cache(args.shard_cache)
     if args.hint_counts is not None:
         return run_interactive(args)
     if args.flatten:

@@ -26,8 +26,9 @@ DESCRIPTION = (
 class ShardOptions:
     source: Positional[Path]
     """SRC: folder of pair images."""
-    out: Positional[Path]
-    """OUT: output folder for the shards."""
+    out: Positional[str | Path]
+    """OUT: output folder for the shards, or s3://BUCKET/PREFIX (written locally under the
+    shard cache, then uploaded: each tar and .idx, the manifest last)."""
     shards: OmitArgPrefixes[ShardConfig] = field(default_factory=ShardConfig)
 
 
@@ -36,11 +37,16 @@ def options():
 
 
 def run(options: ShardOptions) -> int:
+    from sketchcolor.data.remote import data_location, is_remote
     from sketchcolor.data.shard_guard import exit_on_stop_signals
-    from sketchcolor.data.shards import prepare_shards
+    from sketchcolor.data.shards import prepare_shards, publish_shards
 
+    options.out = data_location(options.out)
     with exit_on_stop_signals(options.out):
-        result = prepare_shards(options.source, options.out, options.shards)
+        if is_remote(options.out):
+            result = publish_shards(options.source, options.out, options.shards)
+        else:
+            result = prepare_shards(options.source, options.out, options.shards)
     print(f"{options.out}: {result.summary()}")
     for item in result.manifest["rejected"]:
         print(f"  rejected {item['file']}: {item['reason']}")

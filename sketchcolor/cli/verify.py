@@ -24,8 +24,11 @@ DESCRIPTION = (
 
 @dataclass(kw_only=True)
 class VerifyOptions:
-    shards: Positional[Path]
-    """SHARDS: shard folder (holds manifest.json)."""
+    shards: Positional[str | Path]
+    """SHARDS: shard folder (holds manifest.json), or s3://BUCKET/PREFIX (every tar is
+    fetched into the shard cache and checked there)."""
+    shard_cache: Path | None = None
+    """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
 
 
 def options():
@@ -34,8 +37,11 @@ def options():
 
 def run(options: VerifyOptions) -> int:
     from sketchcolor.data.manifest import read_manifest
+    from sketchcolor.data.remote import data_location, use_shard_cache
     from sketchcolor.data.verify import manifest_shards, verify_shards
 
+    use_shard_cache(options.shard_cache)
+    options.shards = data_location(options.shards)
     total = len(manifest_shards(read_manifest(options.shards)))
     problems = verify_shards(options.shards, progress=True)
     for problem in problems:

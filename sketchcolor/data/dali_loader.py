@@ -38,7 +38,11 @@ class PipelineBuilder:
     def build(self, epoch: int):
         from sketchcolor.data.dali_pipeline import build_pipeline
 
-        pipeline = build_pipeline(dali_pipeline_config(self.shards, self.config, epoch))
+        pipeline_config = dali_pipeline_config(self.shards, self.config, epoch)
+        if self.shards.remote is not None:
+            # DALI's reader opens every listed tar when it is built: stage them all first.
+            self.shards.remote.ensure_all(pipeline_config.paths)
+        pipeline = build_pipeline(pipeline_config)
         pipeline.build()
         return pipeline
 

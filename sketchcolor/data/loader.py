@@ -67,7 +67,7 @@ class PairLoader:
 
         if self._torch_epochs is None:
             samples = read_samples(self.shards.tar_paths, self.shards.index_paths)
-            self._torch_epochs = TorchEpochs(samples, self.config)
+            self._torch_epochs = TorchEpochs(samples, self.config, self.shards.remote)
         yield from self._torch_epochs.epoch(epoch, skip_batches)
 
 

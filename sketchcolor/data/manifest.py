@@ -1,6 +1,7 @@
 """The shard folder's manifest.json: its format name and the one reader of it.
 
 `sketchcolor shards` writes it (data/shards.py); the loaders, evaluation and runs read it here.
+A location may be an s3:// URL: data/remote.py stages it into a local cache folder first.
 
 Usage: manifest = read_manifest("shards"); shards = read_split("shards", "train")
 """
@@ -10,8 +11,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sketchcolor.errors import SketchcolorError
+
+if TYPE_CHECKING:
+    from sketchcolor.data.remote import RemoteShards
 
 MANIFEST_FILE = "manifest.json"
 MANIFEST_FORMAT = "sketchcolor-shards/1"
@@ -19,7 +24,9 @@ MANIFEST_FORMAT = "sketchcolor-shards/1"
 
 def read_manifest(shard_dir: str | Path) -> dict:
     """SHARD_DIR/manifest.json, checked to be a finished shard folder of this format."""
-    shard_dir = Path(shard_dir)
+    from sketchcolor.data.remote import local_folder
+
+    shard_dir = local_folder(shard_dir)
     manifest_path = shard_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise SketchcolorError(
@@ -53,15 +60,22 @@ class SplitShards:
     """Side of every stored half when the shards were written at one size (the manifest's
     `half_size`); None when they keep each source's size."""
 
+    remote: RemoteShards | None = None
+    """For a cache of s3:// shards: stages each tar before it is opened (`remote.ensure`)."""
+
     def __post_init__(self) -> None:
-        for path in [*self.tar_paths, *self.index_paths]:
+        # The tars of s3:// shards arrive as they are needed; the indexes are there already.
+        tars = [] if self.remote is not None else self.tar_paths
+        for path in [*tars, *self.index_paths]:
             if not Path(path).is_file():
                 raise SketchcolorError(f"{path}: missing shard file (re-run `sketchcolor shards`)")
 
 
 def read_split(shard_dir: str | Path, split: str) -> SplitShards:
     """The tars of `split` from `shard_dir/manifest.json`."""
-    shard_dir = Path(shard_dir)
+    from sketchcolor.data.remote import local_folder, remote_shards
+
+    shard_dir = local_folder(shard_dir)
     manifest_path = shard_dir / MANIFEST_FILE
     manifest = read_manifest(shard_dir)
     splits = manifest.get("splits", {})
@@ -75,4 +89,5 @@ def read_split(shard_dir: str | Path, split: str) -> SplitShards:
         index_paths=[str(shard_dir / shard["idx"]) for shard in shards],
         count=sum(int(shard["count"]) for shard in shards),
         half_size=manifest.get("half_size"),
+        remote=remote_shards(shard_dir),
     )

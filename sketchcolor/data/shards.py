@@ -9,6 +9,9 @@ palette, encode) into `NAME.tar.partial`, renames it to `NAME.tar` when complete
 plan does only the shards without a record; the manifest is written last, and `.parts` removed.
 A re-run over a finished folder from which shard files were deleted writes just those again.
 
+`publish_shards` writes to s3://BUCKET/PREFIX: prepared in a local folder, then uploaded by
+data/remote.py (tars and .idx first, the manifest last).
+
 Usage: manifest = prepare_shards(Path("raw"), Path("shards"), ShardConfig(workers=4))
 """
 
@@ -126,6 +129,40 @@ def prepare_shards(
     return PrepareResult(
         manifest=manifest, written_now=written_now, already_complete=False, seconds=seconds
     )
+
+
+def publish_shards(
+    source: Path, url: str, config: ShardConfig, *, progress: bool = True
+) -> PrepareResult:
+    """`sketchcolor shards SRC s3://...`: prepare the shards in a local folder under the shard
+    cache (resumable like any output folder), upload them (manifest last), then remove it.
+    A prefix already complete for the same plan is left alone; one of another plan refused."""
+    from sketchcolor.data.palette import resolve_engine
+    from sketchcolor.data.remote import (
+        data_location,
+        remote_manifest,
+        shard_cache_root,
+        split_url,
+        upload_folder,
+    )
+
+    url = str(data_location(url))
+    resolved = dataclasses.replace(config, palette_engine=resolve_engine(config.palette_engine))
+    existing = remote_manifest(url)
+    if existing is not None:
+        fingerprint = plan_fingerprint(plan_tasks(Path(source).resolve(), resolved), resolved)
+        if existing.get("plan_sha256") != fingerprint:
+            raise SketchcolorError(
+                f"{url} already holds complete shards of another source or other options; "
+                "choose a new prefix or delete this one"
+            )
+        return PrepareResult(manifest=existing, written_now=0, already_complete=True, seconds={})
+    bucket, prefix = split_url(url)
+    local = shard_cache_root() / "upload" / bucket / prefix
+    result = prepare_shards(Path(source), local, config, progress=progress)
+    upload_folder(local, url, progress=progress)
+    shutil.rmtree(local, ignore_errors=True)
+    return result
 
 
 def plan_tasks(source: Path, config: ShardConfig) -> list[ShardTask]:

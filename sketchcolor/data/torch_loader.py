@@ -81,9 +81,10 @@ def _read_index(tar: Path, index: Path) -> list[Sample]:
 class PairDataset(Dataset):
     """Reads, decodes, splits and resizes pair `index`: uint8 halves, float palette, key."""
 
-    def __init__(self, samples: list[Sample], image_size: int):
+    def __init__(self, samples: list[Sample], image_size: int, remote=None):
         self.samples = samples
         self.image_size = image_size
+        self.remote = remote  # s3:// shards: RemoteShards stages a tar before its first read
         self._files: dict[str, object] = {}  # opened lazily, once per worker process
 
     def __len__(self) -> int:
@@ -92,6 +93,8 @@ class PairDataset(Dataset):
     def _read(self, tar: str, offset: int, size: int) -> bytes:
         handle = self._files.get(tar)
         if handle is None:
+            if self.remote is not None:
+                self.remote.ensure(tar)  # normally prefetched already; else fetched now
             handle = self._files[tar] = open(tar, "rb")  # noqa: SIM115 (kept open for the worker's life)
         handle.seek(offset)
         return handle.read(size)
@@ -205,12 +208,13 @@ class TorchEpochs:
     epoch cost more than a short epoch's decoding (0.3-1 s on 2 cores).
     """
 
-    def __init__(self, samples: list[Sample], config: LoaderConfig):
+    def __init__(self, samples: list[Sample], config: LoaderConfig, remote=None):
         self.samples = samples
         self.config = config
+        self.remote = remote
         workers = config.num_workers > 0
         self.loader = DataLoader(
-            PairDataset(samples, config.image_size),
+            PairDataset(samples, config.image_size, remote),
             batch_sampler=EpochBatches(),
             num_workers=config.num_workers,
             # prefetch_factor and persistent workers are only valid with worker processes
@@ -229,6 +233,10 @@ class TorchEpochs:
             return
         # Read by the DataLoader in this process when the epoch's iterator starts; an epoch left
         # early is drained by the persistent workers' reset at the next one.
+        if self.remote is not None:
+            # s3:// shards: stage this epoch's tars in the order its batches first open them.
+            needed = (self.samples[order[position]].tar for batch in batches for position in batch)
+            self.remote.prefetch(list(dict.fromkeys(needed)))
         flips = flips.tolist()
         self.loader.batch_sampler.batches = [
             [(order[position], flips[position]) for position in batch] for batch in batches
@@ -236,5 +244,17 @@ class TorchEpochs:
         batch_iterator = iter(self.loader)
         if self.config.num_workers > 0:
             _track_workers(batch_iterator)
-        for batch in batch_iterator:
-            yield finish_batch(batch, self.config.device)
+        try:
+            for batch in batch_iterator:
+                yield finish_batch(batch, self.config.device)
+        except SketchcolorError as error:
+            raise SketchcolorError(worker_message(error)) from None
+
+
+def worker_message(error: SketchcolorError) -> str:
+    """The one line of an error raised in a worker (torch re-raises it with the worker's
+    traceback folded into the message), e.g. a tar of s3:// shards that could not be staged."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("Caught "):
+        return lines[-1].split("SketchcolorError: ", 1)[-1]
+    return str(error)

@@ -6,6 +6,9 @@ that passed is remembered per machine in `~/.cache/sketchcolor/verified.json` (o
 `$SKETCHCOLOR_CACHE_DIR/verified.json`) under its path, size, mtime and inode, together with
 the manifest's sha256: a file that is unchanged since it passed is not hashed again.
 
+Shards in s3:// are checked as data/remote.py stages them: `verify_shards` fetches every tar
+into the cache (each checked before it is kept), and training checks each tar as it arrives.
+
 Usage: problems = verify_shards(Path("shards"))  # [] when every shard is intact
 """
 
@@ -13,50 +16,46 @@ from __future__ import annotations
 
 import json
 import os
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sketchcolor.data.dali_index import INDEX_VERSION
 from sketchcolor.data.manifest import MANIFEST_FILE, read_manifest
+from sketchcolor.data.shard_check import (  # noqa: F401 (verify's own API, kept importable here)
+    expected_record,
+    index_problem,
+    manifest_shards,
+    shard_problem,
+    tar_members,
+)
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import file_sha256, write_text_atomically
+from sketchcolor.files import write_text_atomically
 
 CACHE_FILE = "verified.json"
 
 
 @dataclass(frozen=True)
 class ShardProblem:
-    """One bad shard: the tar (its .idx problems are reported under it) and what is wrong."""
+    """One bad shard: the tar (its .idx problems are reported under it) and what is wrong;
+    for s3:// shards the tar is the object's URL."""
 
-    tar: Path
+    tar: Path | str
     reason: str
 
     def __str__(self) -> str:
         return f"{self.tar}: {self.reason}"
 
 
-def manifest_shards(manifest: dict, splits=None) -> list[dict]:
-    """The shard entries of the chosen splits (all when None), in manifest order."""
-    entries = []
-    for name, split in manifest["splits"].items():
-        if splits is None or name in splits:
-            entries.extend(split.get("shards", []))
-    return entries
-
-
-def expected_record(entry: dict) -> dict:
-    """What the verified-tar cache compares for a manifest shard entry (KeyError when the
-    entry lacks its sha256 or count; manifests older than the byte size give None)."""
-    return {"sha256": entry["sha256"], "count": entry["count"], "bytes": entry.get("bytes")}
-
-
 def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> list[ShardProblem]:
     """Every problem of the shards of `splits` (all when None); [] when they are intact."""
     from tqdm import tqdm
 
-    shard_dir = Path(shard_dir)
+    from sketchcolor.data.remote import local_folder, remote_shards
+
+    shard_dir = local_folder(shard_dir)
     manifest = read_manifest(shard_dir)
+    remote = remote_shards(shard_dir)
+    if remote is not None:
+        return remote_problems(remote, manifest_shards(manifest, splits), progress=progress)
     cache = VerifiedCache.load()
     problems = []
     entries = manifest_shards(manifest, splits)
@@ -79,59 +78,19 @@ def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> li
     return problems
 
 
-def shard_problem(tar: Path, idx: Path, expected: dict) -> str | None:
-    """What is wrong with one tar and its .idx, or None."""
-    if not tar.is_file():
-        return "missing"
-    size = tar.stat().st_size
-    if expected["bytes"] is not None and size != expected["bytes"]:
-        return f"{size} bytes, the manifest says {expected['bytes']} (truncated or replaced)"
-    members, tar_problem = tar_members(tar)
-    if tar_problem:
-        return tar_problem
-    samples = len({name.split(".", 1)[0] for name in members})
-    if samples != expected["count"]:
-        return f"{samples} samples, the manifest says {expected['count']}"
-    if file_sha256(tar) != expected["sha256"]:
-        return "sha256 differs from the manifest (the file is damaged)"
-    return index_problem(idx, members, expected["count"])
+def remote_problems(remote, entries: list[dict], *, progress: bool) -> list[ShardProblem]:
+    """Stage each tar of s3:// shards (verified as it arrives); a tar that cannot be staged
+    is a problem named by its object URL."""
+    from tqdm import tqdm
 
-
-def tar_members(tar: Path) -> tuple[dict[str, tuple[int, int]], str | None]:
-    """name -> (data offset, size) of every member, or a reason when the tar does not read."""
-    size = tar.stat().st_size
-    members = {}
-    try:
-        with tarfile.open(tar, "r:") as archive:
-            for member in archive:
-                if member.offset_data + member.size > size:
-                    return members, f"truncated inside {member.name}"
-                members[member.name] = (member.offset_data, member.size)
-    except (tarfile.TarError, OSError, EOFError) as error:
-        return members, f"not a readable tar ({error})"
-    return members, None
-
-
-def index_problem(idx: Path, members: dict[str, tuple[int, int]], count: int) -> str | None:
-    """What is wrong with the DALI .idx beside a tar (its entries must match the tar's members)."""
-    if not idx.is_file():
-        return f"its index {idx.name} is missing"
-    try:
-        lines = idx.read_text().splitlines()
-        header = lines[0].split()
-        if header[0] != INDEX_VERSION or int(header[1]) != count or len(lines) - 1 != count:
-            return f"its index {idx.name} lists {len(lines) - 1} samples, expected {count}"
-        for line in lines[1:]:
-            fields = line.split()
-            if not fields or len(fields) % 4:
-                return f"its index {idx.name} has a malformed line"
-            for position in range(0, len(fields), 4):
-                _, offset, size, name = fields[position : position + 4]
-                if members.get(name) != (int(offset), int(size)):
-                    return f"its index {idx.name} does not match the tar at {name}"
-    except (OSError, ValueError, IndexError, UnicodeDecodeError):
-        return f"its index {idx.name} is not a readable DALI index"
-    return None
+    problems = []
+    for entry in tqdm(entries, desc="verify shards", unit="tar", disable=not progress):
+        try:
+            remote.ensure(entry["tar"])
+        except SketchcolorError as error:
+            url = remote.object_url(entry["tar"])
+            problems.append(ShardProblem(url, str(error).removeprefix(f"{url}: ")))
+    return problems
 
 
 def verify_before_use(shard_dir: Path, *, splits=None, accelerator=None) -> None:
@@ -139,7 +98,12 @@ def verify_before_use(shard_dir: Path, *, splits=None, accelerator=None) -> None
 
     One process per machine checks (the others would only read its cache); the verdict is
     shared with an all-reduce, so no rank waits alone in a barrier while another fails.
+    s3:// shards are not fetched whole here: each rank checks each tar as it stages it.
     """
+    from sketchcolor.data.remote import is_remote
+
+    if is_remote(shard_dir):
+        return
     message = None
     if accelerator is None or accelerator.is_local_main_process:
         try:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from sketchcolor.data.conditioning import uses_hints
 from sketchcolor.data.manifest import read_manifest
+from sketchcolor.data.remote import data_location, local_folder
 from sketchcolor.data.verify import verify_before_use
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
@@ -390,7 +391,8 @@ def evaluate_runs(
     from sketchcolor.accelerators import resolve_backend
 
     backend = resolve_backend(backend)
-    shard_dir = Path(shard_dir)
+    location = data_location(shard_dir)  # an s3:// URL is what results and model cards name
+    shard_dir = local_folder(location)  # s3:// shards: their cache folder on this node
     out_dir = Path(out_dir)
     read_manifest(shard_dir)  # a folder that is not shards fails now, before any work
     if not run_dirs:
@@ -410,7 +412,7 @@ def evaluate_runs(
         for run_dir in run_dirs
     ]
     if verify:
-        verify_before_use(shard_dir, splits=[split], accelerator=accelerator)
+        verify_before_use(location, splits=[split], accelerator=accelerator)
     if accelerator is None or accelerator.is_main_process:
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
@@ -450,7 +452,7 @@ def evaluate_runs(
     if not results:
         problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
         raise SketchcolorError(f"no run could be evaluated ({problems})")
-    payload = results_payload(results, shard_dir, split, seed, fid_message, processes)
+    payload = results_payload(results, location, split, seed, fid_message, processes)
     payload["failed"] = failed
     if accelerator is None or accelerator.is_main_process:
         write_outputs(payload, results, out_dir)

@@ -21,6 +21,7 @@ from sketchcolor.accelerators import release_accelerator, resolve_backend
 from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.data.conditioning import input_channels
 from sketchcolor.data.loader import create_loader
+from sketchcolor.data.remote import use_shard_cache
 from sketchcolor.data.verify import verify_before_use
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.runs import tracker_hparams, write_rank_audit
@@ -77,6 +78,7 @@ def build_run(config: TrainConfig, accelerator) -> Run:
     """Data, loss, models, optimizers and the resumed state, in the order that keeps runs exact."""
     run = Run()
     run.hint_config = HintConfig.for_size(config.model.size, **config.hints.to_dict())
+    use_shard_cache(config.loader.shard_cache)  # where s3:// shards are staged on this node
     if config.loader.verify:  # before the run folder exists: a refused run leaves none
         verify_before_use(config.data, accelerator=accelerator)
     run.backend = resolve_backend(config.loader.backend)

@@ -62,7 +62,7 @@ def tiny_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
         "log_every": 5,
     }
     settings.update(overrides)
-    return TrainConfig.from_flat(data=Path(data), out=Path(out), **settings)
+    return TrainConfig.from_flat(data=data, out=Path(out), **settings)
 
 
 def small_run_config(data: str | Path, out: str | Path, **overrides) -> TrainConfig:
@@ -72,7 +72,7 @@ def small_run_config(data: str | Path, out: str | Path, **overrides) -> TrainCon
     settings = {**SMALL_RUN, "max_steps": steps, "save_every": steps, "sample_every": steps,
                 "log_every": max(1, steps // 10)}  # fmt: skip
     settings.update(overrides)
-    return TrainConfig.from_flat(data=Path(data), out=Path(out), **settings)
+    return TrainConfig.from_flat(data=data, out=Path(out), **settings)
 
 
 def quickstart_configs(

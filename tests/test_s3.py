@@ -1,0 +1,399 @@
+"""Shards in object storage, against a real S3 server: moto's standalone server on 127.0.0.1.
+
+Upload with `sketchcolor shards ... s3://`, train from s3:// and resume from the node's cache,
+evaluate, a flipped byte named, a stopped server, rank parts fetched apart, and a 2-process
+torchrun run sharing one node cache. The server listens on the loopback address only, on a
+free port, and stops at the end of the module (or of the test that stops it).
+
+Usage: python -m pytest -q tests/test_s3.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+pytest.importorskip("boto3")
+moto_server = pytest.importorskip("moto.server")
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing-key-id",
+    "AWS_SECRET_ACCESS_KEY": "testing-secret-value",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_MAX_ATTEMPTS": "2",  # botocore's retries per request: keeps the failure tests short
+}
+
+
+def start_server():
+    """A moto S3 server on 127.0.0.1 and the environment that points boto3 at it."""
+    port = free_port()
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server, {**CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+
+
+def forget_clients() -> None:
+    """Clients and staged manifests are per process; a new server needs new ones."""
+    from sketchcolor.data import remote
+
+    remote._clients.clear()
+    remote._staged.clear()
+    remote.use_shard_cache(None)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    server, environment = start_server()
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
+    forget_clients()
+    yield environment
+    server.stop()
+    forget_clients()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def make_bucket(name: str):
+    from sketchcolor.data.remote import s3_client
+
+    client = s3_client()
+    client.create_bucket(Bucket=name)
+    return client
+
+
+@pytest.fixture(scope="module")
+def s3_shards(s3_server, shard_dir) -> str:
+    """The tests' shard folder uploaded to s3://shards/synth (read-only, like shard_dir)."""
+    from sketchcolor.data.remote import upload_folder
+
+    make_bucket("shards")
+    upload_folder(shard_dir, "s3://shards/synth", progress=False)
+    return "s3://shards/synth"
+
+
+@pytest.fixture
+def node_cache(tmp_path, monkeypatch):
+    """A fresh shard cache (a new node's local disk) for this test."""
+    cache = tmp_path / "node-cache"
+    monkeypatch.setenv("SKETCHCOLOR_SHARD_CACHE", str(cache))
+    forget_clients()
+    yield cache
+    forget_clients()
+
+
+def downloads(cache: Path, url: str) -> list[str]:
+    """The tars fetched into the cache of `url`, in order (remote.DOWNLOADS_LOG)."""
+    from sketchcolor.data.remote import split_url
+
+    bucket, prefix = split_url(url)
+    log = cache / bucket / prefix / "downloads.log"
+    return [line.split()[0] for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_shards_command_uploads_the_same_shards_with_the_manifest_last(
+    s3_server, synth_root, shard_dir, node_cache, monkeypatch, capsys
+):
+    from sketchcolor.cli import main
+    from sketchcolor.data import remote
+
+    client = make_bucket("written")
+    url = "s3://written/run-1"
+    # The first upload is cut short after three files: the prefix must not look complete.
+    real_client = remote.s3_client()
+
+    class FailingAfterThree:
+        def __init__(self):
+            self.puts = 0
+
+        def upload_file(self, *args, **kwargs):
+            self.puts += 1
+            if self.puts > 3:
+                raise OSError("connection reset by peer")
+            return real_client.upload_file(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(real_client, name)
+
+    monkeypatch.setattr(remote, "s3_client", FailingAfterThree)
+    arguments = ["shards", str(synth_root), url, "--shard-size", "6", "--seed", "0"]
+    assert main(arguments) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # below the progress bars
+    assert error.startswith(
+        "sketchcolor shards: error: s3://written/run-1/train-000001.idx: cannot upload"
+    )
+    assert "re-run" in error
+    keys = {item["Key"] for item in client.list_objects_v2(Bucket="written")["Contents"]}
+    assert len(keys) == 3 and "run-1/manifest.json" not in keys
+    assert main(["verify", url]) == 2  # no manifest: not shards (yet)
+    capsys.readouterr()
+
+    monkeypatch.setattr(remote, "s3_client", lambda: real_client)
+    assert main(arguments) == 0
+    keys = {item["Key"] for item in client.list_objects_v2(Bucket="written")["Contents"]}
+    local = json.loads((shard_dir / "manifest.json").read_text())
+    expected = {f"run-1/{shard[kind]}" for split in local["splits"].values()
+                for shard in split["shards"] for kind in ("tar", "idx")}  # fmt: skip
+    assert keys == expected | {"run-1/manifest.json"}
+    uploaded = json.loads(
+        client.get_object(Bucket="written", Key="run-1/manifest.json")["Body"].read()
+    )
+    # The same source and options give the same tar bytes, wherever they are written.
+    assert uploaded["splits"] == local["splits"]
+    assert not (node_cache / "upload" / "written" / "run-1").exists()  # the local copy is gone
+    assert main(arguments) == 0  # a complete prefix of the same plan: nothing to do
+    assert "already complete" in capsys.readouterr().out
+    assert main(["verify", url]) == 0
+    assert "all 6 tars intact" in capsys.readouterr().out
+
+
+def test_train_resume_and_evaluate_from_s3_reuse_the_node_cache(s3_shards, node_cache, tmp_path):
+    from sketchcolor.evaluation.evaluate import evaluate_runs
+    from sketchcolor.train import train
+    from sketchcolor.training.presets import tiny_config
+
+    run = tmp_path / "run"
+    settings = {"color_control": "palette", "batch_size": 2, "save_every": 2,
+                "sample_every": 0, "log_every": 1}  # fmt: skip
+    train(tiny_config(s3_shards, run, max_steps=2, **settings))
+    fetched = downloads(node_cache, s3_shards)
+    assert len(set(fetched)) == len(fetched)  # each tar fetched once
+    assert {f"train-{index:06d}.tar" for index in range(4)} <= set(fetched)
+
+    recorded = json.loads((run / "train_config.json").read_text())
+    assert recorded["data"] == s3_shards  # the URL, not the cache folder
+    for path in run.rglob("*"):  # no credential reaches the run folder
+        if path.is_file() and path.suffix in (".json", ".md", ".txt", ".log", ""):
+            text = path.read_text(errors="ignore")
+            assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in text
+            assert CREDENTIALS["AWS_ACCESS_KEY_ID"] not in text
+
+    forget_clients()  # a new process: the manifest is fetched again, the tars are not
+    train(tiny_config(s3_shards, run, max_steps=4, resume=True, **settings))
+    progress = json.loads((run / "checkpoints" / "step-4" / "progress.json").read_text())
+    assert progress["step"] == 4
+    assert downloads(node_cache, s3_shards) == fetched
+
+    results = evaluate_runs([run], s3_shards, "val", out_dir=tmp_path / "eval", batch_size=4,
+                            backend="torch", device="cpu")  # fmt: skip
+    assert results["shards"] == s3_shards
+    assert results["runs"][0]["images"] == 8
+    fetched = downloads(node_cache, s3_shards)
+    assert len(fetched) == 6 and len(set(fetched)) == 6  # the val tars too, each once
+
+
+def test_a_flipped_byte_in_a_stored_tar_is_named(s3_server, shard_dir, node_cache, capsys):
+    from sketchcolor.cli import main
+    from sketchcolor.data.remote import RemoteShards, local_folder, upload_folder
+    from sketchcolor.errors import SketchcolorError
+
+    client = make_bucket("flipped")
+    url = "s3://flipped/shards"
+    upload_folder(shard_dir, url, progress=False)
+    damaged = bytearray((shard_dir / "train-000002.tar").read_bytes())
+    damaged[2000] ^= 0x01
+    client.put_object(Bucket="flipped", Key="shards/train-000002.tar", Body=bytes(damaged))
+
+    assert main(["verify", url]) == 1
+    out = capsys.readouterr().out
+    assert f"bad shard {url}/train-000002.tar: sha256 differs" in out
+    assert "1 of 6 tars damaged" in out
+    folder = local_folder(url)
+    assert not (folder / "train-000002.tar").exists()  # a damaged tar never takes its name
+    assert (folder / "train-000001.tar").is_file()
+
+    with pytest.raises(SketchcolorError) as caught:
+        RemoteShards(folder).ensure("train-000002.tar")
+    message = str(caught.value)
+    assert "\n" not in message
+    assert (
+        message.startswith(f"{url}/train-000002.tar: sha256 differs")
+        and "(tried 2 times)" in message
+    )
+
+
+def test_a_stopped_server_gives_a_retry_then_one_line_and_keeps_the_checkpoint(
+    shard_dir, node_cache, tmp_path, monkeypatch, capsys
+):
+    from sketchcolor.cli import main
+    from sketchcolor.data.remote import RemoteShards, local_folder, upload_folder
+    from sketchcolor.errors import SketchcolorError
+
+    server, environment = start_server()
+    try:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        forget_clients()
+        make_bucket("brief")
+        url = "s3://brief/shards"
+        upload_folder(shard_dir, url, progress=False)
+        run = tmp_path / "run"
+        flags = ["--data", url, "--out", str(run), "--model", "1", "--color", "palette",
+                 "--size", "256", "--width", "0.0625", "--batch-size", "2", "--save-every", "2",
+                 "--sample-every", "0", "--no-feature-loss", "--loader", "torch",
+                 "--num-workers", "1"]  # fmt: skip
+        assert main(["train", *flags, "--max-steps", "2"]) == 0
+        folder = local_folder(url)
+        (folder / "val-000000.tar").unlink(missing_ok=True)
+    finally:
+        server.stop()
+
+    started = time.monotonic()
+    with pytest.raises(SketchcolorError) as caught:  # mid-epoch: a tar not yet staged
+        RemoteShards(folder).ensure("val-000000.tar")
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{url}/val-000000.tar: cannot download")
+    assert "(tried 2 times)" in message
+    assert time.monotonic() - started < 60
+
+    # A node that lost its disk cannot refetch now: one line, and the checkpoint is kept.
+    shutil.rmtree(node_cache)
+    forget_clients()
+    assert main(["train", *flags, "--max-steps", "4", "--resume"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(
+        f"sketchcolor train: error: {url}/manifest.json: cannot read the manifest"
+    )
+    assert (run / "checkpoints" / "step-2" / "progress.json").is_file()
+
+
+def test_a_store_lost_mid_run_stops_training_with_one_line_and_keeps_the_checkpoint(
+    s3_shards, node_cache, tmp_path, monkeypatch, capsys
+):
+    from botocore.exceptions import EndpointConnectionError
+
+    from sketchcolor.cli import main
+    from sketchcolor.data import remote
+
+    run = tmp_path / "run"
+    flags = ["--data", s3_shards, "--out", str(run), "--model", "1", "--color", "palette",
+             "--size", "256", "--width", "0.0625", "--batch-size", "2", "--save-every", "2",
+             "--sample-every", "0", "--no-feature-loss", "--loader", "torch",
+             "--num-workers", "0"]  # fmt: skip
+    assert main(["train", *flags, "--max-steps", "2"]) == 0
+    capsys.readouterr()
+
+    # The resumed run is on a node without the tars; the store answers the manifest, the
+    # indexes and the val tars (the sample grid reads them before the loop), then goes away
+    # when the training loader, mid-epoch, asks for its tars.
+    tries = []
+    real_download = remote.download
+
+    def download(bucket, key, path):
+        if key.endswith(".tar") and "/train-" in key:
+            tries.append(key)
+            raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
+        return real_download(bucket, key, path)
+
+    monkeypatch.setattr(remote, "download", download)
+    forget_clients()
+    assert main(["train", *flags, "--max-steps", "4", "--resume",
+                 "--shard-cache", str(tmp_path / "fresh-node")]) == 2  # fmt: skip
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"sketchcolor train: error: {s3_shards}/train-")
+    assert ".tar: cannot download (Could not connect to the endpoint URL" in error
+    assert "(tried 2 times)" in error
+    assert len(tries) >= 2  # fetched again before giving up
+    assert (run / "checkpoints" / "step-2" / "progress.json").is_file()
+    assert not (run / "checkpoints" / "step-4").exists()
+
+
+def test_each_rank_fetches_only_the_tars_of_its_part(s3_shards, tmp_path):
+    """Evaluation order: rank r of 2 reads samples [12r, 12r + 12) of the 24, tars 2r, 2r + 1."""
+    from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.remote import use_shard_cache
+
+    keys, fetched = [], []
+    for rank in (0, 1):
+        forget_clients()
+        cache = tmp_path / f"node-{rank}"  # as if each rank ran on its own node
+        use_shard_cache(cache)
+        loader = create_loader(s3_shards, split="train", image_size=64, batch_size=4,
+                               backend="torch", training=False, rank=rank, world_size=2,
+                               num_workers=0)  # fmt: skip
+        keys.append([key for batch in loader.epoch(0) for key in batch["key"]])
+        fetched.append(sorted(downloads(cache, s3_shards)))
+    forget_clients()
+    assert fetched == [["train-000000.tar", "train-000001.tar"],
+                       ["train-000002.tar", "train-000003.tar"]]  # fmt: skip
+    assert len(keys[0]) == len(keys[1]) == 12 and not set(keys[0]) & set(keys[1])
+
+
+def test_the_dali_loader_reads_the_staged_tars_as_it_reads_a_folder(
+    s3_shards, shard_dir, node_cache
+):
+    """DALI's reader opens every listed tar when its pipeline is built: they are staged first."""
+    pytest.importorskip("nvidia.dali")
+    from sketchcolor.data.loader import create_loader
+
+    def batches(location):
+        loader = create_loader(location, split="val", image_size=64, batch_size=4,
+                               backend="dali", training=False, num_workers=1)  # fmt: skip
+        return list(loader.epoch(0))
+
+    remote, local = batches(s3_shards), batches(shard_dir)
+    assert [batch["key"] for batch in remote] == [batch["key"] for batch in local]
+    for mine, theirs in zip(remote, local, strict=True):
+        assert (mine["color"] == theirs["color"]).all() and (
+            mine["palette"] == theirs["palette"]
+        ).all()
+    assert sorted(downloads(node_cache, s3_shards)) == ["val-000000.tar", "val-000001.tar"]
+
+
+def test_serve_takes_s3_data_for_its_examples(s3_shards, node_cache, tmp_path, capsys):
+    pytest.importorskip("gradio", reason="needs the ui extra")
+    from sketchcolor.cli import main
+    from sketchcolor.data.remote import local_folder
+    from sketchcolor.serve import val_examples
+
+    missing = str(tmp_path / "missing")
+    assert main(["serve", missing, "--port", "1", "--data", "s3://shards/nothing"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "s3://shards/nothing/manifest.json: cannot read the manifest" in error
+    # Staged before the runs are loaded: the missing run is the next thing refused.
+    assert main(["serve", missing, "--port", "1", "--data", s3_shards]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    assert (node_cache / "shards" / "synth" / "manifest.json").is_file()
+    examples = val_examples(local_folder(s3_shards), 64, 2)
+    assert len(examples) == 2 and all(Path(path).is_file() for path in examples)
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_share_one_node_cache_and_read_disjoint_samples(s3_shards, tmp_path):
+    from tests.test_train_distributed import ENVIRONMENT, TORCHRUN, tiny_run_flags
+
+    run, cache = tmp_path / "run", tmp_path / "node-cache"
+    flags = tiny_run_flags(s3_shards, run, steps=2, batch_size=2)
+    command = [*TORCHRUN, "-m", "sketchcolor.train", *flags, "--audit-ranks",
+               "--shard-cache", str(cache)]  # fmt: skip
+    environment = {**ENVIRONMENT, **{name: os.environ[name] for name in CREDENTIALS},
+                   "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+                   "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # fmt: skip
+    result = subprocess.run(command, cwd=tmp_path, env=environment, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    audits = [json.loads((run / "audit" / f"rank-{rank}.json").read_text()) for rank in (0, 1)]
+    keys = [set(audit["keys"]) for audit in audits]
+    assert all(len(rank_keys) == 4 for rank_keys in keys) and not keys[0] & keys[1]
+    # Both ranks staged into one cache: every tar they read was fetched once, not twice.
+    fetched = downloads(cache, s3_shards)
+    assert len(set(fetched)) == len(fetched)
+    assert {f"train-{index:06d}.tar" for index in range(4)} <= set(fetched)
+    assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in result.stdout + result.stderr
+
+
+if __name__ == "__main__":
+    sys.exit(pytest.main([__file__, "-q"]))
