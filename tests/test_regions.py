@@ -55,3 +55,14 @@ def test_unlabelled_regions_take_the_median_of_the_output():
     output[5:8, 40:44] = (250, 0, 0)  # a few outliers do not move the median
     flat = flatten_colors(output, sketch, segment_regions(line_mask(sketch)), [])
     assert tuple(flat[50, 50]) == (10, 200, 30)
+
+
+def test_a_small_region_takes_its_own_pixels_median_not_its_lines():
+    sketch = np.full((64, 64, 3), 255, np.uint8)
+    sketch[20:29, 20:29] = 0  # a 9 px ring around a 3x3 eye: 72 line pixels, 9 of its own
+    sketch[23:26, 23:26] = 255
+    output = np.full_like(sketch, 40)
+    output[23:26, 23:26] = (250, 250, 250)
+    regions = segment_regions(line_mask(sketch), gap_radius=1)
+    flat = flatten_colors(output, sketch, regions, [])
+    assert tuple(flat[24, 24]) == (250, 250, 250)

@@ -139,15 +139,17 @@ def fill_labelled_regions(
     return table[regions], (pixels > 0)[regions]
 
 
-def region_medians(image: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """(N + 1, 3) uint8: each region's per-channel median colour (row r for region r)."""
-    count = int(regions.max())
+def region_medians(image: np.ndarray, regions: np.ndarray, count: int | None = None) -> np.ndarray:
+    """(N + 1, 3) uint8: each region's per-channel median colour (row r for region r; 0 for
+    a region without pixels). count: N, when some regions may have no pixels left."""
+    count = int(regions.max()) if count is None else count
     index = np.arange(1, count + 1)
     medians = np.zeros((count + 1, 3), dtype=np.uint8)
     if count:
         for channel in range(3):
             values = ndimage.median(image[..., channel], labels=regions, index=index)
-            medians[1:, channel] = np.round(np.asarray(values)).astype(np.uint8)
+            values = np.nan_to_num(np.asarray(values, dtype=float))  # NaN: no pixels
+            medians[1:, channel] = np.round(values).astype(np.uint8)
     return medians
 
 
@@ -164,8 +166,14 @@ def flatten_colors(
     points: list[tuple[int, int, tuple]] = (),
 ) -> np.ndarray:
     """One colour per region: a label's colour where the user placed one, else the median of
-    the network's `output` over the region; lines drawn back on top. uint8 (H, W, 3)."""
+    the network's `output` over the region's non-line pixels (in a small region, such as an
+    eye, the line pixels joined to it would outnumber its own); lines drawn back on top.
+    uint8 (H, W, 3)."""
+    lines = line_mask(sketch)
     table = region_medians(output, regions)
+    inside = region_medians(output, np.where(lines, 0, regions), count=int(regions.max()))
+    has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
+    table[has_inside] = inside[has_inside]
     for region, color in label_region_colors(regions, list(points)).items():
         table[region] = color
     return draw_lines(table[regions], sketch)
