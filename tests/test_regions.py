@@ -66,3 +66,16 @@ def test_a_small_region_takes_its_own_pixels_median_not_its_lines():
     regions = segment_regions(line_mask(sketch), gap_radius=1)
     flat = flatten_colors(output, sketch, regions, [])
     assert tuple(flat[24, 24]) == (250, 250, 250)
+
+
+def test_two_labels_in_one_region_each_colour_their_own_side():
+    sketch = boxed_sketch(0)
+    sketch[:, 31:33] = 255  # one region: a colour area with no line between its two colours
+    regions = segment_regions(line_mask(sketch))
+    blue = (0, 0, 255)
+    flat = flatten_colors(
+        np.full_like(sketch, 128), sketch, regions, [(30, 10, RED), (30, 50, blue)]
+    )
+    assert tuple(flat[50, 5]) == RED and tuple(flat[50, 58]) == blue
+    one = flatten_colors(np.full_like(sketch, 128), sketch, regions, [(30, 10, RED)])
+    assert tuple(one[50, 58]) == RED  # a single label still fills its whole region

@@ -176,7 +176,27 @@ def flatten_colors(
     table[has_inside] = inside[has_inside]
     for region, color in label_region_colors(regions, list(points)).items():
         table[region] = color
-    return draw_lines(table[regions], sketch)
+    return draw_lines(nearest_label_colors(table[regions], regions, list(points)), sketch)
+
+
+def nearest_label_colors(flat: np.ndarray, regions: np.ndarray, points: list) -> np.ndarray:
+    """Where one region holds labels of several colours (colour areas with no line between
+    them, such as a flag's star), each pixel takes the colour of the nearest label in its own
+    region (straight-line distance) instead of one label's colour for the whole region."""
+    if len(points) < 2:
+        return flat
+    where = np.zeros(regions.shape, np.int32)
+    for number, (y, x, _) in enumerate(points, start=1):
+        where[y, x] = number
+    _, (rows, columns) = ndimage.distance_transform_edt(where == 0, return_indices=True)
+    nearest = where[rows, columns] - 1  # (H, W) index into points
+    ys = np.array([y for y, _, _ in points])
+    xs = np.array([x for _, x, _ in points])
+    colors = np.array([color for _, _, color in points], dtype=np.uint8)
+    own = regions[ys[nearest], xs[nearest]] == regions
+    flat = flat.copy()
+    flat[own] = colors[nearest[own]]
+    return flat
 
 
 def paint_bucket(sketch: np.ndarray, points: list[tuple[int, int, tuple]]) -> np.ndarray:
