@@ -21,6 +21,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import torch
 from tyro.conf import Positional
@@ -79,6 +80,10 @@ class ServeConfig:
     examples: int = 4
     """How many val sketches `data` gives as examples."""
 
+    engine: Literal["torch", "onnxruntime"] = "torch"
+    """Who runs the generators: PyTorch, or onnxruntime (the onnx extra; each run's
+    generator.onnx from `sketchcolor export` when current, else exported at start)."""
+
 
 # ----------------------------------------------------------------------------- models
 
@@ -95,7 +100,9 @@ def require_gradio():
     return gradio
 
 
-def load_models(runs: list[Path], device: torch.device) -> dict[str, Colorizer]:
+def load_models(
+    runs: list[Path], device: torch.device, engine: str = "torch"
+) -> dict[str, Colorizer]:
     """Every run's generator, loaded once, by its folder name (names must differ)."""
     if not runs:
         raise SketchcolorError("serve needs at least one run folder")
@@ -104,7 +111,7 @@ def load_models(runs: list[Path], device: torch.device) -> dict[str, Colorizer]:
         name = run_dir.resolve().name
         if name in models:
             raise SketchcolorError(f"{run_dir}: two runs are named {name!r}; rename one folder")
-        models[name] = load_colorizer(run_dir, device)
+        models[name] = load_colorizer(run_dir, device, engine=engine)
     return models
 
 
@@ -390,7 +397,7 @@ def start(config: ServeConfig, *, block: bool = True):
     if config.data is not None and not (Path(config.data) / "manifest.json").is_file():
         raise SketchcolorError(f"{config.data}: no manifest.json; not a shard folder")
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    models = load_models(config.runs, device)
+    models = load_models(config.runs, device, config.engine)
     app = build_app(config, models)
     app.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=not block,
                theme=theme(gr), show_error=True, quiet=not block)  # fmt: skip

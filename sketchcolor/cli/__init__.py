@@ -19,6 +19,7 @@ from sketchcolor.cli import (
     colorize,
     datasets,
     evaluate,
+    export,
     fid,
     hints,
     models,
@@ -34,7 +35,7 @@ from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
 COMMAND_MODULES = (
-    quickstart, synth, datasets, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
+    quickstart, synth, datasets, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve, export,
 )  # fmt: skip
 
 
