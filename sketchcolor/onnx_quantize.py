@@ -71,7 +71,8 @@ def quantize_int8(model_proto, run: InferenceRun, shard_dir: Path, *, images: in
                                                                   "int8.onnx"))  # fmt: skip
         onnx.save(model_proto, fp32)
         # Folds constants and infers every shape, which the quantizer needs to place Q/DQ.
-        quant_pre_process(str(fp32), str(prepared))
+        # (onnx's shape inference: the symbolic one stops at the "256*h" sizes)
+        quant_pre_process(str(fp32), str(prepared), skip_symbolic_shape=True)
         quantize_static(
             str(prepared), str(int8), reader, quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, per_channel=True,
