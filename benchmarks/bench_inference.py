@@ -135,7 +135,7 @@ def measure_run(run: Path, label: dict, sketches: dict, args, notes: list[str]) 
                     continue
                 torch.set_num_threads(threads)
 
-                def work(engine=engine):
+                def work(engine=engine, sketch=sketch):
                     with torch.no_grad():
                         return engine(sketch, None, None)
 
