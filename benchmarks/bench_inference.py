@@ -173,6 +173,19 @@ def int8_difference(run: Path, shard_dir: Path) -> float:
         return float((int8(sketch, None, None) - fp32(sketch, None, None)).abs().mean())
 
 
+def markdown_table(rows: list[dict]) -> str:
+    """The rows as the README's table: one line per model, width, threads, batch and engine."""
+    lines = ["| model | width | threads | batch | engine | p50 ms | p95 ms | sketches/s | vs eager |",
+             "|---|---|---:|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    for row in rows:
+        width = "1/16" if row["width"] == 1 / 16 else f"{row['width']:g}"
+        ratio = row["speedup_vs_eager"]
+        lines.append(f"| {row['model']} | {width} | {row['threads']} | {row['batch']} | "
+                     f"{row['engine']} | {row['p50_ms']:.0f} | {row['p95_ms']:.0f} | "
+                     f"{row['sketches_per_s']:.2f} | {f'{ratio:.2f}' if ratio else '-'} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["1", "2.1"])
@@ -208,6 +221,7 @@ def main() -> None:
     write_result("bench_inference", {"size": SIZE, "control": "hints (overlay), no labels",
                                      "rows": rows, "exports": exports,
                                      "notes": notes}, args.json)  # fmt: skip
+    print(markdown_table(rows))
 
 
 if __name__ == "__main__":
