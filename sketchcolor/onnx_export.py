@@ -488,7 +488,10 @@ def export_onnx(
         from sketchcolor.onnx_quantize import quantize_int8
 
         shard_dir = Path(data) if data else training_data(run.source_train_config_path())
-        model_proto = quantize_int8(model_proto, run, shard_dir, images=calibration_images)
+        names = input_names(run.config["color_control"])
+        model_proto = quantize_int8(model_proto, run.config, shard_dir, feeds=graph_feeds,
+                                    metadata=onnx_metadata(run, names, "int8"),
+                                    images=calibration_images)  # fmt: skip
         precision = "int8"
     write_model(model_proto.SerializeToString(), out)
     seconds = time.perf_counter() - started

@@ -5,7 +5,8 @@ Weights are int8 per output channel, activations uint8 per tensor from the calib
 min/max, in the QDQ format (QuantizeLinear/DequantizeLinear pairs that onnxruntime fuses
 into integer kernels). The graph keeps its named inputs, dynamic shapes and metadata.
 
-Usage: int8_model = quantize_int8(model_proto, run, Path("shards"), images=32)
+Usage: int8_model = quantize_int8(model_proto, config, Path("shards"), feeds=graph_feeds,
+                                  metadata=onnx_metadata(run, names, "int8"))
 """
 
 from __future__ import annotations
@@ -16,24 +17,19 @@ from pathlib import Path
 import torch
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.onnx_export import (
-    InferenceRun,
-    graph_feeds,
-    input_names,
-    onnx_metadata,
-    set_metadata,
-)
 from sketchcolor.runs import hint_config_of, image_size_of, run_hints
 
 
-def calibration_reader(run: InferenceRun, shard_dir: Path, images: int, seed: int = 0):
+def calibration_reader(config: dict, feeds, shard_dir: Path, images: int, seed: int = 0):
     """A CalibrationDataReader over the first `images` val sketches, one per call, at the
-    run's training size, fed as the engines feed them (fixed-seed training-style labels)."""
+    run's training size, fed as the engines feed them (fixed-seed training-style labels).
+
+    feeds: onnx_export.graph_feeds (passed in: that module imports this one)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     from sketchcolor.data.loader import create_loader
 
-    config, hint_config = run.config, hint_config_of(run.config)
+    hint_config = hint_config_of(config)
     size = image_size_of(config, shard_dir)
     loader = create_loader(shard_dir, split="val", image_size=size, batch_size=1,
                            device=torch.device("cpu"), backend="torch", training=False,
@@ -52,20 +48,24 @@ def calibration_reader(run: InferenceRun, shard_dir: Path, images: int, seed: in
                 return None
             self.given += 1
             hints = run_hints(config, batch, seed)
-            return graph_feeds(config, hint_config, batch["sketch"], batch["palette"], hints)
+            return feeds(config, hint_config, batch["sketch"], batch["palette"], hints)
 
     return ValSketches()
 
 
-def quantize_int8(model_proto, run: InferenceRun, shard_dir: Path, *, images: int = 32):
-    """The fp32 ModelProto `model_proto` of `run` as a static-int8 ModelProto (QDQ)."""
+def quantize_int8(model_proto, config: dict, shard_dir: Path, *, feeds, metadata: dict,
+                  images: int = 32):  # fmt: skip
+    """The fp32 ModelProto `model_proto` of a run (its config.json `config`) as a static-int8
+    ModelProto (QDQ) with `metadata` (onnx_export.onnx_metadata) as its metadata_props.
+
+    feeds: onnx_export.graph_feeds, what the calibration sketches are fed as."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     if not (Path(shard_dir) / "manifest.json").is_file():
         raise SketchcolorError(f"{shard_dir}: no manifest.json; int8 calibration needs shards")
-    reader = calibration_reader(run, Path(shard_dir), images)
+    reader = calibration_reader(config, feeds, Path(shard_dir), images)
     with tempfile.TemporaryDirectory(prefix="sketchcolor-int8-") as folder:
         fp32, prepared, int8 = (Path(folder) / name for name in ("fp32.onnx", "prep.onnx",
                                                                   "int8.onnx"))  # fmt: skip
@@ -81,9 +81,14 @@ def quantize_int8(model_proto, run: InferenceRun, shard_dir: Path, *, images: in
         if reader.given == 0:
             raise SketchcolorError(f"{shard_dir}: the val split has no sketches to calibrate on")
         quantized = onnx.load(str(int8))
-    metadata = onnx_metadata(run, input_names(run.config["color_control"]), "int8")
-    metadata["sketchcolor.calibration"] = f"{reader.given} val sketches of {shard_dir}"
-    set_metadata(quantized, metadata)
+    metadata = {
+        **metadata,
+        "sketchcolor.calibration": f"{reader.given} val sketches of {shard_dir}",
+    }
+    del quantized.metadata_props[:]
+    for key, value in sorted(metadata.items()):
+        entry = quantized.metadata_props.add()
+        entry.key, entry.value = key, value
     quantized.doc_string = model_proto.doc_string
     onnx.checker.check_model(quantized)
     return quantized
