@@ -283,9 +283,10 @@ def hints_for(controls: UserControls, placement: Placement, label_size: int):
 
 @dataclass
 class Colorizer:
-    """A run's generator loaded once (eval mode, on its device), with what it was trained with."""
+    """A run's engine loaded once (sketchcolor.engines: its PyTorch generator in eval mode on
+    its device, or an onnxruntime session), with what the run was trained with."""
 
-    generator: torch.nn.Module
+    engine: object
     config: dict
     hint_config: object
     device: torch.device
@@ -296,13 +297,22 @@ class Colorizer:
 
     def place(self, size: tuple[int, int], resize: bool = True) -> Placement:
         """Where a (height, width) sketch sits in this generator's canvas."""
-        return place(*size, self.image_size, self.generator.size_multiple, resize)
+        return place(*size, self.image_size, self.engine.size_multiple, resize)
 
 
-def load_colorizer(run_dir: str | Path, device: torch.device | str) -> Colorizer:
-    """The run's generator (eval, on device), its config and hint config; one-line errors."""
+def load_colorizer(
+    run_dir: str | Path,
+    device: torch.device | str,
+    *,
+    engine: str = "torch",
+    onnx: str | Path | None = None,
+) -> Colorizer:
+    """The run's engine ("torch" or "onnxruntime", sketchcolor.engines), its config and hint
+    config; one-line errors. onnx: an exported file of the run, for onnxruntime."""
+    from sketchcolor.engines import load_engine
+
     device = torch.device(device)
-    return Colorizer(*load_run_generator(run_dir, device), device)
+    return Colorizer(*load_engine(run_dir, engine, device, onnx=onnx), device)
 
 
 def colorize_batch(
@@ -337,8 +347,7 @@ def colorize_batch(
     palette = None
     if controls.palette is not None:
         palette = controls.palette.expand(len(sketches), -1, -1).to(device)
-    output = generate(colorizer.generator, colorizer.config, colorizer.hint_config,
-                      canvas.to(device), palette, hints).cpu()  # fmt: skip
+    output = colorizer.engine(canvas.to(device), palette, hints).cpu()  # the generator call
     if not torch.isfinite(output).all():  # NaN would be written as a black picture
         raise SketchcolorError("the generator's output is NaN/inf; nothing written")
     outputs = [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]
@@ -421,6 +430,8 @@ def colorize(
     max_pixels: int = MAX_SKETCH_PIXELS,
     device: torch.device | str | None = None,
     flatten: bool = False,
+    engine: str = "torch",
+    onnx: str | Path | None = None,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.
 
@@ -429,14 +440,15 @@ def colorize(
     reference image (its 9 k-means colours); hints_png / hints_json: labels on the sketch's
     own pixel grid (one set for every sketch). resize: scale to the training size (else keep
     the sketch's size and only pad). max_pixels: larger sketches are refused. flatten: one
-    colour per line region (sketchcolor.flattening). Everything is checked before the first
-    image is coloured.
+    colour per line region (sketchcolor.flattening). engine: "torch" or "onnxruntime"
+    (sketchcolor.engines; onnx: an exported file of the run). Everything is checked before
+    the first image is coloured.
     """
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     run_dir = Path(run_dir)
-    colorizer = load_colorizer(run_dir, device)
+    colorizer = load_colorizer(run_dir, device, engine=engine, onnx=onnx)
     config = colorizer.config
     controls = user_controls(
         config["color_control"],

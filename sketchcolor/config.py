@@ -594,6 +594,10 @@ class ServeConfig:
     examples: int = 4
     """How many val sketches `data` gives as examples."""
 
+    engine: Literal["torch", "onnxruntime"] = "torch"
+    """Who runs the generators: PyTorch, or onnxruntime (the onnx extra; each run's
+    generator.onnx from `sketchcolor export` when current, else exported at start)."""
+
     flatten: bool = False
     """Flatten every output: one colour per region the sketch's lines close, a label's colour
     where one sits, else the network's median over the region (sketchcolor.flattening)."""

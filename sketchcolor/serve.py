@@ -66,7 +66,9 @@ def require_gradio():
     return gradio
 
 
-def load_models(runs: list[Path], device: torch.device) -> dict[str, Colorizer]:
+def load_models(
+    runs: list[Path], device: torch.device, engine: str = "torch"
+) -> dict[str, Colorizer]:
     """Every run's generator, loaded once, by its folder name (names must differ)."""
     if not runs:
         raise SketchcolorError("serve needs at least one run folder")
@@ -75,7 +77,7 @@ def load_models(runs: list[Path], device: torch.device) -> dict[str, Colorizer]:
         name = run_dir.resolve().name
         if name in models:
             raise SketchcolorError(f"{run_dir}: two runs are named {name!r}; rename one folder")
-        models[name] = load_colorizer(run_dir, device)
+        models[name] = load_colorizer(run_dir, device, engine=engine)
     return models
 
 
@@ -369,7 +371,7 @@ def start(config: ServeConfig, *, block: bool = True):
         if not (config.data / "manifest.json").is_file():
             raise SketchcolorError(f"{config.data}: no manifest.json; not a shard folder")
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    models = load_models(config.runs, device)
+    models = load_models(config.runs, device, config.engine)
     app = build_app(config, models)
     app.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=not block,
                theme=theme(gr), show_error=True, quiet=not block)  # fmt: skip

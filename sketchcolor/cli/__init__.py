@@ -21,6 +21,7 @@ from sketchcolor.cli import (
     colorize,
     datasets,
     evaluate,
+    export,
     fid,
     hints,
     models,
@@ -36,7 +37,7 @@ from sketchcolor.cli.options import CONFIG_NOTE, parse_options
 from sketchcolor.errors import SketchcolorError
 
 COMMAND_MODULES = (
-    quickstart, synth, datasets, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve,
+    quickstart, synth, datasets, pairs, shards, verify, hints, models, train, evaluate, fid, colorize, serve, export,
 )  # fmt: skip
 # 128 + SIGPIPE: what a shell reports for `git log | head` or `yes | head`, so a pipeline under
 # `set -o pipefail` sees what it sees for any Unix tool. Not 1, which `verify` (damaged shards)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from tyro.conf import Positional, arg
 
@@ -48,6 +48,11 @@ class ColorizeOptions:
     flatten: bool = False
     """One flat colour per region the sketch's lines close (small gaps closed): a label's
     colour where one sits, else the network's median over the region."""
+    engine: Literal["torch", "onnxruntime"] = "torch"
+    """Who runs the generator: PyTorch, or onnxruntime (the onnx extra; RUN/generator.onnx
+    from `sketchcolor export` when current, else the run is exported into memory first)."""
+    onnx: Path | None = None
+    """An exported .onnx of this run for --engine onnxruntime (e.g. its int8 export)."""
 
 
 def options():
@@ -74,6 +79,8 @@ def run(args: ColorizeOptions) -> int:
         device=args.device,
         max_pixels=args.max_pixels,
         flatten=args.flatten,
+        engine=args.engine,
+        onnx=args.onnx,
     )
     where = written[0] if len(written) == 1 else written[0].parent
     print(f"colorize: wrote {len(written)} image(s) to {where}")
