@@ -457,12 +457,14 @@ def test_colorize_refuses_to_write_a_non_finite_output(tmp_path, monkeypatch):
     from PIL import Image
 
     import sketchcolor.colorize as colorize_module
+    import sketchcolor.engines as engines_module
 
     run_dir = constant_run(tmp_path / "run", 0.0)
     sketch = tmp_path / "sketch.png"
     Image.fromarray(np.full((256, 256, 3), 255, np.uint8)).save(sketch)
+    # the torch engine's generator call (sketchcolor.engines), which colorize goes through
     monkeypatch.setattr(
-        colorize_module, "generate", lambda *a, **k: torch.full((1, 3, 256, 256), float("nan"))
+        engines_module, "generate", lambda *a, **k: torch.full((1, 3, 256, 256), float("nan"))
     )
     with pytest.raises(SketchcolorError, match="NaN/inf; nothing written"):
         colorize_module.colorize(sketch, run_dir, tmp_path / "out.png", device="cpu")
