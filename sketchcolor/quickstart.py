@@ -67,23 +67,26 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     return results
 
 
-def write_pairs(config: QuickstartConfig) -> Path:
-    """The pair folder (Kaggle layout) of the chosen data set."""
+def pairs_folder(config: QuickstartConfig) -> Path:
+    """Where the chosen data set's pairs go: OUT/synth or OUT/openmoji."""
+    return config.out / config.data
+
+
+def write_pairs(config: QuickstartConfig) -> None:
+    """The chosen data set's pairs, in the Kaggle layout, into `pairs_folder(config)`."""
+    root = pairs_folder(config)
     if config.data == "openmoji":
         from sketchcolor.data.openmoji import write_openmoji_pairs
 
-        root = config.out / "openmoji"
         result = write_openmoji_pairs(root, size=config.size, limit=config.count)
         print(f"quickstart: OpenMoji pairs: {result.summary()}")
-        return root
+        return
     from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
 
-    root = config.out / "synth"
     synth = SynthConfig(count=config.count or SYNTH_COUNT, size=config.size, seed=config.seed)
     counts = write_synthetic_dataset(root, synth)
     print(f"quickstart: wrote {synth.count} synthetic pairs (train {counts['train']}, "
           f"val {counts['val']}) to {root}/data")  # fmt: skip
-    return root
 
 
 def make_shards(config: QuickstartConfig) -> Path:
@@ -91,9 +94,9 @@ def make_shards(config: QuickstartConfig) -> Path:
     from sketchcolor.data.shards import ShardConfig, prepare_shards
 
     shard_dir = config.out / "shards"
-    pairs = config.out / ("openmoji" if config.data == "openmoji" else "synth")
+    pairs = pairs_folder(config)
     if not (shard_dir / "manifest.json").is_file():
-        pairs = write_pairs(config)
+        write_pairs(config)
     result = prepare_shards(pairs, shard_dir, ShardConfig(shard_size=64, seed=config.seed))
     print(f"quickstart: shards: {result.summary()}")
     return shard_dir

@@ -66,6 +66,15 @@ def s3_server():
             os.environ[name] = value
 
 
+def tiny_train_flags(data: str, run, num_workers: int) -> list[str]:
+    """`train` flags for a Model 1 palette run at 1/16 width from `data`, a checkpoint every
+    2 steps and no sample grid (add --max-steps)."""
+    return ["--data", data, "--out", str(run), "--model", "1", "--color", "palette",
+            "--size", "256", "--width", "0.0625", "--batch-size", "2", "--save-every", "2",
+            "--sample-every", "0", "--no-feature-loss", "--loader", "torch",
+            "--num-workers", str(num_workers)]  # fmt: skip
+
+
 def make_bucket(name: str):
     from sketchcolor.data.remote import s3_client
 
@@ -240,10 +249,7 @@ def test_a_stopped_server_gives_a_retry_then_one_line_and_keeps_the_checkpoint(
         url = "s3://brief/shards"
         upload_folder(shard_dir, url, progress=False)
         run = tmp_path / "run"
-        flags = ["--data", url, "--out", str(run), "--model", "1", "--color", "palette",
-                 "--size", "256", "--width", "0.0625", "--batch-size", "2", "--save-every", "2",
-                 "--sample-every", "0", "--no-feature-loss", "--loader", "torch",
-                 "--num-workers", "1"]  # fmt: skip
+        flags = tiny_train_flags(url, run, num_workers=1)
         assert main(["train", *flags, "--max-steps", "2"]) == 0
         folder = local_folder(url)
         (folder / "val-000000.tar").unlink(missing_ok=True)
@@ -278,10 +284,7 @@ def test_a_store_lost_mid_run_stops_training_with_one_line_and_keeps_the_checkpo
     from sketchcolor.data import remote
 
     run = tmp_path / "run"
-    flags = ["--data", s3_shards, "--out", str(run), "--model", "1", "--color", "palette",
-             "--size", "256", "--width", "0.0625", "--batch-size", "2", "--save-every", "2",
-             "--sample-every", "0", "--no-feature-loss", "--loader", "torch",
-             "--num-workers", "0"]  # fmt: skip
+    flags = tiny_train_flags(s3_shards, run, num_workers=0)
     assert main(["train", *flags, "--max-steps", "2"]) == 0
     capsys.readouterr()
 

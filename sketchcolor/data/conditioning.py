@@ -247,12 +247,12 @@ def spread_hints(sketch: torch.Tensor, hints: Hints) -> Hints:
     "regions"): trapped-ball regions (data/regions.py), lines left unfilled. The regions are
     found with scipy on the CPU, one sample at a time."""
     from sketchcolor.data.regions import fill_labelled_regions, line_mask, segment_regions
+    from sketchcolor.flattening import to_uint8
 
     masks = hints.mask[:, 0].detach().cpu().numpy() > 0.5
     if not masks.any():
         return hints
-    sketches = ((sketch.detach().float().cpu() + 1) * 127.5).round().clamp(0, 255)
-    sketches = sketches.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    sketches = to_uint8(sketch)
     rgb = hints.rgb.detach().float().cpu().permute(0, 2, 3, 1).numpy().copy()
     mask = masks.astype("float32")
     for index in range(len(masks)):

@@ -62,6 +62,21 @@ def keep_mask(keys: list[str], max_images: int | None) -> list[bool]:
     return [(index := key_index(key)) is not None and index < max_images for key in keys]
 
 
+def kept_samples(batch: dict, max_images: int | None) -> dict | None:
+    """The batch's sketch, color, palette and keys of the samples `keep_mask` keeps; None
+    when it keeps none."""
+    keep = keep_mask(batch["key"], max_images)
+    if not any(keep):
+        return None
+    index = torch.tensor(keep, device=batch["sketch"].device).nonzero().flatten()
+    return {
+        "sketch": batch["sketch"][index],
+        "color": batch["color"][index],
+        "palette": batch["palette"][index],
+        "key": [key for key, kept in zip(batch["key"], keep, strict=True) if kept],
+    }
+
+
 # ----------------------------------------------------------------------------- one run
 
 
@@ -95,16 +110,9 @@ def collect_run(
         disable=not show_progress,
     )  # fmt: skip
     for batch in batches:
-        keep = keep_mask(batch["key"], max_images)
-        if not any(keep):
+        batch = kept_samples(batch, max_images)
+        if batch is None:
             continue
-        index = torch.tensor(keep, device=batch["sketch"].device).nonzero().flatten()
-        batch = {
-            "sketch": batch["sketch"][index],
-            "color": batch["color"][index],
-            "palette": batch["palette"][index],
-            "key": [key for key, kept in zip(batch["key"], keep, strict=True) if kept],
-        }
         hints = run_hints(config, batch, seed)
         # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
         fake = generate(generator, config, hint_config_of(config), batch["sketch"],

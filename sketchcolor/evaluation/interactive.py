@@ -73,18 +73,19 @@ def load_split(shard_dir: Path, split: str, image_size: int, max_images: int | N
     """The first `max_images` samples of a split (all of it for None), in key order."""
     from sketchcolor.accelerators import resolve_backend
     from sketchcolor.data.loader import create_loader
-    from sketchcolor.evaluation.evaluate import keep_mask
+    from sketchcolor.evaluation.evaluate import kept_samples
 
     loader = create_loader(shard_dir, split=split, image_size=image_size, batch_size=16,
                            device=torch.device("cpu"), backend=resolve_backend(backend),
                            training=False)  # fmt: skip
     keys, parts = [], {"sketch": [], "color": [], "palette": []}
     for batch in loader.epoch(0):
-        keep = keep_mask(batch["key"], max_images)
-        index = torch.tensor(keep).nonzero().flatten()
-        keys += [key for key, kept in zip(batch["key"], keep, strict=True) if kept]
+        batch = kept_samples(batch, max_images)
+        if batch is None:
+            continue
+        keys += batch["key"]
         for name, values in parts.items():
-            values.append(batch[name][index].cpu())
+            values.append(batch[name].cpu())
     if not keys:
         raise SketchcolorError(f"{shard_dir}: split {split!r} gave no images to evaluate")
     order = sorted(range(len(keys)), key=keys.__getitem__)
