@@ -97,6 +97,18 @@ def test_spread_hints_fill_the_labels_region_up_to_the_lines():
     assert torch.equal(inputs[:, 6:7], spread.mask)
 
 
+def test_spread_keeps_two_colours_of_one_region_each_on_its_side():
+    sketch = from_uint8(boxed_sketch(2)[None])
+    hints = empty_hints(sketch)
+    for rows, color in ((slice(5, 8), [1.0, -1.0, -1.0]), (slice(55, 58), [-1.0, -1.0, 1.0])):
+        hints.mask[0, 0, rows, 8:11] = 1
+        hints.rgb[0, :, rows, 8:11] = torch.tensor(color)[:, None, None]
+    spread = spread_hints(sketch, hints)
+    assert torch.equal(spread.rgb[0, :, 15, 20], torch.tensor([1.0, -1.0, -1.0]))  # top: red
+    assert torch.equal(spread.rgb[0, :, 50, 20], torch.tensor([-1.0, -1.0, 1.0]))  # bottom: blue
+    assert spread.mask[0, 0, 1:-1, 1:31].all()
+
+
 def test_flatten_picture_gives_each_region_one_colour_and_keeps_the_label():
     sketch = from_uint8(boxed_sketch(0)[None])
     output = torch.rand(1, 3, 64, 64) * 2 - 1

@@ -128,15 +128,22 @@ def fill_labelled_regions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Spread labels over their regions: -> ((H, W, 3) float colours, (H, W) bool filled).
 
-    Each region holding labelled pixels (`mask`) takes the mean of their `rgb` (float, any
-    scale); `filled` is True over every pixel of those regions.
+    Each pixel of a region holding labelled pixels (`mask`) takes the `rgb` (float, any scale)
+    of the nearest labelled pixel in its own region, as flattening does (nearest_label_colors):
+    a region holding labels of several colours, with no line between them, keeps each colour
+    on its side instead of their mean. A pixel whose nearest label lies in another region takes
+    the mean of its region's labels. `filled` is True over every pixel of those regions.
     """
     count = int(regions.max()) + 1
     labelled = regions[mask]
     pixels = np.bincount(labelled, minlength=count)
     sums = np.stack([np.bincount(labelled, rgb[mask][:, c], count) for c in range(3)], 1)
-    table = sums / np.maximum(pixels, 1)[:, None]
-    return table[regions], (pixels > 0)[regions]
+    colors = (sums / np.maximum(pixels, 1)[:, None])[regions]
+    filled = (pixels > 0)[regions]
+    _, (rows, columns) = ndimage.distance_transform_edt(~mask, return_indices=True)
+    own = filled & (regions[rows, columns] == regions)
+    colors[own] = rgb[rows[own], columns[own]]
+    return colors, filled
 
 
 def region_medians(image: np.ndarray, regions: np.ndarray, count: int | None = None) -> np.ndarray:
