@@ -154,12 +154,32 @@ def test_evaluate_hint_counts_writes_the_benchmark(spread_run, shard_dir, tmp_pa
     assert "colour accuracy" in capsys.readouterr().out
 
 
+def test_onnxruntime_engine_scores_as_torch_does(spread_run, shard_dir):
+    pytest.importorskip("onnxruntime")
+    from sketchcolor.evaluation.interactive import interactive_benchmark
+
+    common = dict(hint_counts=(0, 4), max_images=4, backend="torch", flatten=True)
+    by_torch = interactive_benchmark([spread_run], shard_dir, **common).rows
+    by_onnx = interactive_benchmark([spread_run], shard_dir, engine="onnxruntime", **common).rows
+    assert [(r["name"], r["labels"]) for r in by_onnx] == [
+        (r["name"], r["labels"]) for r in by_torch
+    ]
+    for ours, theirs in zip(by_onnx, by_torch, strict=True):
+        assert ours["l1"] == pytest.approx(theirs["l1"], abs=1e-4)
+        assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=0.01)
+
+
 def test_hint_counts_and_flatten_refuse_bad_input(spread_run, shard_dir, tmp_path, capsys):
     common = [str(spread_run), "--data", str(shard_dir), "--out", str(tmp_path / "x")]
     assert main(["evaluate", *common, "--hint-counts", "4,many"]) != 0
     assert "--hint-counts takes label counts" in capsys.readouterr().err
     assert main(["evaluate", *common, "--flatten"]) != 0
     assert "give --hint-counts" in capsys.readouterr().err
+    assert main(["evaluate", *common, "--engine", "onnxruntime"]) != 0
+    assert "--engine/--onnx is for the interactive benchmark" in capsys.readouterr().err
+    assert main(["evaluate", str(spread_run), *common, "--hint-counts", "4", "--onnx",
+                 str(tmp_path / "g.onnx")]) != 0  # fmt: skip
+    assert "give one run" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

@@ -62,6 +62,11 @@ class EvaluateOptions:
     flatten: bool = False
     """With --hint-counts: also score each run after flattening (one colour per line region,
     the labels' colours where they sit)."""
+    engine: Literal["torch", "onnxruntime"] = "torch"
+    """With --hint-counts: the generator call (onnxruntime: the run's export, see --onnx)."""
+    onnx: Path | None = None
+    """With --hint-counts --engine onnxruntime: this exported file of the one run given (e.g.
+    RUN/generator.int8.onnx); default RUN/generator.onnx when current, else a fresh export."""
 
 
 def options():
@@ -88,7 +93,7 @@ def run_interactive(args: EvaluateOptions) -> int:
     benchmark = interactive_benchmark(
         list(args.runs), args.data, split=args.split, hint_counts=parse_counts(args.hint_counts),
         flatten=args.flatten, seed=args.seed, max_images=args.max_images,
-        batch_size=args.batch_size, backend=args.backend,
+        batch_size=args.batch_size, backend=args.backend, engine=args.engine, onnx=args.onnx,
     )  # fmt: skip
     write_interactive(benchmark, args.out)
     print((args.out / INTERACTIVE_TABLE).read_text().rstrip("\n"))
@@ -102,10 +107,11 @@ def run(args: EvaluateOptions) -> int:
     use_shard_cache(args.shard_cache)
     if args.hint_counts is not None:
         return run_interactive(args)
-    if args.flatten:
+    if args.flatten or args.engine != "torch" or args.onnx is not None:
         from sketchcolor.errors import SketchcolorError
 
-        raise SketchcolorError("--flatten scores the interactive benchmark: give --hint-counts")
+        given = "--flatten" if args.flatten else "--engine/--onnx"
+        raise SketchcolorError(f"{given} is for the interactive benchmark: give --hint-counts")
     from sketchcolor.accelerators import create_accelerator, release_accelerator
     from sketchcolor.evaluation.evaluate import evaluate_runs
     from sketchcolor.evaluation.report import summary_text

@@ -32,7 +32,7 @@ from sketchcolor.data.regions import flatten_colors, line_mask, paint_bucket, se
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import metrics
 from sketchcolor.flattening import from_uint8, to_uint8
-from sketchcolor.runs import generate, hint_config_of, image_size_of, load_run, sample_seed
+from sketchcolor.runs import hint_config_of, image_size_of, sample_seed
 
 DEFAULT_HINT_COUNTS = (0, 1, 4, 16, 64)
 WHITE_GROUND = 235
@@ -147,12 +147,11 @@ def scores(output: torch.Tensor, output_u8: np.ndarray, split: Split) -> dict[st
     }
 
 
-def run_outputs(generator, config: dict, split: Split, centres: list[np.ndarray], count: int,
-                batch_size: int) -> torch.Tensor:  # fmt: skip
-    """The run's colours for the split with the first `count` labels of each sample."""
-    hint_config = hint_config_of(config)
-    label_size = hint_config.label_size or LABEL_SIZE
-    device = next(generator.parameters()).device
+def run_outputs(engine, config: dict, split: Split, centres: list[np.ndarray], count: int,
+                batch_size: int, device: torch.device) -> torch.Tensor:  # fmt: skip
+    """The run's colours for the split with the first `count` labels of each sample, from
+    its engine (engines.py: PyTorch or an onnxruntime session)."""
+    label_size = hint_config_of(config).label_size or LABEL_SIZE
     outputs = []
     for start in range(0, len(split), batch_size):
         stop = min(start + batch_size, len(split))
@@ -165,7 +164,7 @@ def run_outputs(generator, config: dict, split: Split, centres: list[np.ndarray]
         palette = (
             split.palette[start:stop].to(device) if uses_palette(config["color_control"]) else None
         )
-        fake = generate(generator, config, hint_config, sketch.to(device), palette, hints)
+        fake = engine(sketch.to(device), palette, hints)
         if not torch.isfinite(fake).all():
             raise SketchcolorError(f"the generator's output is NaN/inf (from {split.keys[start]})")
         outputs.append(fake.float().cpu())
@@ -229,12 +228,22 @@ def interactive_benchmark(
     backend: str = "auto",
     device: torch.device | str = "cpu",
     examples: int = 4,
+    engine: str = "torch",
+    onnx: str | Path | None = None,
 ) -> Benchmark:
-    """Every run (and the paint bucket) at every label count; see the module docstring."""
+    """Every run (and the paint bucket) at every label count; see the module docstring.
+
+    engine: "torch" or "onnxruntime" (engines.py); onnx: the exported file to run (one run
+    only; e.g. RUN/generator.int8.onnx, to measure what int8 costs)."""
+    from sketchcolor.engines import load_engine
+
     if not hint_counts or min(hint_counts) < 0:
         raise SketchcolorError(f"hint counts must be numbers of labels >= 0, got {hint_counts}")
+    if onnx is not None and len(run_dirs) != 1:
+        raise SketchcolorError("--onnx names one run's exported file: give one run")
     device = torch.device(device)
-    loaded = [(Path(run_dir), *load_run(run_dir, device)) for run_dir in run_dirs]
+    loaded = [(Path(run_dir), *load_engine(run_dir, engine, device, onnx=onnx)[:2])
+              for run_dir in run_dirs]  # fmt: skip
     sizes = {image_size_of(config, Path(shard_dir)) for _, _, config in loaded}
     if len(sizes) != 1:
         raise SketchcolorError(f"the runs were trained at different sizes {sorted(sizes)}")
@@ -252,9 +261,9 @@ def interactive_benchmark(
         if count == shown:
             pictures[BUCKET] = bucket[:examples]
         work.update()
-        for run_dir, generator, config in loaded:
+        for run_dir, run_engine, config in loaded:
             name = run_dir.name
-            output = run_outputs(generator, config, data, centres, count, batch_size)
+            output = run_outputs(run_engine, config, data, centres, count, batch_size, device)
             output_u8 = to_uint8(output)
             rows.append(row(name, count, scores(output, output_u8, data), run=str(run_dir)))
             if count == shown:
