@@ -509,6 +509,8 @@ def colorize(
     per sketch (sketchcolor.layers; `layer_paths` names them). Everything is checked before
     the first image is coloured.
     """
+    from sketchcolor.flattening import from_uint8
+
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -538,8 +540,6 @@ def colorize(
             colorize_hints_cached(colorizer, controls, placement, hints_cache)
     for folder in dict.fromkeys(target.parent for target in targets):
         create_output_folder(folder)  # an unwritable output fails before any colouring
-    if layers is not None:
-        from sketchcolor.flattening import from_uint8
     bar = tqdm(total=len(items), desc="colorize", unit="img", disable=len(items) == 1)
     for batch in group_by_canvas(items, batch_size):
         sketches = [read_sketch(path, max_pixels) for path, *_ in batch]
@@ -549,12 +549,12 @@ def colorize(
                                  flatten and layers is None)  # fmt: skip
         for output, sketch, (_, placement, target, layer_path) in zip(outputs, sketches, batch,
                                                                       strict=True):  # fmt: skip
-            if layer_path is not None:
-                file_layers = sketch_layers(colorizer, output, sketch, placement, controls)
-                output = from_uint8(file_layers.picture[None]) if flatten else output
-            write_png(output, target)
-            if layer_path is not None:
-                write_layers(layer_path, file_layers)
+            if layer_path is None:
+                write_png(output, target)
+                continue
+            layers_of_one = sketch_layers(colorizer, output, sketch, placement, controls)
+            write_png(from_uint8(layers_of_one.picture[None]) if flatten else output, target)
+            write_layers(layer_path, layers_of_one)
         bar.update(len(batch))
     bar.close()
     return targets

@@ -342,7 +342,6 @@ def test_colorize_layers_is_the_apps_call(served_runs, sketch_and_hints):
     assert colorize_layers(colorizer, sketch, no_hints).hints is None  # no empty hints layer
 
 
-@needs_magick
 def test_several_sketches_get_a_layered_file_beside_each_png(served_runs, tmp_path, capsys):
     folder = tmp_path / "sketches"
     folder.mkdir()
@@ -354,13 +353,17 @@ def test_several_sketches_get_a_layered_file_beside_each_png(served_runs, tmp_pa
     assert sorted(p.name for p in out.iterdir()) == ["s0.ora", "s0.png", "s1.ora", "s1.png"]
     stack, _ = ora_stack(out / "s1.ora")
     assert [layer["name"] for layer in stack] == NAMES[1:]  # no hints given: no hints layer
+    # The format word for one sketch: OUT.psd beside OUT.png.
+    assert main(["colorize", str(folder / "s0.png"), "--run", str(served_runs["hints"]), "-o",
+                 str(tmp_path / "one.png"), "--device", "cpu", "--layers", "PSD"]) == 0  # fmt: skip
+    assert (tmp_path / "one.psd").is_file() and (tmp_path / "one.png").is_file()
     capsys.readouterr()  # the progress bar
 
     assert main(["colorize", str(folder), "--run", str(served_runs["hints"]), "-o",
-                 str(tmp_path / "two"), "--layers", str(tmp_path / "one.psd")]) == 2  # fmt: skip
+                 str(tmp_path / "two"), "--layers", str(tmp_path / "both.psd")]) == 2  # fmt: skip
     error = capsys.readouterr().err
     assert "2 sketches need --layers psd or --layers ora" in error and error.count("\n") == 1
-    assert not (tmp_path / "two").exists() and not (tmp_path / "one.psd").exists()
+    assert not (tmp_path / "two").exists() and not (tmp_path / "both.psd").exists()
 
 
 @pytest.mark.parametrize(
@@ -432,7 +435,6 @@ def readme_layers_commands() -> list[str]:
     return re.findall(r"^sketchcolor colorize .*--layers.*$", section.split("\n## ")[0], re.M)
 
 
-@needs_magick
 def test_the_readme_layers_commands_run_as_written(served_runs, tmp_path, monkeypatch):
     pytest.importorskip("psd_tools", reason="PSD needs the layers extra")
     commands = readme_layers_commands()
