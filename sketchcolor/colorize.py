@@ -28,6 +28,14 @@ from sketchcolor.config import MAX_SKETCH_PIXELS
 from sketchcolor.data.pairs import composite_on_white
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import atomic_output, create_output_folder
+from sketchcolor.layers import (
+    LAYER_SUFFIXES,
+    Layers,
+    check_layers_suffix,
+    hints_layer,
+    line_layer,
+    write_layers,
+)
 from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hints
 from sketchcolor.sample_grid import control_image, save_sample_grid
 
@@ -362,11 +370,15 @@ def flattened(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tensor,
     """The output flattened along the sketch at the sketch's own size, with the user's labels."""
     from sketchcolor.flattening import flatten_picture
 
-    hints = None
-    if controls.has_hints:  # the labels at the sketch's own size: no scaling, no padding
-        original = Placement(placement.original, placement.original, placement.original)
-        hints = hints_for(controls, original, colorizer.hint_config.label_size)
-    return flatten_picture(output, sketch, hints)
+    return flatten_picture(output, sketch, own_size_hints(colorizer, controls, placement))
+
+
+def own_size_hints(colorizer: Colorizer, controls: UserControls, placement: Placement):
+    """The user's labels at the sketch's own size (no scaling, no padding), or None."""
+    if not controls.has_hints:
+        return None
+    original = Placement(placement.original, placement.original, placement.original)
+    return hints_for(controls, original, colorizer.hint_config.label_size)
 
 
 def colorize_hints_cached(colorizer: Colorizer, controls: UserControls, placement: Placement,
@@ -389,6 +401,57 @@ def colorize_sketch(
     """One in-memory sketch (1, 3, H, W) in [-1, 1] -> its colours (1, 3, H, W), on the CPU."""
     placement = colorizer.place(tuple(sketch.shape[-2:]), resize)
     return colorize_batch(colorizer, [sketch], [placement], controls, flatten=flatten)[0]
+
+
+def colorize_layers(
+    colorizer: Colorizer, sketch: torch.Tensor, controls: UserControls, *, resize: bool = True
+) -> Layers:
+    """One in-memory sketch (1, 3, H, W) in [-1, 1] -> its layers for a layered file
+    (sketchcolor.layers.write_layers): shaded output, flat colours, line art, hints; their
+    `picture` is what `colorize_sketch(..., flatten=True)` returns, as uint8."""
+    placement = colorizer.place(tuple(sketch.shape[-2:]), resize)
+    output = colorize_batch(colorizer, [sketch], [placement], controls)[0]
+    return sketch_layers(colorizer, output, sketch, placement, controls)
+
+
+def sketch_layers(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tensor,
+                  placement: Placement, controls: UserControls) -> Layers:  # fmt: skip
+    """One sketch's unflattened colours (colorize_batch's) -> its layers, at its own size."""
+    from sketchcolor.data.regions import draw_lines
+    from sketchcolor.flattening import flat_colors, to_uint8
+
+    hints = own_size_hints(colorizer, controls, placement)
+    sketch_u8 = to_uint8(sketch)[0]
+    flat = flat_colors(output, sketch, hints)
+    labels = None
+    if hints is not None:
+        labels = hints_layer(hints.mask[0, 0].cpu().numpy() > 0.5, to_uint8(hints.rgb)[0])
+    return Layers(shaded=to_uint8(output)[0], flat=flat, lines=line_layer(sketch_u8),
+                  hints=labels, picture=draw_lines(flat, sketch_u8))  # fmt: skip
+
+
+def layer_paths(targets: list[Path], layers: str | Path | None) -> list[Path | None]:
+    """The layered file beside each output: `psd` or `ora` names OUT/<stem>.psd beside each
+    PNG; FILE.psd or FILE.ora names the one file for one sketch. Its folder must exist or be
+    an output folder. One-line errors."""
+    if layers is None:
+        return [None] * len(targets)
+    word = str(layers).lower().lstrip(".")
+    if f".{word}" in LAYER_SUFFIXES:
+        paths = [target.with_suffix(f".{word}") for target in targets]
+    elif len(targets) > 1:
+        raise SketchcolorError(
+            f"--layers {layers}: {len(targets)} sketches need --layers psd or --layers ora "
+            "(a layered file beside each output PNG)"
+        )
+    else:
+        paths = [Path(layers)]
+    outputs = {target.parent for target in targets}
+    for path in paths:
+        check_layers_suffix(path)
+        if not path.parent.is_dir() and path.parent not in outputs:
+            raise SketchcolorError(f"{path}: no folder {path.parent} to write it in")
+    return paths
 
 
 def write_png(image: torch.Tensor, path: Path) -> None:
@@ -432,6 +495,7 @@ def colorize(
     flatten: bool = False,
     engine: str = "torch",
     onnx: str | Path | None = None,
+    layers: str | Path | None = None,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.
 
@@ -441,9 +505,12 @@ def colorize(
     own pixel grid (one set for every sketch). resize: scale to the training size (else keep
     the sketch's size and only pad). max_pixels: larger sketches are refused. flatten: one
     colour per line region (sketchcolor.flattening). engine: "torch" or "onnxruntime"
-    (sketchcolor.engines; onnx: an exported file of the run). Everything is checked before
+    (sketchcolor.engines; onnx: an exported file of the run). layers: also a layered file
+    per sketch (sketchcolor.layers; `layer_paths` names them). Everything is checked before
     the first image is coloured.
     """
+    from sketchcolor.flattening import from_uint8
+
     if batch_size < 1:
         raise SketchcolorError(f"batch size must be at least 1, got {batch_size}")
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -460,24 +527,34 @@ def colorize(
     )
     paths = list_sketches(sketches)
     targets = output_paths(paths, Path(out))
+    layered = layer_paths(targets, layers)
+    refuse_overwriting_sketches(paths, [path for path in layered if path is not None])
     # Decode every sketch before colouring any, so a bad file fails the call with nothing
     # written; only the sizes are kept, so a large folder does not fill the memory.
     items = []
     hints_cache: dict[tuple, object] = {}
-    for path, target in zip(paths, targets, strict=True):
+    for path, target, layer_path in zip(paths, targets, layered, strict=True):
         placement = colorizer.place(probe_sketch(path, max_pixels), resize)
-        items.append((path, placement, target))
+        items.append((path, placement, target, layer_path))
         if controls.has_hints:  # fitting the labels checks them against this sketch's size
             colorize_hints_cached(colorizer, controls, placement, hints_cache)
     for folder in dict.fromkeys(target.parent for target in targets):
         create_output_folder(folder)  # an unwritable output fails before any colouring
     bar = tqdm(total=len(items), desc="colorize", unit="img", disable=len(items) == 1)
     for batch in group_by_canvas(items, batch_size):
-        sketches = [read_sketch(path, max_pixels) for path, _, _ in batch]
-        placements = [placement for _, placement, _ in batch]
-        outputs = colorize_batch(colorizer, sketches, placements, controls, hints_cache, flatten)
-        for output, (_, _, target) in zip(outputs, batch, strict=True):
-            write_png(output, target)
+        sketches = [read_sketch(path, max_pixels) for path, *_ in batch]
+        placements = [placement for _, placement, *_ in batch]
+        # With layers, the flat colours are computed once, for the layers and the PNG alike.
+        outputs = colorize_batch(colorizer, sketches, placements, controls, hints_cache,
+                                 flatten and layers is None)  # fmt: skip
+        for output, sketch, (_, placement, target, layer_path) in zip(outputs, sketches, batch,
+                                                                      strict=True):  # fmt: skip
+            if layer_path is None:
+                write_png(output, target)
+                continue
+            layers_of_one = sketch_layers(colorizer, output, sketch, placement, controls)
+            write_png(from_uint8(layers_of_one.picture[None]) if flatten else output, target)
+            write_layers(layer_path, layers_of_one)
         bar.update(len(batch))
     bar.close()
     return targets

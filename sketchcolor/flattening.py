@@ -11,7 +11,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sketchcolor.data.regions import flatten_colors, label_points, line_mask, segment_regions
+from sketchcolor.data.regions import (
+    draw_lines,
+    label_points,
+    line_mask,
+    region_colors,
+    segment_regions,
+)
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
@@ -28,9 +34,16 @@ def from_uint8(images: np.ndarray) -> torch.Tensor:
 def flatten_picture(output: torch.Tensor, sketch: torch.Tensor, hints=None) -> torch.Tensor:
     """One output (1, 3, H, W) flattened along its sketch (1, 3, H, W), both in [-1, 1];
     hints: the user's labels (data.conditioning.Hints) at the same size, or None."""
+    flat = flat_colors(output, sketch, hints)
+    return from_uint8(draw_lines(flat, to_uint8(sketch)[0])[None])
+
+
+def flat_colors(output: torch.Tensor, sketch: torch.Tensor, hints=None) -> np.ndarray:
+    """flatten_picture's colours before the lines are drawn back: (H, W, 3) uint8, one colour
+    per region (the flat layer of a layered file, sketchcolor.layers)."""
     output_u8, sketch_u8 = to_uint8(output)[0], to_uint8(sketch)[0]
     points = []
     if hints is not None:
         points = label_points(hints.mask[0, 0].cpu().numpy() > 0.5, to_uint8(hints.rgb)[0])
     regions = segment_regions(line_mask(sketch_u8))
-    return from_uint8(flatten_colors(output_u8, sketch_u8, regions, points)[None])
+    return region_colors(output_u8, sketch_u8, regions, points)

@@ -53,6 +53,11 @@ class ColorizeOptions:
     from `sketchcolor export` when current, else the run is exported into memory first)."""
     onnx: Path | None = None
     """An exported .onnx of this run for --engine onnxruntime (e.g. its int8 export)."""
+    layers: Annotated[str | None, arg(metavar="FILE.psd|FILE.ora|psd|ora")] = None
+    """Also a layered file for Krita, GIMP or Photoshop (hints hidden, line art multiply, flat
+    colours, shaded output; the visible layers show the --flatten picture): FILE.psd or
+    FILE.ora for one sketch, psd or ora for one beside each output PNG (OUT/<stem>.psd).
+    PSD needs psd-tools: pip install 'sketchcolor[layers]'."""
 
 
 def options():
@@ -81,7 +86,9 @@ def run(args: ColorizeOptions) -> int:
         flatten=args.flatten,
         engine=args.engine,
         onnx=args.onnx,
+        layers=args.layers,
     )
     where = written[0] if len(written) == 1 else written[0].parent
-    print(f"colorize: wrote {len(written)} image(s) to {where}")
+    layered = " and their layered files" if args.layers is not None else ""
+    print(f"colorize: wrote {len(written)} image(s){layered} to {where}")
     return 0

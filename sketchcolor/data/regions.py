@@ -172,9 +172,19 @@ def flatten_colors(
     regions: np.ndarray,
     points: list[tuple[int, int, tuple]] = (),
 ) -> np.ndarray:
-    """One colour per region: a label's colour where the user placed one, else the median of
-    the network's `output` over the region's non-line pixels (in a small region, such as an
-    eye, the line pixels joined to it would outnumber its own); lines drawn back on top.
+    """`region_colors` with the lines drawn back on top (draw_lines). uint8 (H, W, 3)."""
+    return draw_lines(region_colors(output, sketch, regions, points), sketch)
+
+
+def region_colors(
+    output: np.ndarray,
+    sketch: np.ndarray,
+    regions: np.ndarray,
+    points: list[tuple[int, int, tuple]] = (),
+) -> np.ndarray:
+    """One colour per region, without the lines: a label's colour where the user placed one,
+    else the median of the network's `output` over the region's non-line pixels (in a small
+    region, such as an eye, the line pixels joined to it would outnumber its own).
     uint8 (H, W, 3)."""
     lines = line_mask(sketch)
     table = region_medians(output, regions)
@@ -183,7 +193,7 @@ def flatten_colors(
     table[has_inside] = inside[has_inside]
     for region, color in label_region_colors(regions, list(points)).items():
         table[region] = color
-    return draw_lines(nearest_label_colors(table[regions], regions, list(points)), sketch)
+    return nearest_label_colors(table[regions], regions, list(points))
 
 
 def nearest_label_colors(flat: np.ndarray, regions: np.ndarray, points: list) -> np.ndarray:
