@@ -13,7 +13,8 @@ own gradio_client connection, send `--requests` requests each (default 25), a fi
   without a session cookie (refused, 401 + message).
 
 Every request gets one outcome (none lost). Reports the outcomes and p50/p95 latency per kind
-and the server process's resident memory after a warm-up round, at the end and at its peak.
+and the server process's resident memory after a warm-up round, after each of `--rounds` runs
+of the load (new connections each time: is it bounded?) and at its peak.
 tests/test_serve_load.py runs the same code small and checks the outcomes, not the speed.
 
 Usage: python benchmarks/bench_serve_load.py --json benchmarks/results/serve-load-cpu.json
@@ -347,10 +348,11 @@ def summarize(outcomes: list[Outcome]) -> dict:
 
 
 def serve_and_load(runs: list[Path], scratch: Path, *, clients: int, per_client: int,
-                   warmup: int = 1, concurrency: int = 2, device: str = "cpu",
+                   rounds: int = 1, warmup: int = 1, concurrency: int = 2, device: str = "cpu",
                    max_file_size: str = MAX_FILE_SIZE) -> dict:  # fmt: skip
     """Start the server, warm it up (`warmup` rounds of the mix from each client), measure its
-    memory, run the load, measure again; the outcomes, the summary and the server's log."""
+    memory, run the load `rounds` times (new connections each time), measuring it after each;
+    the outcomes of every round, the summary and the server's log."""
     from sketchcolor.serve_access import parse_file_size
 
     inputs = write_inputs(scratch / "inputs", runs, parse_file_size(max_file_size), device)
@@ -362,18 +364,19 @@ def serve_and_load(runs: list[Path], scratch: Path, *, clients: int, per_client:
     try:
         wait_until_serving(url, server, log)
         warm = run_load(url, account, inputs, clients, warmup * len(MIX)) if warmup else []
-        rss_before = rss_mib(server.pid)
+        rss_before, rss_after, outcomes = rss_mib(server.pid), [], []
         start = time.perf_counter()
         with PeakMemory(server.pid) as peak:
-            outcomes = run_load(url, account, inputs, clients, per_client)
+            for _ in range(rounds):
+                outcomes += run_load(url, account, inputs, clients, per_client)
+                rss_after.append(round(rss_mib(server.pid), 1))
         wall = time.perf_counter() - start
-        rss_after = rss_mib(server.pid)
         last = one_request("good", 0, connect(url, account), url, inputs)  # still serving
     finally:
         stop_server(server)
-    memory = {"after_warmup": round(rss_before, 1), "after_load": round(rss_after, 1),
-              "peak": round(max(peak.peak, rss_after), 1),
-              "after_vs_warmup": round(rss_after / rss_before, 4)}  # fmt: skip
+    memory = {"after_warmup": round(rss_before, 1), "after_each_round": rss_after,
+              "peak": round(max(peak.peak, *rss_after), 1),
+              "after_vs_warmup": round(rss_after[-1] / rss_before, 4)}  # fmt: skip
     return {
         "outcomes": outcomes,
         "warmup_outcomes": warm,
@@ -392,6 +395,8 @@ def main() -> None:
                         "default: two tiny ones, hints and palette)")  # fmt: skip
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients (default 8)")
     parser.add_argument("--requests", type=int, default=25, help="requests per client (25)")
+    parser.add_argument("--rounds", type=int, default=1, help="times the load runs, memory "
+                        "measured after each (default 1)")  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=2, help="server queue concurrency")
     parser.add_argument("--max-file-size", default=MAX_FILE_SIZE, help="the server's limit")
     parser.add_argument("--device", default="cpu", help="where the server colours (cpu)")
@@ -402,16 +407,17 @@ def main() -> None:
         scratch = Path(scratch)
         runs = args.run or tiny_runs(scratch / "runs")
         result = serve_and_load(runs, scratch, clients=clients, per_client=per_client,
-                                concurrency=args.concurrency, device=args.device,
+                                rounds=args.rounds, concurrency=args.concurrency, device=args.device,
                                 max_file_size=args.max_file_size)  # fmt: skip
     outcomes = result["outcomes"]
     failed = [dataclasses.asdict(o) for o in outcomes if not o.ok]
-    lost = clients * per_client - len(outcomes)
+    lost = args.rounds * clients * per_client - len(outcomes)
     write_result("bench_serve_load", {
         "runs": [str(run) for run in args.run] if args.run else "two tiny runs (hints, palette), "
                 "256 px, width 1/16, 2 steps",
         "clients": clients,
         "requests_per_client": per_client,
+        "rounds": args.rounds,
         "mix": list(MIX),
         "sketches": [f"{w}x{h}" for w, h in SKETCH_SIZES],
         "server_concurrency": args.concurrency,
