@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
-from tyro.conf import OmitArgPrefixes, Positional, arg
+from tyro.conf import FlagCreatePairsOff, OmitArgPrefixes, Positional, arg
 
 from sketchcolor.data.remote import data_location
 from sketchcolor.errors import SketchcolorError
@@ -48,6 +48,9 @@ MAX_SKETCH_PIXELS = 4096 * 4096
 """Largest sketch `colorize` and `serve` read unless told otherwise (about 16.8 MP), refused
 before it is decoded: a 10000 x 10000 sketch's float copies take 4-8 GB, and a tiny compressed
 file can claim a huge size."""
+DEFAULT_MAX_FILE_SIZE = "32MB"
+"""Largest upload `serve` takes: a line sketch at the pixel limit is a few MB as PNG, a noisy
+RGB one nearer 30."""
 
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
@@ -570,7 +573,8 @@ class ServeConfig:
     """Run folders to serve (config.json + weights); each is chosen in the app by its folder name."""
 
     host: str = "127.0.0.1"
-    """Address to listen on; 0.0.0.0 serves other machines too."""
+    """Address to listen on; 0.0.0.0 serves other machines too, and then needs a login
+    (--auth-file) or --no-auth."""
 
     port: int = 7860
     """Port to listen on."""
@@ -587,6 +591,19 @@ class ServeConfig:
 
     max_pixels: int = MAX_SKETCH_PIXELS
     """Sketches with more pixels than this are refused with a message (about 16 MP)."""
+
+    max_file_size: str = DEFAULT_MAX_FILE_SIZE
+    """Uploads larger than this (20MB, 512KB, 1GB; KB = 1024 bytes) are refused with a message."""
+
+    auth: str | None = field(default=None, repr=False)
+    """USER:PASSWORD needed to open the app and its API. Other users of this machine see it in
+    the process list: prefer --auth-file or $SKETCHCOLOR_SERVE_AUTH (one USER:PASSWORD)."""
+
+    auth_file: Path | None = None
+    """A file of user:password lines (blank lines and # comments allowed): each may log in."""
+
+    no_auth: Annotated[bool, FlagCreatePairsOff] = False
+    """Serve a non-loopback --host without a login: anyone who reaches it may use it."""
 
     concurrency: int = 2
     """Requests colored at once; the rest wait in Gradio's queue."""

@@ -36,6 +36,7 @@ from sketchcolor.colorize import (
 from sketchcolor.config import ServeConfig  # there, not here: `serve --help` imports no torch
 from sketchcolor.data.conditioning import PALETTE_SIZE, uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.serve_access import login_accounts, parse_file_size
 from sketchcolor.serve_controls import (
     hex_palette,
     hint_overlay,
@@ -49,6 +50,7 @@ from sketchcolor.serve_controls import (
 INSTALL_HINT = "pip install -e '.[ui]'"
 DEFAULT_SWATCHES = ("#d94f4f", "#f2c14e", "#4f86d9", "#5fb36b", "#8e5fd9",
                     "#f28e4e", "#4ed9d0", "#7a5230", "#f5e6d3")  # fmt: skip
+LOGIN_MESSAGE = "sketchcolor: log in with an account this server was started with."
 
 
 # ----------------------------------------------------------------------------- models
@@ -362,6 +364,8 @@ def start(config: ServeConfig, *, block: bool = True):
         raise SketchcolorError(f"concurrency must be at least 1, got {config.concurrency}")
     if config.max_pixels < 1:
         raise SketchcolorError(f"max pixels must be at least 1, got {config.max_pixels}")
+    accounts = login_accounts(config)  # before any model loads: a refused set-up costs nothing
+    max_file_size = parse_file_size(config.max_file_size)
     if config.data is not None:
         from sketchcolor.data.remote import data_location, local_folder, use_shard_cache
 
@@ -373,6 +377,10 @@ def start(config: ServeConfig, *, block: bool = True):
     device = torch.device(config.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     models = load_models(config.runs, device, config.engine)
     app = build_app(config, models)
+    # share and mcp_server are pinned: GRADIO_SHARE or GRADIO_MCP_SERVER in the environment
+    # would open a public tunnel or routes past the host and login checks made above.
     app.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=not block,
-               theme=theme(gr), show_error=True, quiet=not block)  # fmt: skip
+               theme=theme(gr), show_error=True, quiet=not block, auth=accounts,
+               auth_message=LOGIN_MESSAGE if accounts else None, max_file_size=max_file_size,
+               share=False, mcp_server=False)  # fmt: skip
     return app

@@ -5,6 +5,7 @@ sketchcolor.serve, which imports torch but not gradio, is imported by `run`, whi
 missing gradio extra before any model is loaded.
 
 Usage: sketchcolor serve runs/m21-hints runs/m21-palette --port 7860 --data shards
+       sketchcolor serve runs/m21-hints --host 0.0.0.0 --auth-file accounts.txt
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ HELP = "color sketches in the browser (Gradio app + /colorize API)"
 DESCRIPTION = (
     "Load every run once and serve a web app: upload a sketch, click hint labels or set a "
     "palette, download the colorized PNG. The same is an API endpoint /colorize (sketch, run, "
-    "hints JSON, palette). Needs the 'ui' extra: pip install -e '.[ui]'."
+    "hints JSON, palette). Beyond 127.0.0.1 it needs accounts (--auth-file, one user:password "
+    "a line) or --no-auth. Needs the 'ui' extra: pip install -e '.[ui]'."
 )
 
 
