@@ -149,22 +149,23 @@ def paint_strokes(
     segments are sorted by window size and chunked, so a long one does not size them all.
     """
     batch, height, width = size
+    if not len(vertices):  # no strokes at all (e.g. samples drawn with no labels)
+        return colors.new_ones(batch, 3, height, width), colors.new_zeros(batch, 1, height, width)
     winner = torch.zeros(batch * height * width, dtype=torch.long, device=vertices.device)
-    if len(vertices):
-        a, b, label, image, diameter = segments_of(vertices, owner, widths)
-        radius = diameter / 2  # (M,)
-        corner = (torch.minimum(a, b) - radius[:, None]).floor().long()  # (M, 2) window origin
-        extent = (torch.maximum(a, b) + radius[:, None]).ceil().long() - corner + 1  # (M, 2)
-        # Windows rounded up to multiples of WINDOW_STEP and grouped by that size, so each
-        # group is one batched computation with little padding.
-        steps = (extent + WINDOW_STEP - 1) // WINDOW_STEP  # (M, 2)
-        order = (steps[:, 0] * (height + width) + steps[:, 1]).argsort()
-        for part, window in _chunks((steps[order] * WINDOW_STEP).tolist()):
-            part = order[part]
-            flat, ids = _segment_pixels(a[part], b[part], radius[part], corner[part], window,
-                                        (height, width))  # fmt: skip
-            winner.scatter_reduce_(0, image[part][ids] * (height * width) + flat,
-                                   label[part][ids] + 1, reduce="amax")  # fmt: skip
+    a, b, label, image, diameter = segments_of(vertices, owner, widths)
+    radius = diameter / 2  # (M,)
+    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()  # (M, 2) window origin
+    extent = (torch.maximum(a, b) + radius[:, None]).ceil().long() - corner + 1  # (M, 2)
+    # Windows rounded up to multiples of WINDOW_STEP and grouped by that size, so each
+    # group is one batched computation with little padding.
+    steps = (extent + WINDOW_STEP - 1) // WINDOW_STEP  # (M, 2)
+    order = (steps[:, 0] * (height + width) + steps[:, 1]).argsort()
+    for part, window in _chunks((steps[order] * WINDOW_STEP).tolist()):
+        part = order[part]
+        flat, ids = _segment_pixels(a[part], b[part], radius[part], corner[part], window,
+                                    (height, width))  # fmt: skip
+        winner.scatter_reduce_(0, image[part][ids] * (height * width) + flat,
+                               label[part][ids] + 1, reduce="amax")  # fmt: skip
     winner = winner.view(batch, height, width)
     painted = colors[(winner - 1).clamp(min=0)]  # (B, H, W, 3)
     inside = winner > 0
