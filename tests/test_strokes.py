@@ -212,6 +212,19 @@ def test_training_strokes_are_seeded_and_longer_than_dots():
         assert empty.mask.sum() == 0 and (empty.rgb == 1).all()
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_training_strokes_on_the_gpu_keep_to_the_lines_and_colours():
+    sketch, color = striped_pair(2)
+    config = HintConfig(placement="dots", shape="strokes", label_size=3, grid=8, max_labels=16)
+    generator = torch.Generator("cuda").manual_seed(0)
+    hints = sample_hints(color.cuda(), config, generator, counts=torch.tensor([12, 8]).cuda(),
+                         sketch=sketch.cuda())  # fmt: skip
+    covered = hints.mask[:, 0].cpu() > 0
+    assert covered.any() and not covered[:, :, 22:26].any()
+    rgb = hints.rgb.cpu().permute(0, 2, 3, 1)
+    assert torch.equal(rgb[covered], color.permute(0, 2, 3, 1)[covered])
+
+
 def test_strokes_need_dot_placement_in_one_line():
     with pytest.raises(SketchcolorError, match="hint shape 'strokes' needs --hint-placement dots"):
         HintConfig(shape="strokes")
