@@ -29,6 +29,7 @@ COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
 """What the generator gets besides the sketch (see data/conditioning.py)."""
 HINT_ENCODINGS = ("overlay", "channels")
 HINT_PLACEMENTS = ("grid", "dots")
+HINT_SHAPES = ("dots", "strokes", "both")
 HINT_SPREADS = ("none", "regions")
 LINE_THRESHOLD = 200
 """A sketch pixel whose mean channel value is below this (of 255) is line."""
@@ -55,6 +56,7 @@ RGB one nearer 30."""
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
 HintPlacement = Literal["grid", "dots"]
+HintShape = Literal["dots", "strokes", "both"]
 HintSpread = Literal["none", "regions"]
 Upsampling = Literal["transposed", "resize"]
 MixedPrecision = Literal["auto", "bf16", "fp16", "no"]
@@ -64,7 +66,7 @@ LoaderBackend = Literal["auto", "dali", "torch"]
 # the resumed run a different experiment (other weights shapes, other data order or objective).
 RESUME_LOCKED_FIELDS = (
     "model.name", "model.color_control", "hints.grid", "hints.label_size", "hints.max_labels",
-    "hints.zero_fraction", "hints.encoding", "hints.placement", "hints.spread",
+    "hints.zero_fraction", "hints.encoding", "hints.placement", "hints.spread", "hints.shape",
     "model.upsampling", "model.size", "model.width", "optim.batch_size",
     "optim.grad_accum", "seed", "model.ema", "loss.feature_loss",
 )  # fmt: skip
@@ -109,6 +111,12 @@ class HintConfig:
     dots of label_size px placed as a person places them, inside regions and off the lines, in
     the truth's colour under each dot (the max_labels cap then ignores the grid)."""
 
+    shape: Annotated[HintShape, arg(aliases=("--hint-shape",))] = "dots"
+    """With placement "dots": "dots" (label_size squares); "strokes": short brush strokes of
+    label_size px width that start where a dot would and walk a few random segments off the
+    lines, inside the start's colour region of the truth, in the truth's colour at the start
+    (data/strokes.py); "both": each label a dot or a stroke at random."""
+
     spread: Annotated[HintSpread, arg(aliases=("--hint-spread",))] = "none"
     """"none": the generator sees the labels as drawn; "regions": each label's colour first
     fills the region of the sketch it sits in (trapped-ball regions, data/regions.py), so the
@@ -132,6 +140,11 @@ class HintConfig:
         _choose("hint encoding", self.encoding, HINT_ENCODINGS)
         _choose("hint placement", self.placement, HINT_PLACEMENTS)
         _choose("hint spread", self.spread, HINT_SPREADS)
+        _choose("hint shape", self.shape, HINT_SHAPES)
+        if self.shape != "dots" and self.placement != "dots":
+            raise SketchcolorError(
+                f"hint shape {self.shape!r} needs --hint-placement dots (grid labels are squares)"
+            )
 
     @classmethod
     def for_size(cls, image_size: int, **options) -> HintConfig:

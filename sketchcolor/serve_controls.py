@@ -1,8 +1,9 @@
 """Hint labels and colours as the web app edits them: JSON text, overlays, reference samples.
 
-Labels are the `--hints-json` list `[{"x": .., "y": .., "color": "#rrggbb"}]` in the sketch's
-own pixels, so what the page shows, what the API takes and what `sketchcolor colorize
---hints-json` reads are one format.
+Labels are the `--hints-json` list of dots `{"x": .., "y": .., "color": "#rrggbb"}` and strokes
+`{"points": [[x, y], ..], "width": .., "color": ..}` in the sketch's own pixels, so what the
+page shows, what the API takes and what `sketchcolor colorize --hints-json` reads are one
+format.
 
 Usage: overlay = hint_overlay(sketch, parse_labels('[{"x": 5, "y": 9, "color": "#ff0000"}]'), 10)
 """
@@ -42,14 +43,14 @@ def hex_palette(colors: list[str]) -> list[str]:
 
 def parse_labels(text: str) -> list[dict]:
     """Hints JSON text ("" for none) -> its label list; one-line errors."""
-    from sketchcolor.data.user_controls import parse_hints_text
+    from sketchcolor.data.user_controls import LABELS_EXPECTED, parse_hints_text
 
     if not (text or "").strip():
         return []
     data = parse_hints_text(text)
     labels = data.get("labels", []) if isinstance(data, dict) else data
     if not isinstance(labels, list):
-        raise SketchcolorError('hints: expected a list of {"x", "y", "color"} labels')
+        raise SketchcolorError(LABELS_EXPECTED)
     return labels
 
 
@@ -68,7 +69,8 @@ def shown_label_size(colorizer, size: tuple[int, int]) -> int:
 
 
 def hint_overlay(sketch: torch.Tensor, labels: list[dict], label_size: int) -> np.ndarray:
-    """(1, 3, H, W) sketch in [-1, 1] with the labels painted on -> uint8 (H, W, 3)."""
+    """(1, 3, H, W) sketch in [-1, 1] with the labels (dots and strokes) painted on -> uint8
+    (H, W, 3)."""
     from sketchcolor.data.user_controls import hints_from_json
 
     height, width = sketch.shape[-2:]

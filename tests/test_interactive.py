@@ -142,7 +142,7 @@ def test_evaluate_hint_counts_writes_the_benchmark(spread_run, shard_dir, tmp_pa
     names = [(row["name"], row["labels"]) for row in payload["rows"]]
     assert names == [("paint bucket", 0), ("m1-hints", 0), ("m1-hints + flatten", 0),
                      ("paint bucket", 4), ("m1-hints", 4), ("m1-hints + flatten", 4)]  # fmt: skip
-    assert payload["images"] == 8
+    assert payload["images"] == 8 and payload["hint_shape"] == "dots"
     bucket = {row["labels"]: row for row in payload["rows"] if row["name"] == "paint bucket"}
     assert bucket[0]["accuracy"] < bucket[4]["accuracy"]  # labels colour their regions
     assert set(payload["checkerboard"]) == {"m1-hints"}
@@ -169,6 +169,19 @@ def test_onnxruntime_engine_scores_as_torch_does(spread_run, shard_dir):
         assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=0.01)
 
 
+def test_evaluate_hint_shape_strokes_says_so_in_its_results(spread_run, shard_dir, tmp_path):
+    out = tmp_path / "strokes"
+    code = main(["evaluate", str(spread_run), "--data", str(shard_dir), "--hint-counts", "0,4",
+                 "--hint-shape", "strokes", "--out", str(out), "--backend", "torch"])  # fmt: skip
+    assert code == 0
+    payload = json.loads((out / "results.json").read_text())
+    assert payload["hint_shape"] == "strokes"
+    assert "labels (strokes)" in (out / "results.md").read_text()
+    bucket = {row["labels"]: row for row in payload["rows"] if row["name"] == "paint bucket"}
+    assert bucket[0]["accuracy"] < bucket[4]["accuracy"]  # strokes colour their regions too
+    assert (out / "examples.png").stat().st_size > 0
+
+
 def test_hint_counts_and_flatten_refuse_bad_input(spread_run, shard_dir, tmp_path, capsys):
     common = [str(spread_run), "--data", str(shard_dir), "--out", str(tmp_path / "x")]
     assert main(["evaluate", *common, "--hint-counts", "4,many"]) != 0
@@ -180,6 +193,8 @@ def test_hint_counts_and_flatten_refuse_bad_input(spread_run, shard_dir, tmp_pat
     assert main(["evaluate", str(spread_run), *common, "--hint-counts", "4", "--onnx",
                  str(tmp_path / "g.onnx")]) != 0  # fmt: skip
     assert "give one run" in capsys.readouterr().err
+    assert main(["evaluate", *common, "--hint-shape", "strokes"]) != 0
+    assert "--hint-shape is for the interactive benchmark" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
 
 

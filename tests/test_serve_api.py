@@ -18,6 +18,8 @@ from gradio_client import Client, handle_file  # noqa: E402
 from gradio_client.exceptions import AppError  # noqa: E402
 
 HINTS = [{"x": 40, "y": 30, "color": "#ff0000"}, {"x": 150, "y": 90, "color": "#0000ff"}]
+STROKE = {"points": [[20, 100], [90, 80], [110, 20]], "width": 9, "color": "#00c080"}
+BAD_STROKE = '[{"points": [[3, 3]], "width": 0, "color": "#ff0000"}]'
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +57,7 @@ def test_the_endpoint_takes_sketch_run_hints_palette(client):
     ("run", "hints", "palette", "options"),
     [
         ("hints", json.dumps(HINTS), "", {"hints_json": "hints.json"}),
+        ("hints", json.dumps([*HINTS, STROKE]), "", {"hints_json": "hints.json"}),
         ("hints", "", "", {}),
         ("palette", "", "#ff0000,#00ff00", {"palette": "#ff0000,#00ff00"}),
     ],
@@ -99,6 +102,7 @@ def bad_files(tmp_path_factory):
         (None, "hints", '[{"x": 3, "color": "#ff0000"}]', "", 'hint 0: needs "y"'),
         (None, "hints", '[{"x": 500, "y": 3, "color": "#ff0000"}]', "", "outside the 200x120"),
         (None, "hints", "[{", "", "cannot read hints JSON"),
+        (None, "hints", BAD_STROKE, "", "hint 0: stroke width 0 must be 1 to 200 px"),
         (None, "nope", "", "", "unknown run 'nope'; this server has: hints, palette"),
         (None, "palette", "", "", "give --palette"),
         (None, "palette", "", "#ff0000,blue", "'blue' is not a colour"),

@@ -3,6 +3,7 @@
 Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data my-shards --out evaluation/
        sketchcolor evaluate runs/m1-none --all-checkpoints --data my-shards --out curve/
        sketchcolor evaluate runs/m1-hints --data my-shards --hint-counts 0,1,4,16,64 --flatten
+       sketchcolor evaluate runs/m1-hints --data my-shards --hint-counts 0,1,4,16 --hint-shape strokes
 """
 
 from __future__ import annotations
@@ -67,6 +68,9 @@ class EvaluateOptions:
     onnx: Path | None = None
     """With --hint-counts --engine onnxruntime: this exported file of the one run given (e.g.
     RUN/generator.int8.onnx); default RUN/generator.onnx when current, else a fresh export."""
+    hint_shape: Literal["dots", "strokes"] = "dots"
+    """With --hint-counts: each label a dot, or a short stroke from the same point inside its
+    colour region of the truth (the paint bucket then fills the regions its points touch)."""
 
 
 def options():
@@ -93,7 +97,8 @@ def run_interactive(args: EvaluateOptions) -> int:
     benchmark = interactive_benchmark(
         list(args.runs), args.data, split=args.split, hint_counts=parse_counts(args.hint_counts),
         flatten=args.flatten, seed=args.seed, max_images=args.max_images,
-        batch_size=args.batch_size, backend=args.backend, engine=args.engine, onnx=args.onnx,
+        batch_size=args.batch_size, backend=args.backend, hint_shape=args.hint_shape,
+        engine=args.engine, onnx=args.onnx,
     )  # fmt: skip
     write_interactive(benchmark, args.out)
     print((args.out / INTERACTIVE_TABLE).read_text().rstrip("\n"))
@@ -107,10 +112,11 @@ def run(args: EvaluateOptions) -> int:
     use_shard_cache(args.shard_cache)
     if args.hint_counts is not None:
         return run_interactive(args)
-    if args.flatten or args.engine != "torch" or args.onnx is not None:
+    if args.flatten or args.hint_shape != "dots" or args.engine != "torch" or args.onnx:
         from sketchcolor.errors import SketchcolorError
 
-        given = "--flatten" if args.flatten else "--engine/--onnx"
+        given = ("--flatten" if args.flatten else "--hint-shape" if args.hint_shape != "dots"
+                 else "--engine/--onnx")  # fmt: skip
         raise SketchcolorError(f"{given} is for the interactive benchmark: give --hint-counts")
     from sketchcolor.accelerators import create_accelerator, release_accelerator
     from sketchcolor.evaluation.evaluate import evaluate_runs

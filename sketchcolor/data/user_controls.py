@@ -2,7 +2,8 @@
 
 A palette comes from hex colours or from a reference image (k-means, as the shards were made);
 hint labels come from a PNG (labels on a transparent or white background) or from JSON
-(`[{"x": 120, "y": 64, "color": "#ff8800"}, ...]`, label centres in pixels). The results are the
+(`[{"x": 120, "y": 64, "color": "#ff8800"}, {"points": [[30, 40], [80, 44]], "width": 6,
+"color": "#3060c0"}]`: dot centres and stroke points in pixels). The results are the
 same tensors training uses: palette (1, 9, 3) and `Hints` (1, ...) in [-1, 1].
 
 Usage:
@@ -18,15 +19,21 @@ import json
 import math
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from sketchcolor.config import PALETTE_SIZE, HintConfig, scaled_label_size
 from sketchcolor.data.conditioning import Hints, sample_hints, sample_label_counts
+from sketchcolor.data.strokes import paint_strokes
 from sketchcolor.errors import SketchcolorError
 
 HEX_COLOR = re.compile(r"^#?([0-9a-fA-F]{6})$")
+LABELS_EXPECTED = (
+    'hints: expected a list of labels, dots {"x", "y", "color"} or strokes {"points", "width", '
+    '"color"}'
+)
 WHITE_LEVEL = 250  # pixels at or above this in every channel count as background in opaque PNGs
 
 
@@ -107,25 +114,34 @@ def hints_from_json(
     label_size: int = 10,
     source_size: tuple[int, int] | None = None,
 ) -> Hints:
-    """Label centres and colours -> Hints at `size` (H, W).
+    """Dots and strokes with their colours -> Hints at `size` (H, W).
 
-    The JSON is a list of {"x", "y", "color"} (pixels, "#rrggbb"), or an object
-    {"width", "height", "labels": [...]} whose coordinates are in a width x height image;
-    `source_size` (H, W) says the same from the caller. Coordinates are scaled to `size`.
-    A label outside that image, a missing field or a non-finite number is a one-line error.
+    The JSON is a list of labels, each a dot {"x", "y", "color"} or a stroke {"points":
+    [[x, y], ...], "width", "color"} (pixels, "#rrggbb"), or an object {"width", "height",
+    "labels": [...]} whose coordinates are in a width x height image; `source_size` (H, W)
+    says the same from the caller. Coordinates and stroke widths are scaled to `size`; a dot
+    is a label_size square, a stroke a round brush of its width (data/strokes.py); a later
+    label covers an earlier one. A label outside that image, a missing field or a non-finite
+    number is a one-line error.
     """
     origin = "" if isinstance(source, list | dict) else f"{source}: "
     data = source if isinstance(source, list | dict) else _read_json(Path(source))
     try:
         labels, source_size = _labels_and_frame(data, source_size or tuple(size))
-        centres = [_parse_label(number, label, source_size) for number, label in enumerate(labels)]
+        parsed = [_parse_label(number, label, source_size) for number, label in enumerate(labels)]
     except SketchcolorError as error:
         raise SketchcolorError(f"{origin}{error}") from error
     height, width = size
     scale_y, scale_x = height / source_size[0], width / source_size[1]
     rgb = torch.ones(1, 3, height, width)
     mask = torch.zeros(1, 1, height, width)
-    for x, y, color in centres:
+    for label in parsed:
+        if isinstance(label, Stroke):
+            stroke_rgb, stroke_mask = _paint_stroke(label, (scale_y, scale_x), (height, width))
+            rgb = torch.where(stroke_mask > 0, stroke_rgb, rgb)
+            mask = torch.maximum(mask, stroke_mask)
+            continue
+        x, y, color = label
         x, y = x * scale_x, y * scale_y
         top = int(np.clip(round(y - label_size / 2), 0, max(height - label_size, 0)))
         left = int(np.clip(round(x - label_size / 2), 0, max(width - label_size, 0)))
@@ -133,6 +149,32 @@ def hints_from_json(
         rgb[0, :, top : top + label_size, left : left + label_size] = value
         mask[0, :, top : top + label_size, left : left + label_size] = 1
     return Hints(rgb=rgb, mask=mask)
+
+
+class Stroke(NamedTuple):
+    """A parsed stroke label: (x, y) points and brush width in source pixels, RGB in [0, 1]."""
+
+    points: list[tuple[float, float]]
+    width: float
+    color: tuple[float, float, float]
+
+
+def _paint_stroke(stroke: Stroke, scale: tuple[float, float], size: tuple[int, int]):
+    """One stroke scaled to `size` -> (1, 3, H, W) rgb and (1, 1, H, W) mask; at least 1 px
+    wide after scaling, so a thin stroke on a large sketch does not vanish.
+
+    Points are scaled as positions on the image, not as pixel indices: an odd-width stroke's
+    centre line runs through pixel centres, half a pixel on from an even one's (see
+    data/strokes.py), so that half pixel is added before scaling and taken off after.
+    """
+    scale_y, scale_x = scale
+    width = max(1.0, stroke.width * math.sqrt(scale_x * scale_y))
+    before, after = (0.5 if round(w) % 2 else 0.0 for w in (stroke.width, width))
+    vertices = torch.tensor([[[(y + before) * scale_y - after, (x + before) * scale_x - after]
+                              for x, y in stroke.points]])  # fmt: skip
+    color = torch.tensor([stroke.color]) * 2 - 1
+    return paint_strokes(vertices, torch.zeros(1, dtype=torch.long), color,
+                         torch.tensor([width]), (1, *size))  # fmt: skip
 
 
 def _labels_and_frame(data, source_size: tuple[int, int]) -> tuple[list, tuple[int, int]]:
@@ -147,27 +189,74 @@ def _labels_and_frame(data, source_size: tuple[int, int]) -> tuple[list, tuple[i
             source_size = (round(height), round(width))
         data = data.get("labels", [])
     if not isinstance(data, list):
-        raise SketchcolorError('hints: expected a list of {"x", "y", "color"} labels')
+        raise SketchcolorError(LABELS_EXPECTED)
     return data, source_size
 
 
-def _parse_label(number: int, label, source_size: tuple[int, int]) -> tuple:
-    """One {"x", "y", "color"} -> (x, y, rgb in [0, 1]); it must lie inside the image."""
+def _parse_label(number: int, label, source_size: tuple[int, int]) -> tuple | Stroke:
+    """One dot {"x", "y", "color"} -> (x, y, rgb in [0, 1]), or one stroke {"points",
+    "width", "color"} -> Stroke; every point must lie inside the image."""
+    where = f"hint {number}"
     if not isinstance(label, dict):
-        raise SketchcolorError(f'hint {number}: expected {{"x", "y", "color"}}, got {label!r}')
-    x, y = _finite(label, "x", f"hint {number}"), _finite(label, "y", f"hint {number}")
+        raise SketchcolorError(
+            f'{where}: expected a dot {{"x", "y", "color"}} or a stroke {{"points", "width", '
+            f'"color"}}, got {label!r}'
+        )
+    if "points" in label:
+        return _parse_stroke(label, where, source_size)
+    x, y = _finite(label, "x", where), _finite(label, "y", where)
+    _check_color_given(label, where)
+    _check_inside(x, y, where, source_size)
+    return x, y, _parse_color(label["color"], where)
+
+
+def _parse_stroke(label: dict, where: str, source_size: tuple[int, int]) -> Stroke:
+    """{"points": [[x, y], ...], "width", "color"} -> Stroke; 1 <= width <= the longer side."""
+    if "x" in label or "y" in label:
+        raise SketchcolorError(f'{where}: a stroke has "points", a dot "x" and "y", not both')
+    points = _parse_points(label["points"], where, source_size)
+    stroke_width = _finite(label, "width", where)
+    longest = max(source_size)
+    if not 1 <= stroke_width <= longest:
+        raise SketchcolorError(
+            f"{where}: stroke width {stroke_width:g} must be 1 to {longest} px (the image's "
+            "longer side)"
+        )
+    _check_color_given(label, where)
+    return Stroke(points, stroke_width, _parse_color(label["color"], where))
+
+
+def _check_color_given(label: dict, where: str) -> None:
     if "color" not in label or not isinstance(label["color"], str):
-        raise SketchcolorError(f'hint {number}: needs a "color" like "#ff8800"')
+        raise SketchcolorError(f'{where}: needs a "color" like "#ff8800"')
+
+
+def _parse_points(points, where: str, source_size: tuple[int, int]) -> list[tuple[float, float]]:
+    """A stroke's [[x, y], ...] (at least one point, each inside the image)."""
+    if not isinstance(points, list) or not points:
+        raise SketchcolorError(f'{where}: "points" must be a list of at least one [x, y]')
+    parsed = []
+    for index, point in enumerate(points):
+        if not isinstance(point, list | tuple) or len(point) != 2:
+            raise SketchcolorError(f"{where}: point {index} must be [x, y], got {point!r}")
+        pair = dict(zip("xy", point, strict=True))
+        x, y = (_finite(pair, axis, f"{where} point {index}") for axis in "xy")
+        _check_inside(x, y, f"{where} point {index}", source_size)
+        parsed.append((x, y))
+    return parsed
+
+
+def _check_inside(x: float, y: float, where: str, source_size: tuple[int, int]) -> None:
     height, width = source_size
     if not (0 <= x < width and 0 <= y < height):
-        raise SketchcolorError(
-            f"hint {number}: ({x:g}, {y:g}) is outside the {width}x{height} image"
-        )
+        raise SketchcolorError(f"{where}: ({x:g}, {y:g}) is outside the {width}x{height} image")
+
+
+def _parse_color(text: str, where: str) -> tuple[float, float, float]:
     try:
-        color = parse_hex_color(label["color"])
+        return parse_hex_color(text)
     except SketchcolorError as error:
-        raise SketchcolorError(f"hint {number}: {error}") from error
-    return x, y, color
+        raise SketchcolorError(f"{where}: {error}") from error
 
 
 def _finite(record: dict, field: str, where: str) -> float:

@@ -5,7 +5,9 @@ same labels.
 Labels are random points inside the truth's coloured regions (smallest channel below 235, not
 white ground) and off the sketch's lines, each in the truth's colour there, drawn from the
 sample key and the seed, so every run sees the same labels; the counts nest (the 4 labels are
-the first 4 of the 16). Interactive colorization is measured this way: Zhang et al. (2017)
+the first 4 of the 16). With hint_shape "strokes" each label is a short stroke from that point
+instead (data/strokes.py: 1-3 random segments inside the point's colour region, off the lines,
+in its colour), nested the same way; the paint bucket and flattening take its vertices. Interactive colorization is measured this way: Zhang et al. (2017)
 plot PSNR against the number of points. Per count: L1, PSNR, SSIM (evaluation/metrics.py)
 and colour accuracy, the share of coloured, non-line truth pixels the output colours within
 24/255 in every channel. Runs without hints see the same pictures (palette runs the truth's
@@ -27,8 +29,9 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
-from sketchcolor.data.conditioning import paint_dots, uses_hints, uses_palette
+from sketchcolor.data.conditioning import Hints, paint_dots, uses_hints, uses_palette
 from sketchcolor.data.regions import flatten_colors, line_mask, paint_bucket, segment_regions
+from sketchcolor.data.strokes import DRAW_COLUMNS, paint_strokes, stroke_draws, walk_strokes
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import metrics
 from sketchcolor.flattening import from_uint8, to_uint8
@@ -42,6 +45,10 @@ ACCURACY_TOLERANCE = 24
 LABEL_SIZE = 5
 """Side in pixels of the square a label covers where a run records no label size."""
 BUCKET = "paint bucket"
+HINT_SHAPES = ("dots", "strokes")
+"""What the benchmark's labels are: label squares, or short strokes from the same centres."""
+STROKE_STREAM = 1
+"""Second seed word of the strokes' random stream (the centres' stream has none)."""
 
 
 @dataclass
@@ -93,12 +100,17 @@ def load_split(shard_dir: Path, split: str, image_size: int, max_images: int | N
     return Split([keys[i] for i in order], **tensors)
 
 
-def label_order(split: Split, index: int, most: int, label_size: int, seed: int) -> np.ndarray:
-    """(n, 2) label centres for one sample, n <= most: random coloured pixels whose whole
-    label square stays off the lines (any coloured pixel where none does)."""
+def label_ground(split: Split, index: int, label_size: int) -> np.ndarray:
+    """(H, W) bool: coloured pixels whose whole label square stays off the lines (any coloured
+    pixel where none does): where a label's centre may go."""
     coloured = split.coloured[index]
     clear = ndimage.binary_erosion(coloured, structure=np.ones((label_size, label_size), bool))
-    candidates = np.argwhere(clear if clear.any() else coloured)
+    return clear if clear.any() else coloured
+
+
+def label_order(split: Split, index: int, most: int, label_size: int, seed: int) -> np.ndarray:
+    """(n, 2) label centres for one sample, n <= most: random pixels of its label ground."""
+    candidates = np.argwhere(label_ground(split, index, label_size))
     rng = np.random.default_rng(sample_seed(split.keys[index], seed))
     return candidates[rng.permutation(len(candidates))[:most]]
 
@@ -108,10 +120,80 @@ def person_labels(split: Split, most: int, label_size: int, seed: int) -> list[n
     return [label_order(split, i, most, label_size, seed) for i in range(len(split))]
 
 
-def points_of(split: Split, index: int, centres: np.ndarray) -> list[tuple[int, int, tuple]]:
-    """(y, x, truth colour) per label centre: what flattening and the paint bucket take."""
-    truth = split.truth_u8[index]
-    return [(int(y), int(x), tuple(int(v) for v in truth[y, x])) for y, x in centres]
+def person_strokes(split: Split, centres: list[np.ndarray], width: int, seed: int) -> list[np.ndarray]:  # fmt: skip
+    """Each sample's labels as short strokes: (n, V, 2) float (y, x) vertices per sample.
+
+    Stroke i starts at centre i and walks data/strokes.py's random segments over the label
+    ground, where the truth keeps its start's colour; its draws are row i of one array drawn
+    from the sample key and seed (its own stream beside the centres'), so the first 4 strokes
+    of 16 are the 4 strokes, as the centres are.
+    """
+    grounds = torch.from_numpy(np.stack([label_ground(split, i, width) for i in range(len(split))]))
+    owner = image_of(centres)
+    starts = torch.from_numpy(np.concatenate(centres)).long().reshape(-1, 2)
+    uniform = np.concatenate([
+        np.random.default_rng([sample_seed(key, seed), STROKE_STREAM]).random((len(c), DRAW_COLUMNS))
+        for key, c in zip(split.keys, centres, strict=True)
+    ])  # fmt: skip
+    draws = stroke_draws(torch.from_numpy(uniform).float(), width)
+    vertices = walk_strokes(starts, owner, draws, grounds, split.color).numpy()
+    return np.split(vertices, np.cumsum([len(c) for c in centres])[:-1])
+
+
+def image_of(per_sample: list) -> torch.Tensor:
+    """(N,) the sample index of each row of per-sample arrays, as they concatenate."""
+    return torch.cat([torch.full((len(rows),), i, dtype=torch.long)
+                      for i, rows in enumerate(per_sample)])  # fmt: skip
+
+
+@dataclass
+class PersonLabels:
+    """The benchmark's labels: dots at `centres`, or strokes along `strokes` from them."""
+
+    shape: str
+    centres: list[np.ndarray]
+    """(n, 2) (y, x) per sample, in placement order."""
+    strokes: list[np.ndarray] | None = None
+    """(n, V, 2) float (y, x) stroke vertices per sample (shape "strokes")."""
+
+    def points(self, split: Split, index: int, count: int) -> list[tuple[int, int, tuple]]:
+        """(y, x, truth colour at the label's centre) for each of the first `count` labels'
+        centres, or for every vertex of a stroke: what flattening and the paint bucket take."""
+        centres = self.centres[index][:count]
+        truth = split.truth_u8[index]
+        colors = [tuple(int(v) for v in truth[y, x]) for y, x in centres]
+        if self.strokes is None:
+            return [(int(y), int(x), c) for (y, x), c in zip(centres, colors, strict=True)]
+        vertices = np.round(self.strokes[index][:count]).astype(int)
+        return [(y, x, color) for stroke, color in zip(vertices, colors, strict=True)
+                for y, x in dict.fromkeys(map(tuple, stroke.tolist()))]  # fmt: skip
+
+    def hints(self, split: Split, start: int, stop: int, count: int, size: int) -> Hints:
+        """The first `count` labels of samples start..stop painted `size` px (dot side or
+        stroke width), as a run sees them."""
+        color = split.color[start:stop]
+        chosen = [torch.from_numpy(c[:count]).long() for c in self.centres[start:stop]]
+        if self.strokes is None:
+            return paint_dots(color, chosen, size)
+        owner = image_of(chosen)
+        vertices = torch.from_numpy(np.concatenate([v[:count] for v in self.strokes[start:stop]]))
+        starts = torch.cat(chosen).reshape(-1, 2)
+        colors = color[owner, :, starts[:, 0], starts[:, 1]]
+        keep = torch.from_numpy(split.coloured[start:stop])
+        widths = torch.full((len(owner),), float(size))
+        rgb, mask = paint_strokes(vertices, owner, colors, widths, (len(color), *color.shape[-2:]),
+                                  truth=color, keep=keep)  # fmt: skip
+        return Hints(rgb=rgb, mask=mask)
+
+
+def person_label_set(split: Split, most: int, label_size: int, seed: int, shape: str) -> PersonLabels:  # fmt: skip
+    """The benchmark's labels of `shape` ("dots" or "strokes") for the split."""
+    if shape not in HINT_SHAPES:
+        choices = ", ".join(HINT_SHAPES)
+        raise SketchcolorError(f"unknown hint shape {shape!r}; choose one of {choices}")
+    centres = person_labels(split, most, label_size, seed)
+    strokes = person_strokes(split, centres, label_size, seed) if shape == "strokes" else None
+    return PersonLabels(shape, centres, strokes)
 
 
 def colour_accuracy(output: np.ndarray, truth: np.ndarray, coloured: np.ndarray) -> np.ndarray:
@@ -147,7 +229,7 @@ def scores(output: torch.Tensor, output_u8: np.ndarray, split: Split) -> dict[st
     }
 
 
-def run_outputs(engine, config: dict, split: Split, centres: list[np.ndarray], count: int,
+def run_outputs(engine, config: dict, split: Split, labels: PersonLabels, count: int,
                 batch_size: int, device: torch.device) -> torch.Tensor:  # fmt: skip
     """The run's colours for the split with the first `count` labels of each sample, from
     its engine (engines.py: PyTorch or an onnxruntime session)."""
@@ -155,11 +237,10 @@ def run_outputs(engine, config: dict, split: Split, centres: list[np.ndarray], c
     outputs = []
     for start in range(0, len(split), batch_size):
         stop = min(start + batch_size, len(split))
-        sketch, color = split.sketch[start:stop], split.color[start:stop]
+        sketch = split.sketch[start:stop]
         hints = None
         if uses_hints(config["color_control"]):
-            chosen = [torch.from_numpy(c[:count]).long() for c in centres[start:stop]]
-            hints = paint_dots(color, chosen, label_size)
+            hints = labels.hints(split, start, stop, count, label_size)
             hints = type(hints)(rgb=hints.rgb.to(device), mask=hints.mask.to(device))
         palette = (
             split.palette[start:stop].to(device) if uses_palette(config["color_control"]) else None
@@ -171,21 +252,19 @@ def run_outputs(engine, config: dict, split: Split, centres: list[np.ndarray], c
     return torch.cat(outputs)
 
 
-def flattened(
-    output_u8: np.ndarray, split: Split, centres: list[np.ndarray], count: int
-) -> np.ndarray:
+def flattened(output_u8: np.ndarray, split: Split, labels: PersonLabels, count: int) -> np.ndarray:
     """The outputs flattened: one colour per region, the labels' colours where they sit."""
     return np.stack([
         flatten_colors(output_u8[i], split.sketch_u8[i], split.regions[i],
-                       points_of(split, i, centres[i][:count]))
+                       labels.points(split, i, count))
         for i in range(len(split))
     ])  # fmt: skip
 
 
-def bucket_outputs(split: Split, centres: list[np.ndarray], count: int) -> np.ndarray:
-    """The no-learning baseline with the same labels."""
+def bucket_outputs(split: Split, labels: PersonLabels, count: int) -> np.ndarray:
+    """The no-learning baseline with the same labels (a stroke's region from its points)."""
     return np.stack([
-        paint_bucket(split.sketch_u8[i], points_of(split, i, centres[i][:count]))
+        paint_bucket(split.sketch_u8[i], labels.points(split, i, count))
         for i in range(len(split))
     ])  # fmt: skip
 
@@ -206,7 +285,15 @@ class Benchmark:
     """Colorizer name -> (B, H, W, 3) uint8 outputs at the example count, for the figure."""
     example_count: int
     split: Split
-    centres: list[np.ndarray]
+    labels: PersonLabels
+
+    @property
+    def centres(self) -> list[np.ndarray]:
+        return self.labels.centres
+
+    @property
+    def hint_shape(self) -> str:
+        return self.labels.shape
 
 
 def example_count_of(hint_counts: tuple[int, ...]) -> int:
@@ -228,11 +315,13 @@ def interactive_benchmark(
     backend: str = "auto",
     device: torch.device | str = "cpu",
     examples: int = 4,
+    hint_shape: str = "dots",
     engine: str = "torch",
     onnx: str | Path | None = None,
 ) -> Benchmark:
     """Every run (and the paint bucket) at every label count; see the module docstring.
 
+    hint_shape: "dots" (label squares) or "strokes" (short strokes from the same centres);
     engine: "torch" or "onnxruntime" (engines.py); onnx: the exported file to run (one run
     only; e.g. RUN/generator.int8.onnx, to measure what int8 costs)."""
     from sketchcolor.engines import load_engine
@@ -249,28 +338,28 @@ def interactive_benchmark(
         raise SketchcolorError(f"the runs were trained at different sizes {sorted(sizes)}")
     data = load_split(Path(shard_dir), split, sizes.pop(), max_images, backend)
     label_size = max((hint_config_of(c).label_size or LABEL_SIZE) for _, _, c in loaded)
-    centres = person_labels(data, max(hint_counts), label_size, seed)
+    labels = person_label_set(data, max(hint_counts), label_size, seed, hint_shape)
     shown = example_count_of(hint_counts)
     rows, checkerboard, pictures = [], {}, {}
     truth_power = stride_power(data.color)
     work = tqdm(total=len(hint_counts) * (len(loaded) + 1), desc="interactive benchmark",
                 unit="count")  # fmt: skip
     for count in hint_counts:
-        bucket = bucket_outputs(data, centres, count)
+        bucket = bucket_outputs(data, labels, count)
         rows.append(row(BUCKET, count, scores(from_uint8(bucket), bucket, data)))
         if count == shown:
             pictures[BUCKET] = bucket[:examples]
         work.update()
         for run_dir, run_engine, config in loaded:
             name = run_dir.name
-            output = run_outputs(run_engine, config, data, centres, count, batch_size, device)
+            output = run_outputs(run_engine, config, data, labels, count, batch_size, device)
             output_u8 = to_uint8(output)
             rows.append(row(name, count, scores(output, output_u8, data), run=str(run_dir)))
             if count == shown:
                 pictures[name] = output_u8[:examples]
                 checkerboard[name] = stride_power(output) / truth_power
             if flatten:
-                flat = flattened(output_u8, data, centres, count)
+                flat = flattened(output_u8, data, labels, count)
                 flat_name = f"{name} + flatten"
                 rows.append(row(flat_name, count, scores(from_uint8(flat), flat, data),
                                 run=str(run_dir)))  # fmt: skip
@@ -279,4 +368,4 @@ def interactive_benchmark(
             work.update()
     work.close()
     return Benchmark(rows, checkerboard, len(data), tuple(hint_counts), pictures, shown, data,
-                     centres)  # fmt: skip
+                     labels)  # fmt: skip

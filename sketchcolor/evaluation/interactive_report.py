@@ -2,7 +2,7 @@
 results.md (one table per metric, colorizers by label counts), results-labels.png (colour
 accuracy and L1 against the number of labels, one line per colorizer), examples.png
 (sketches with their labels, the truth, the paint bucket and each run) and a section of each
-run's MODEL_CARD.md.
+run's MODEL_CARD.md; each says whether the labels were dots or strokes.
 
 Usage: write_interactive(interactive_benchmark(runs, shards), Path("evaluation/"))
 """
@@ -73,8 +73,9 @@ def markdown(benchmark: Benchmark, names: list[str] | None = None) -> str:
     """The tables (one per metric) and the checkerboard ratios, with what they measure."""
     names = names or names_in_order(benchmark)
     lines = [
-        f"Interactive colorization on {benchmark.images} images: labels placed inside the "
-        f"truth's coloured regions, off the lines, in the truth's colour. Colour accuracy: the "
+        f"Interactive colorization on {benchmark.images} images: labels ({benchmark.hint_shape}) "
+        f"placed inside the truth's coloured regions, off the lines, in the truth's colour. "
+        f"Colour accuracy: the "
         f"share of coloured pixels (truth's smallest channel below {WHITE_GROUND}, not line) "
         f"within {ACCURACY_TOLERANCE}/255 in every channel.",
         "",
@@ -122,13 +123,24 @@ def write_curve(benchmark: Benchmark, path: Path) -> None:
 
 
 def labelled_sketch(benchmark: Benchmark, index: int) -> np.ndarray:
-    """The sketch with its labels drawn as dots ringed in black, as a user would see them."""
+    """The sketch with its labels drawn as dots ringed in black, or as strokes edged in
+    black, as a user would see them."""
     image = Image.fromarray(benchmark.split.sketch_u8[index])
     draw = ImageDraw.Draw(image)
     truth = benchmark.split.truth_u8[index]
-    for y, x in benchmark.centres[index][: benchmark.example_count]:
-        draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=tuple(int(v) for v in truth[y, x]),
-                     outline=(0, 0, 0))  # fmt: skip
+    count = benchmark.example_count
+    strokes = benchmark.labels.strokes
+    for number, (y, x) in enumerate(benchmark.centres[index][:count]):
+        fill = tuple(int(v) for v in truth[y, x])
+        if strokes is None:
+            draw.ellipse((x - 4, y - 4, x + 4, y + 4), fill=fill, outline=(0, 0, 0))
+            continue
+        line = [(float(px), float(py)) for py, px in strokes[index][number]]
+        for width, colour in ((7, (0, 0, 0)), (5, fill)):
+            draw.line(line, fill=colour, width=width, joint="curve")
+            for px, py in (line[0], line[-1]):
+                half = width / 2
+                draw.ellipse((px - half, py - half, px + half, py + half), fill=colour)
     return np.asarray(image)
 
 
@@ -174,6 +186,7 @@ def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
     create_output_folder(out_dir)
     payload = {
         "images": benchmark.images,
+        "hint_shape": benchmark.hint_shape,
         "hint_counts": list(benchmark.hint_counts),
         "accuracy_tolerance": ACCURACY_TOLERANCE,
         "white_ground": WHITE_GROUND,
