@@ -321,8 +321,10 @@ class RemoteShards:
         lease(self.folder).remove(Path(tar).name)
 
     def ensure_all(self, tars: list[str]) -> None:
-        """Stage every tar of `tars`, in order, two transfers at a time."""
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3-stage") as pool:
+        """Stage every tar of `tars`, in order, PREFETCH_THREADS transfers at a time."""
+        with ThreadPoolExecutor(
+            max_workers=PREFETCH_THREADS, thread_name_prefix="s3-stage"
+        ) as pool:
             list(pool.map(self.ensure, tars))
 
     def _fetch(self, entry: dict) -> None:
