@@ -23,7 +23,8 @@ machine's cores with the loader; its CPU seconds per row are recorded) and uploa
 there; `--data s3://BUCKET/PREFIX` uploads them to that store instead (credentials and
 endpoint from the AWS_* environment). Each row times loader creation plus one whole epoch
 (cold: downloads included), in rounds that take the rows in turn (--rounds; medians, and each
-round's ratio to its own local row), then the steady rate above for local, warm and direct.
+round's ratio to its own local row); then the steady rates of local, warm and direct, whose
+epochs also take turns (`alternating_steady`).
 It also records what DALI's reader does with a flipped byte in a stored tar and with a store
 that stops (benchmarks/s3_store.py).
 
@@ -191,6 +192,40 @@ def steady_rate(epochs: Callable[[int], Iterator[int]], seconds: float, synchron
     }
 
 
+def alternating_steady(loaders: dict, seconds: float, synchronize, meter=None) -> dict:
+    """Steady pairs/s of several loaders: a warm-up epoch each, then whole epochs in turn
+    until each has run `seconds`. meter() -> (store CPU seconds, store requests), per loader."""
+    runs = {}
+    for name, loader in loaders.items():
+        start = time.perf_counter()
+        batches = loader.epoch(0)
+        runs[name] = {"first_batch_pairs": len(next(batches)["key"]),
+                      "first_batch_seconds": time.perf_counter() - start,
+                      "epochs": 0, "pairs": 0, "seconds": 0.0}  # fmt: skip
+        for _ in batches:
+            pass
+        if meter:
+            runs[name] |= {"store_cpu_seconds": 0.0, "store_requests": 0}
+    number = 1
+    while any(run["seconds"] < seconds for run in runs.values()):
+        for name, loader in loaders.items():
+            before = meter() if meter else None
+            start = time.perf_counter()
+            runs[name]["pairs"] += sum(len(batch["key"]) for batch in loader.epoch(number))
+            if synchronize:
+                synchronize()
+            runs[name]["seconds"] += time.perf_counter() - start
+            runs[name]["epochs"] += 1
+            if meter:
+                after = meter()
+                runs[name]["store_cpu_seconds"] += after[0] - before[0]
+                runs[name]["store_requests"] += after[1] - before[1]
+        number += 1
+    for run in runs.values():
+        run["pairs_per_second"] = run["pairs"] / run["seconds"]
+    return runs
+
+
 def hints_seconds(image_size: int, batch_size: int, device, synchronize) -> float:
     """Simulated hint labels + the mixed generator input for one batch, on the device."""
     from sketchcolor.config import HintConfig
@@ -330,22 +365,24 @@ def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, wor
             runs[name] = {"pairs_per_second": statistics.median(rates),
                           "vs_local_per_round": ratios, "vs_local": statistics.median(ratios),
                           "rounds": measured}  # fmt: skip
-        steady_rows = {"local": (shards, "torch"), "s3-warm": (target, "torch")}
-        if "dali" in backends:
-            steady_rows |= {"dali-local": (shards, "dali"), "dali-s3-warm": (target, "dali"),
-                            "dali-s3-direct": (None, "dali")}  # fmt: skip
-        for name, (location, backend) in steady_rows.items():
-            if backend in backends:
-                new_process(scratch / "node-cache-0-s3-cold")  # every train tar staged there
-                loader = direct() if location is None else make(location, backend)()
-                before = (store.cpu_seconds(), store.requests()) if store else None
-                steady = runs[name]["steady"] = steady_rate(
-                    lambda number, loader=loader: (len(b["key"]) for b in loader.epoch(number)),
-                    args.seconds or 10.0, synchronize,
-                )  # fmt: skip
-                if store:
-                    steady["store_cpu_seconds"] = store.cpu_seconds() - before[0]
-                    steady["store_requests"] = store.requests() - before[1]
+        # Steady rates: the loaders of one backend take whole epochs in turn until each has
+        # run `--seconds`, so a change in the machine's load hits them alike.
+        # DALI's own reader, ten times slower here, runs alone after them.
+        groups = [("torch", {"local": shards, "s3-warm": target}),
+                  ("dali", {"dali-local": shards, "dali-s3-warm": target}),
+                  ("dali", {"dali-s3-direct": None})]  # fmt: skip
+        new_process(scratch / "node-cache-0-s3-cold")  # every train tar staged there
+        for backend, group in groups:
+            if backend not in backends:
+                continue
+            loaders = {name: direct() if location is None else make(location, backend)()
+                       for name, location in group.items()}  # fmt: skip
+            meter = (lambda: (store.cpu_seconds(), store.requests())) if store else None
+            for name, steady in alternating_steady(loaders, args.seconds or 10.0, synchronize,
+                                                   meter).items():  # fmt: skip
+                runs[name]["steady"] = steady
+            del loaders
+            stop_workers_at_exit()
         loads.append(os.getloadavg()[0])
         result = {"store": "moto in its own process on 127.0.0.1 (same machine)" if store
                   else target, "prefetch_threads": args.prefetch_threads,

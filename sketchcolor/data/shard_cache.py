@@ -92,6 +92,7 @@ def lease(folder: Path) -> Lease:
     """This process's lease on `folder` (a forked child starts its own)."""
     key = (os.getpid(), str(folder))
     if key not in _leases:
+        tars_in_use(folder)  # sweeps the leases of processes that have ended
         _leases[key] = Lease(folder)
     return _leases[key]
 
