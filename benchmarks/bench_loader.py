@@ -475,7 +475,7 @@ def main() -> None:
             result["settings"] = {"pairs": pairs, "size": size, "content": content,
                                   "shards_store": f"{2 * stored_size}x{stored_size}",
                                   "batch_size": args.batch_size, "workers": workers,
-                                  "loader": "torch", "delivered_to": str(delivery)}  # fmt: skip
+                                  "loaders": args.s3_loaders, "delivered_to": str(delivery)}  # fmt: skip
             write_result("bench_loader_s3", result, args.json)
             return
         cpu = torch.device("cpu")
