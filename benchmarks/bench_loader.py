@@ -16,16 +16,22 @@ wait on data (loader batch time < step time means it does not).
 
 `--data s3` answers a second question: how fast is training from s3:// shards (data/remote.py)
 with the node's cache cold (every tar downloaded during the first epoch) and warm (a new run
-over the cached tars), against the same shards on local disk? It starts moto's S3 server on
-127.0.0.1 (sharing this machine's cores with the loader) and uploads the shards there;
-`--data s3://BUCKET/PREFIX` uploads them to that store instead (credentials and endpoint from
-the AWS_* environment). Each row times loader creation plus one whole epoch (cold: downloads
-included; median of --rounds, taken in turn), and the local and warm rows also run the
-steady-rate measurement above.
+over the cached tars), against the same shards on local disk, for the torch loader and the
+DALI loader (CPU), and how does DALI's own s3:// reader (the tars opened as URLs, nothing
+staged) compare? It starts moto's S3 server on 127.0.0.1 in its own process (sharing this
+machine's cores with the loader; its CPU seconds per row are recorded) and uploads the shards
+there; `--data s3://BUCKET/PREFIX` uploads them to that store instead (credentials and
+endpoint from the AWS_* environment). Each row times loader creation plus one whole epoch
+(cold: downloads included), in rounds that take the rows in turn (--rounds; medians, and each
+round's ratio to its own local row); then the steady rates of local, warm and direct, whose
+epochs also take turns (`alternating_steady`).
+It also records what DALI's reader does with a flipped byte in a stored tar and with a store
+that stops (benchmarks/s3_store.py).
 
 Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench_loader-cpu.json
-       python benchmarks/bench_loader.py --data s3 --pairs 96 --size 256 --batch-size 8 \
-           --workers 2 --seconds 10 --json benchmarks/results/bench_loader_s3-cpu.json
+       python benchmarks/bench_loader.py --data s3 --pairs 256 --size 256 --source-size 256 \
+           --shard-size 32 --batch-size 8 --workers 2 --seconds 8 \
+           --json benchmarks/results/bench_loader_s3-cpu.json
        python benchmarks/bench_loader.py --pairs 96 --size 512 --batch-size 8 --workers 2 \
            --seconds 20 --json benchmarks/results/bench_loader_1024-cpu.json
        python benchmarks/bench_loader.py --pairs 96 --size 256 --stored-size 256 --batch-size 8 \
@@ -34,9 +40,10 @@ Usage: python benchmarks/bench_loader.py --quick --json benchmarks/results/bench
 
 from __future__ import annotations
 
-import logging
+import contextlib
+import gc
 import os
-import socket
+import statistics
 import sys
 import tempfile
 import time
@@ -52,9 +59,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import base_parser, median_time, write_result  # noqa: E402
 from realistic_pairs import write_pairs  # noqa: E402
 
-from sketchcolor.data.loader import create_loader  # noqa: E402
+from sketchcolor.data.loader import create_loader, read_split  # noqa: E402
 from sketchcolor.data.shards import ShardConfig, prepare_shards  # noqa: E402
 from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset  # noqa: E402
+from sketchcolor.data.torch_loader import stop_workers_at_exit  # noqa: E402
 
 
 class NaivePairs(Dataset):
@@ -184,6 +192,40 @@ def steady_rate(epochs: Callable[[int], Iterator[int]], seconds: float, synchron
     }
 
 
+def alternating_steady(loaders: dict, seconds: float, synchronize, meter=None) -> dict:
+    """Steady pairs/s of several loaders: a warm-up epoch each, then whole epochs in turn
+    until each has run `seconds`. meter() -> (store CPU seconds, store requests), per loader."""
+    runs = {}
+    for name, loader in loaders.items():
+        start = time.perf_counter()
+        batches = loader.epoch(0)
+        runs[name] = {"first_batch_pairs": len(next(batches)["key"]),
+                      "first_batch_seconds": time.perf_counter() - start,
+                      "epochs": 0, "pairs": 0, "seconds": 0.0}  # fmt: skip
+        for _ in batches:
+            pass
+        if meter:
+            runs[name] |= {"store_cpu_seconds": 0.0, "store_requests": 0}
+    number = 1
+    while any(run["seconds"] < seconds for run in runs.values()):
+        for name, loader in loaders.items():
+            before = meter() if meter else None
+            start = time.perf_counter()
+            runs[name]["pairs"] += sum(len(batch["key"]) for batch in loader.epoch(number))
+            if synchronize:
+                synchronize()
+            runs[name]["seconds"] += time.perf_counter() - start
+            runs[name]["epochs"] += 1
+            if meter:
+                after = meter()
+                runs[name]["store_cpu_seconds"] += after[0] - before[0]
+                runs[name]["store_requests"] += after[1] - before[1]
+        number += 1
+    for run in runs.values():
+        run["pairs_per_second"] = run["pairs"] / run["seconds"]
+    return runs
+
+
 def hints_seconds(image_size: int, batch_size: int, device, synchronize) -> float:
     """Simulated hint labels + the mixed generator input for one batch, on the device."""
     from sketchcolor.config import HintConfig
@@ -237,78 +279,136 @@ def first_epoch(make_loader, synchronize) -> dict:
     if synchronize:
         synchronize()
     elapsed = time.perf_counter() - start
+    # The DALI loader builds the next epoch's pipeline while one runs; let it finish outside
+    # the timing, so it does not run into the next row's.
+    builder = getattr(loader, "_pipelines", None) or getattr(loader, "builder", None)
+    if builder is not None and builder._ahead is not None:
+        builder._ahead[1].result()
+    # Likewise the torch loader's persistent workers: stopped here, not during the next row.
+    del loader, builder
+    stop_workers_at_exit()
+    gc.collect()
     return {"pairs": pairs, "seconds": elapsed, "pairs_per_second": pairs / elapsed}
 
 
 def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, workers: int,
                   delivery, synchronize) -> dict:  # fmt: skip
-    """Local disk, s3:// with a cold cache and s3:// with a warm cache, on the same shards."""
+    """Local disk, s3:// with a cold and a warm node cache, for the torch and DALI loaders, and
+    DALI's own s3:// reader, on the same shards (see the module docstring)."""
+    from s3_store import DirectEpochs, direct_reader_safety, stopped_store_error, store_process
+
     from sketchcolor.data import remote
 
-    server = None
-    if target == "s3":
-        from moto.server import ThreadedMotoServer
-
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one line per request otherwise
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        server.start()
-        os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-                           "AWS_DEFAULT_REGION": "us-east-1",
-                           "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"})  # fmt: skip
-        remote.s3_client().create_bucket(Bucket="bench")
-        target = "s3://bench/shards"
-    try:
+    remote.PREFETCH_THREADS = args.prefetch_threads
+    with contextlib.ExitStack() as stack:
+        store = None
+        if target == "s3":
+            store = stack.enter_context(store_process(scratch / "store.log"))
+            remote._clients.clear()
+            remote.s3_client().create_bucket(Bucket="bench")
+            target = "s3://bench/shards"
         remote.upload_folder(shards, target, progress=False)
 
-        def make(location):
+        def make(location, backend):
             return lambda: create_loader(
                 location, image_size=size, batch_size=args.batch_size, device=delivery,
-                backend="torch", num_workers=workers,
+                backend=backend, num_workers=workers,
             )  # fmt: skip
+
+        def direct():
+            return DirectEpochs(target, image_size=size, batch_size=args.batch_size,
+                                device=delivery, num_workers=workers)  # fmt: skip
 
         def new_process(cache: Path) -> None:  # what a new run on this node starts from
             remote._staged.clear()
             remote.use_shard_cache(cache)
 
-        # A warm-up (imports, first worker start, page cache), then rounds that take the three
-        # in turn, each cold one on an empty cache: medians, so the machine's load hits all alike.
-        first_epoch(make(shards), synchronize)
-        rounds = {"local": [], "s3-cold": [], "s3-warm": []}
+        backends = ["torch", "dali"] if args.s3_loaders == "both" else [args.s3_loaders]
+        # name -> (make the loader, the node cache it starts from: None for local disk, "empty"
+        # for a new one, "kept" for the one the cold row before it filled).
+        rows = {}
+        for backend in backends:
+            prefix = "" if backend == "torch" else "dali-"
+            rows[f"{prefix}local"] = (make(shards, backend), None)
+            rows[f"{prefix}s3-cold"] = (make(target, backend), "empty")
+            rows[f"{prefix}s3-warm"] = (make(target, backend), "kept")
+            if backend == "dali":
+                rows["dali-s3-direct"] = (direct, "kept")  # reads the .idx files staged there
+        # A warm-up per backend (imports, first worker start, page cache), then rounds that
+        # take the rows in turn, each cold one on an empty cache: medians, so the machine's
+        # load hits all alike, and each round's ratios to its own local row.
+        for backend in backends:
+            first_epoch(make(shards, backend), synchronize)
+        rounds = {name: [] for name in rows}
+        loads = [os.getloadavg()[0]]
         for number in range(args.rounds):
-            rounds["local"].append(first_epoch(make(shards), synchronize))
-            new_process(scratch / f"node-cache-{number}")
-            rounds["s3-cold"].append(first_epoch(make(target), synchronize))
-            new_process(scratch / f"node-cache-{number}")
-            rounds["s3-warm"].append(first_epoch(make(target), synchronize))
+            for name, (make_loader, cache) in rows.items():
+                if cache == "empty":
+                    new_process(scratch / f"node-cache-{number}-{name}")
+                elif cache == "kept":
+                    new_process(remote.shard_cache_root())
+                before = (store.cpu_seconds(), store.requests()) if store else None
+                measured = first_epoch(make_loader, synchronize)
+                if store:
+                    measured["store_cpu_seconds"] = store.cpu_seconds() - before[0]
+                    measured["store_requests"] = store.requests() - before[1]
+                measured["load_average"] = os.getloadavg()[0]
+                rounds[name].append(measured)
+                print(f"round {number} {name}: {measured['pairs_per_second']:.1f} pairs/s",
+                      file=sys.stderr)  # fmt: skip
         runs = {}
         for name, measured in rounds.items():
-            rates = sorted(run["pairs_per_second"] for run in measured)
-            runs[name] = {"pairs_per_second": rates[len(rates) // 2], "rounds": measured}
-        for name, location in (("local", shards), ("s3-warm", target)):
-            new_process(scratch / "node-cache-0")
-            loader = make(location)()
-            runs[name]["steady"] = steady_rate(
-                lambda number, loader=loader: (len(b["key"]) for b in loader.epoch(number)),
-                args.seconds or 10.0, synchronize,
-            )  # fmt: skip
+            local = "local" if not name.startswith("dali") else "dali-local"
+            ratios = [run["pairs_per_second"] / base["pairs_per_second"]
+                      for run, base in zip(measured, rounds[local], strict=True)]  # fmt: skip
+            rates = [run["pairs_per_second"] for run in measured]
+            runs[name] = {"pairs_per_second": statistics.median(rates),
+                          "vs_local_per_round": ratios, "vs_local": statistics.median(ratios),
+                          "rounds": measured}  # fmt: skip
+        # Steady rates: the loaders of one backend take whole epochs in turn until each has
+        # run `--seconds`, so a change in the machine's load hits them alike.
+        # DALI's own reader, ten times slower here, runs alone after them.
+        groups = [("torch", {"local": shards, "s3-warm": target}),
+                  ("dali", {"dali-local": shards, "dali-s3-warm": target}),
+                  ("dali", {"dali-s3-direct": None})]  # fmt: skip
+        new_process(scratch / "node-cache-0-s3-cold")  # every train tar staged there
+        for backend, group in groups:
+            if backend not in backends:
+                continue
+            loaders = {name: direct() if location is None else make(location, backend)()
+                       for name, location in group.items()}  # fmt: skip
+            meter = (lambda: (store.cpu_seconds(), store.requests())) if store else None
+            for name, steady in alternating_steady(loaders, args.seconds or 10.0, synchronize,
+                                                   meter).items():  # fmt: skip
+                runs[name]["steady"] = steady
+            del loaders
+            stop_workers_at_exit()
+        loads.append(os.getloadavg()[0])
+        result = {"store": "moto in its own process on 127.0.0.1 (same machine)" if store
+                  else target, "prefetch_threads": args.prefetch_threads,
+                  "load_average_start_end": loads, "runs": runs}  # fmt: skip
+        result["first_epoch_vs_local"] = {name: run["vs_local"] for name, run in runs.items()}
+        result["steady_vs_local"] = {}
         for name, run in runs.items():
-            print(f"{name}: first epoch {run['pairs_per_second']:.1f} pairs/s", file=sys.stderr)
-    finally:
-        if server is not None:
-            server.stop()
-    local = runs["local"]["pairs_per_second"]
-    return {
-        "store": "moto on 127.0.0.1 (same machine)" if server is not None else target,
-        "runs": runs,
-        "first_epoch_vs_local": {
-            name: run["pairs_per_second"] / local for name, run in runs.items()
-        },
-        "steady_warm_vs_local": runs["s3-warm"]["steady"]["pairs_per_second"]
-        / runs["local"]["steady"]["pairs_per_second"],
-    }
+            if "steady" in run:
+                local = runs["dali-local" if name.startswith("dali") else "local"]["steady"]
+                rate = run["steady"]["pairs_per_second"] / local["pairs_per_second"]
+                result["steady_vs_local"][name] = rate
+        if store and "dali" in backends:
+            bucket, prefix = remote.split_url(target)
+            folder = remote.local_folder(target)
+            result["dali_s3_reader_safety"] = direct_reader_safety(
+                remote.s3_client(), bucket, prefix, folder, "train-000000.tar"
+            )
+            split = read_split(target, "train")
+            urls = [split.remote.object_url(Path(path).name) for path in split.tar_paths]
+            result["dali_s3_reader_safety"]["stopped_store"] = stopped_store_error(
+                urls, split.index_paths, store
+            )
+    for name, run in runs.items():
+        print(f"{name}: first epoch {run['pairs_per_second']:.1f} pairs/s, "
+              f"{run['vs_local']:.2f}x local", file=sys.stderr)  # fmt: skip
+    return result
 
 
 def main() -> None:
@@ -335,6 +435,11 @@ def main() -> None:
                         "torchvision-gpu")  # fmt: skip
     parser.add_argument("--shard-size", type=int, default=256, help="pairs per tar")
     parser.add_argument("--rounds", type=int, default=3, help="--data s3: first-epoch rounds")
+    parser.add_argument("--prefetch-threads", type=int, default=4,
+                        help="--data s3: tars staged at once ahead of the loader")  # fmt: skip
+    parser.add_argument("--s3-loaders", choices=("torch", "dali", "both"), default="both",
+                        help="--data s3: the loaders compared (dali adds DALI's own s3:// "
+                        "reader)")  # fmt: skip
     parser.add_argument("--data", default=None,
                         help="s3 (a moto server on 127.0.0.1) or s3://BUCKET/PREFIX: compare "
                         "s3:// cold and warm cache with local disk instead")  # fmt: skip
@@ -370,7 +475,7 @@ def main() -> None:
             result["settings"] = {"pairs": pairs, "size": size, "content": content,
                                   "shards_store": f"{2 * stored_size}x{stored_size}",
                                   "batch_size": args.batch_size, "workers": workers,
-                                  "loader": "torch", "delivered_to": str(delivery)}  # fmt: skip
+                                  "loaders": args.s3_loaders, "delivered_to": str(delivery)}  # fmt: skip
             write_result("bench_loader_s3", result, args.json)
             return
         cpu = torch.device("cpu")

@@ -12,14 +12,16 @@
 #     sbatch --nodes 4 launch/slurm.sh --data s3://my-bucket/shards --model 2.1 --color hints --out /shared/runs/x
 #   Each node stages the tars its ranks read into SHARD_CACHE (checked against the manifest's
 #   sha256, downloaded ahead of the loader, kept for the next epoch and for a requeued job, so
-#   choose a node-local disk that outlives the job, not a per-job temp folder). The credentials
+#   choose a node-local disk that outlives the job, not a per-job temp folder; SHARD_CACHE_MAX_GB
+#   bounds it: least recently used tars no running job uses are deleted). The credentials
 #   reach the nodes through the environment (AWS_* variables, AWS_PROFILE, AWS_ENDPOINT_URL for
 #   MinIO, Ceph or R2) and are written nowhere; --out must still be reachable by every
 #   requeue (a shared folder, or the first node's disk when it always runs there).
 # Overridable: GPUS_PER_NODE (default: SLURM_GPUS_ON_NODE, else 8), MAIN_PROCESS_PORT (29500),
 #   PYTHON_ENV (a virtualenv to activate), REPO_DIR (default: the folder sbatch ran in),
 #   ACCELERATE_CONFIG (default: launch/multi-node.yaml), SHARD_CACHE (where s3:// shards are
-#   staged on each node; default $SKETCHCOLOR_SHARD_CACHE, else ${TMPDIR:-/tmp}/sketchcolor-shards).
+#   staged on each node; default $SKETCHCOLOR_SHARD_CACHE, else ${TMPDIR:-/tmp}/sketchcolor-shards),
+#   SHARD_CACHE_MAX_GB (its bound in GB; default $SKETCHCOLOR_SHARD_CACHE_MAX_GB, else none).
 # The job asks to be requeued on preemption; `--resume` is always passed, so a requeued job
 # continues from its last checkpoint (and a first start simply starts).
 # Before the time limit SLURM sends this script SIGUSR1 (--signal=B:USR1@300); the trap below
@@ -51,6 +53,7 @@ MAIN_PROCESS_IP=${NODE_NAMES[0]}
 MAIN_PROCESS_PORT=${MAIN_PROCESS_PORT:-29500}
 PYTHON_ENV=${PYTHON_ENV:-}
 SHARD_CACHE=${SHARD_CACHE:-${SKETCHCOLOR_SHARD_CACHE:-${TMPDIR:-/tmp}/sketchcolor-shards}}
+SHARD_CACHE_MAX_GB=${SHARD_CACHE_MAX_GB:-${SKETCHCOLOR_SHARD_CACHE_MAX_GB:-}}
 
 if [ "$#" -eq 0 ]; then
     echo "usage: sbatch launch/slurm.sh --data SHARDS --model M --color C --out RUN_DIR [train flags]" >&2
@@ -65,6 +68,7 @@ cd "$REPO_DIR"
 echo "sketchcolor: $NUM_NODES nodes x $GPUS_PER_NODE GPUs = $NUM_PROCESSES processes; main node $MAIN_PROCESS_IP:$MAIN_PROCESS_PORT"
 # Read by data/remote.py on every node (only s3:// --data uses it).
 export SKETCHCOLOR_SHARD_CACHE=$SHARD_CACHE
+export SKETCHCOLOR_SHARD_CACHE_MAX_GB=$SHARD_CACHE_MAX_GB  # empty: no bound
 export ACCELERATE_CONFIG NUM_NODES NUM_PROCESSES MAIN_PROCESS_IP MAIN_PROCESS_PORT
 
 TIME_LIMIT_NEAR=0

@@ -237,6 +237,10 @@ class LoaderConfig:
     shard_cache: Path | None = None
     """Local folder where s3:// shards are staged and kept (None: $SKETCHCOLOR_SHARD_CACHE,
     else TMPDIR/sketchcolor-shards); put it on the node's local NVMe."""
+    shard_cache_max_gb: float | None = None
+    """Bound on the verified tars kept in --shard-cache, in GB: after each fetch the least
+    recently used ones no running process uses are deleted (fetched again when needed).
+    None: $SKETCHCOLOR_SHARD_CACHE_MAX_GB, else no bound."""
 
 
 @dataclass(kw_only=True)

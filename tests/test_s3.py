@@ -294,11 +294,11 @@ def test_a_store_lost_mid_run_stops_training_with_one_line_and_keeps_the_checkpo
     tries = []
     real_download = remote.download
 
-    def download(bucket, key, path):
+    def download(bucket, key, path, size=None):
         if key.endswith(".tar") and "/train-" in key:
             tries.append(key)
             raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1")
-        return real_download(bucket, key, path)
+        return real_download(bucket, key, path, size)
 
     monkeypatch.setattr(remote, "download", download)
     forget_clients()
@@ -353,6 +353,122 @@ def test_the_dali_loader_reads_the_staged_tars_as_it_reads_a_folder(
             mine["palette"] == theirs["palette"]
         ).all()
     assert sorted(downloads(node_cache, s3_shards)) == ["val-000000.tar", "val-000001.tar"]
+
+
+def cached(folder: Path) -> list[str]:
+    """The verified tars of a cache folder (each has its `.TAR.ok` marker and its tar)."""
+    return sorted(marker.name[1:-3] for marker in folder.glob(".*.ok")
+                  if (folder / marker.name[1:-3]).is_file())  # fmt: skip
+
+
+def test_a_bounded_cache_evicts_the_least_recently_used_tar_no_process_uses(
+    s3_shards, shard_dir, tmp_path
+):
+    from sketchcolor.data import shard_cache
+    from sketchcolor.data.remote import RemoteShards, local_folder, use_shard_cache
+
+    sizes = {name: (shard_dir / name).stat().st_size
+             for name in (f"train-{index:06d}.tar" for index in range(4))}  # fmt: skip
+    # Room for all four train tars but the smallest half of one: each fetch past it evicts one.
+    bound = sum(sizes.values()) - min(sizes.values()) // 2
+    forget_clients()
+    use_shard_cache(tmp_path / "node", max_gb=bound / shard_cache.GB)
+    folder = local_folder(s3_shards)
+    remote = RemoteShards(folder)
+    for name in ("train-000000.tar", "train-000001.tar", "train-000002.tar", "train-000000.tar"):
+        remote.ensure(name)  # train-000000 used again: last used order 1, 2, 0
+        remote.release(name)
+
+    # Another process holds the least recently used one (as a rank of the same node would).
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from sketchcolor.data.remote import RemoteShards; "
+         f"RemoteShards({str(folder)!r}).ensure('train-000001.tar'); print('held', flush=True); "
+         "sys.stdin.readline()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert shard_cache.tars_in_use(folder) == {"train-000001.tar"}
+        # ... and opened it long ago (a long run): its last use is again the oldest.
+        os.utime(shard_cache.marker_path(folder, "train-000001.tar"), ns=(1, 1))
+        remote.ensure("train-000003.tar")  # over the bound: the oldest tar nobody uses goes
+        assert cached(folder) == ["train-000000.tar", "train-000001.tar", "train-000003.tar"]
+        assert (folder / "train-000002.idx").is_file()  # the loaders still list its samples
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert holder.returncode == 0
+    # The holder has ended: its lease goes with it, and train-000001 may be evicted now.
+    assert shard_cache.tars_in_use(folder) == {"train-000003.tar"}
+    assert len(list((folder / shard_cache.LEASE_FOLDER).iterdir())) == 1  # ours alone
+
+    # Fetched again when needed, and checked again: the bytes are the shard's.
+    remote.ensure("train-000002.tar")
+    assert cached(folder) == ["train-000000.tar", "train-000002.tar", "train-000003.tar"]
+    node = downloads(tmp_path / "node", s3_shards)
+    assert node == ["train-000000.tar", "train-000001.tar", "train-000002.tar",
+                    "train-000003.tar", "train-000002.tar"]  # fmt: skip
+    fetched_again = (folder / "train-000002.tar").read_bytes()
+    assert fetched_again == (shard_dir / "train-000002.tar").read_bytes()
+    forget_clients()
+
+
+def test_a_tar_fetched_again_after_eviction_is_verified_again(s3_server, shard_dir, tmp_path):
+    from sketchcolor.data.remote import RemoteShards, local_folder, upload_folder, use_shard_cache
+    from sketchcolor.errors import SketchcolorError
+
+    client = make_bucket("evicted")
+    url = "s3://evicted/shards"
+    upload_folder(shard_dir, url, progress=False)
+    forget_clients()
+    use_shard_cache(tmp_path / "node", max_gb=0)  # keeps only the tars in use
+    remote = RemoteShards(local_folder(url))
+    remote.ensure("train-000000.tar")
+    remote.release("train-000000.tar")
+    remote.ensure("train-000001.tar")
+    assert cached(remote.folder) == ["train-000001.tar"]
+    # The stored object is damaged meanwhile: the second fetch must not take its name.
+    damaged = bytearray((shard_dir / "train-000000.tar").read_bytes())
+    damaged[2000] ^= 0x01
+    client.put_object(Bucket="evicted", Key="shards/train-000000.tar", Body=bytes(damaged))
+    with pytest.raises(SketchcolorError) as caught:
+        remote.ensure("train-000000.tar")
+    assert str(caught.value).startswith(f"{url}/train-000000.tar: sha256 differs")
+    assert cached(remote.folder) == ["train-000001.tar"]
+    assert not (remote.folder / "train-000000.tar").exists()
+    forget_clients()
+
+
+def test_verify_and_train_keep_the_cache_under_shard_cache_max_gb(
+    s3_shards, shard_dir, tmp_path, capsys
+):
+    from sketchcolor.cli import main
+    from sketchcolor.data.remote import split_url
+
+    manifest = json.loads((shard_dir / "manifest.json").read_text())
+    sizes = {shard["tar"]: shard["bytes"] for split in manifest["splits"].values()
+             for shard in split["shards"]}  # fmt: skip
+    bound = 2 * max(sizes.values())  # two tars at most
+    cache = tmp_path / "node"
+    folder = cache.joinpath(*split_url(s3_shards))
+    flags = ["--shard-cache", str(cache), "--shard-cache-max-gb", str(bound / 1e9)]
+    assert main(["verify", s3_shards, *flags]) == 0  # each tar let go once checked
+    assert "all 6 tars intact" in capsys.readouterr().out
+    assert len(downloads(cache, s3_shards)) == 6
+    assert sum(sizes[name] for name in cached(folder)) <= bound
+    assert cached(folder)[-1:] == ["val-000001.tar"]  # the last one checked stays
+
+    forget_clients()
+    run = tmp_path / "run"
+    flags = [*tiny_train_flags(s3_shards, run, num_workers=0), *flags, "--max-steps", "2"]
+    assert main(["train", *flags]) == 0
+    # A run whose tars alone exceed the bound keeps them (in use) and says so once.
+    error = capsys.readouterr().err
+    assert error.count("over its bound") == 1 and f"shard cache {cache} holds" in error
+    assert {f"train-{index:06d}.tar" for index in range(4)} <= set(cached(folder))
+    forget_clients()
+    assert main(["verify", s3_shards, "--shard-cache-max-gb", "-1"]) == 2
+    assert "--shard-cache-max-gb must be 0 or more, got -1.0" in capsys.readouterr().err
 
 
 def test_serve_takes_s3_data_for_its_examples(s3_shards, node_cache, tmp_path, capsys):

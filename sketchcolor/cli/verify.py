@@ -29,6 +29,9 @@ class VerifyOptions:
     fetched into the shard cache and checked there)."""
     shard_cache: Path | None = None
     """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
+    shard_cache_max_gb: float | None = None
+    """Bound on the verified tars kept in the shard cache, in GB (least recently used ones not
+    in use are deleted after each fetch; None: $SKETCHCOLOR_SHARD_CACHE_MAX_GB, else none)."""
 
 
 def options():
@@ -40,7 +43,7 @@ def run(options: VerifyOptions) -> int:
     from sketchcolor.data.remote import data_location, use_shard_cache
     from sketchcolor.data.verify import manifest_shards, verify_shards
 
-    use_shard_cache(options.shard_cache)
+    use_shard_cache(options.shard_cache, options.shard_cache_max_gb)
     options.shards = data_location(options.shards)
     total = len(manifest_shards(read_manifest(options.shards)))
     problems = verify_shards(options.shards, progress=True)

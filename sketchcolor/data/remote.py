@@ -8,7 +8,9 @@ ranks of a node share the cache and never fetch a tar twice), checks it against 
 (size, samples, sha256, its .idx) before it takes the tar's name, fetches it again once when
 it is damaged or the transfer fails, then stops with one line naming the object. A verified
 tar is kept and reused by the next epoch, the next run and a resume. `prefetch(tars)` stages
-them in the order the loader will open them, in a background thread, so it does not wait.
+them in the order the loader will open them, in background threads, so it does not wait.
+With a bound (--shard-cache-max-gb, $SKETCHCOLOR_SHARD_CACHE_MAX_GB) each fetch is followed
+by evicting the least recently used verified tars no live process uses (data/shard_cache.py).
 
 Writing: `upload_folder(local, url)` puts every tar and .idx, then manifest.json last, so a
 prefix whose upload was cut short never looks complete.
@@ -22,7 +24,6 @@ Usage: folder = local_folder("s3://bucket/shards"); read_split(folder, "train")
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from sketchcolor.data.shard_cache import GB, file_lock, keep_under, lease, marker_path, touch
 from sketchcolor.data.shard_check import expected_record, manifest_shards, shard_problem
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import write_text_atomically
@@ -41,13 +43,24 @@ MANIFEST_FILE = "manifest.json"  # data/manifest.py's name (that module imports 
 REMOTE_FILE = "remote.json"  # in a cache folder: which URL it mirrors
 DOWNLOADS_LOG = "downloads.log"  # in a cache folder: one line per tar fetched (name, pid)
 CACHE_VARIABLE = "SKETCHCOLOR_SHARD_CACHE"
+MAX_GB_VARIABLE = "SKETCHCOLOR_SHARD_CACHE_MAX_GB"
 PREFETCH_THREADS = 4  # tars downloaded at once ahead of the loader
 ATTEMPTS = 2  # a tar is fetched at most twice (botocore retries each request underneath)
+# Objects up to this size (s3transfer's own multipart threshold) come in one GET, streamed to
+# the file and hashed on the way, so a tar's sha256 costs no second read; larger ones come in
+# parallel ranged GETs of that size (s3transfer), then are hashed.
+SINGLE_GET_BYTES = 8 * 2**20
+RANGED_GETS = 8  # parallel ranged GETs per large object
+CHUNK_BYTES = 2**20
 
 _shard_cache: Path | None = None  # set by --shard-cache (use_shard_cache)
+_shard_cache_max_gb: float | None = None  # set by --shard-cache-max-gb
 _staged: dict[tuple[str, str], Path] = {}  # (url, cache root) -> folder, once per process
 _clients: dict[int, object] = {}  # one boto3 client per process (fork-safe)
 _client_lock = threading.Lock()
+# botocore's service-model loader, kept across a fork: a loader worker's own client then
+# takes ~50 ms to make instead of ~300 ms (the models are parsed once per process tree).
+_data_loader = None
 
 
 def _after_fork_in_child() -> None:
@@ -89,10 +102,15 @@ def object_key(prefix: str, name: str) -> str:
     return f"{prefix}/{name}" if prefix else name
 
 
-def use_shard_cache(folder: str | Path | None) -> None:
-    """Stage s3:// shards under `folder` in this process (None: the default, see below)."""
-    global _shard_cache
+def use_shard_cache(folder: str | Path | None, max_gb: float | None = None) -> None:
+    """Stage s3:// shards under `folder` in this process (None: the default, see below), and
+    keep its verified tars under `max_gb` (None: $SKETCHCOLOR_SHARD_CACHE_MAX_GB, else no
+    bound)."""
+    global _shard_cache, _shard_cache_max_gb
+    if max_gb is not None and max_gb < 0:
+        raise SketchcolorError(f"--shard-cache-max-gb must be 0 or more, got {max_gb}")
     _shard_cache = Path(folder) if folder is not None else None
+    _shard_cache_max_gb = max_gb
 
 
 def shard_cache_root() -> Path:
@@ -104,21 +122,45 @@ def shard_cache_root() -> Path:
     return Path(configured) if configured else Path(tempfile.gettempdir()) / "sketchcolor-shards"
 
 
+def shard_cache_max_bytes() -> int | None:
+    """--shard-cache-max-gb, else $SKETCHCOLOR_SHARD_CACHE_MAX_GB, in bytes; None: no bound."""
+    max_gb = _shard_cache_max_gb
+    if max_gb is None and os.environ.get(MAX_GB_VARIABLE):
+        try:
+            max_gb = float(os.environ[MAX_GB_VARIABLE])
+        except ValueError:
+            raise SketchcolorError(
+                f"${MAX_GB_VARIABLE}={os.environ[MAX_GB_VARIABLE]!r}: not a number of GB"
+            ) from None
+        if max_gb < 0:
+            raise SketchcolorError(f"${MAX_GB_VARIABLE} must be 0 or more, got {max_gb}")
+    return None if max_gb is None else int(max_gb * GB)
+
+
 def s3_client():
     """The process's boto3 S3 client: the standard credential chain and AWS_ENDPOINT_URL,
     botocore's standard retries (AWS_MAX_ATTEMPTS overrides their count)."""
+    global _data_loader
     with _client_lock:
         client = _clients.get(os.getpid())
         if client is None:
             try:
                 import boto3
+                import botocore.session
                 from botocore.config import Config
             except ImportError:
                 raise SketchcolorError(
                     "s3:// data needs boto3: pip install 'sketchcolor[s3]'"
                 ) from None
-            config = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=60)
-            client = _clients[os.getpid()] = boto3.session.Session().client("s3", config=config)
+            session = botocore.session.get_session()  # credentials resolved in this process
+            if _data_loader is None:
+                _data_loader = session.get_component("data_loader")
+            else:
+                session.register_component("data_loader", _data_loader)
+            config = Config(retries={"mode": "standard"}, connect_timeout=10, read_timeout=60,
+                            max_pool_connections=PREFETCH_THREADS * RANGED_GETS + 8)  # fmt: skip
+            client = boto3.session.Session(botocore_session=session).client("s3", config=config)
+            _clients[os.getpid()] = client
         return client
 
 
@@ -134,9 +176,25 @@ def _transfer_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError, OSError)
 
 
-def download(bucket: str, key: str, path: Path) -> None:
-    """One object to `path` (parallel ranged GETs for large ones)."""
-    s3_client().download_file(bucket, key, str(path))
+def download(bucket: str, key: str, path: Path, size: int | None = None) -> str | None:
+    """One object to `path`; returns its sha256 when it was hashed on the way (objects of up to
+    SINGLE_GET_BYTES, or of unknown `size`), else None (parallel ranged GETs)."""
+    client = s3_client()
+    if size is not None and size > SINGLE_GET_BYTES:
+        from boto3.s3.transfer import TransferConfig
+
+        config = TransferConfig(multipart_threshold=SINGLE_GET_BYTES,
+                                multipart_chunksize=SINGLE_GET_BYTES,
+                                max_concurrency=RANGED_GETS)  # fmt: skip
+        client.download_file(bucket, key, str(path), Config=config)
+        return None
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    digest = hashlib.sha256()
+    with open(path, "wb") as file:
+        for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
+            digest.update(chunk)
+            file.write(chunk)
+    return digest.hexdigest()
 
 
 # --- reading
@@ -194,11 +252,14 @@ class RemoteShards:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self.url = json.loads((self.folder / REMOTE_FILE).read_text())["url"]
+        bucket, prefix = split_url(self.url)
+        self.root = self.folder.parents[len(Path(bucket, prefix).parts) - 1]  # ROOT/BUCKET/PREFIX
+        self.max_bytes = shard_cache_max_bytes()
         self._entries: dict[str, dict] | None = None
         self._prefetcher: Prefetcher | None = None
 
     def __getstate__(self) -> dict:
-        return {"folder": self.folder, "url": self.url, "_entries": None, "_prefetcher": None}
+        return {**self.__dict__, "_entries": None, "_prefetcher": None}
 
     @property
     def entries(self) -> dict[str, dict]:
@@ -235,23 +296,35 @@ class RemoteShards:
 
     def ensure(self, tar: str | Path) -> Path:
         """The local, verified copy of `tar` (a path in this folder or a name), fetched when it
-        is missing or damaged; a one-line SketchcolorError naming the object when it cannot be."""
+        is missing or damaged; a one-line SketchcolorError naming the object when it cannot be.
+        The tar stays in use (never evicted) for the rest of this process's life."""
         name = Path(tar).name
         entry = self.entries.get(name)
         if entry is None:
             raise SketchcolorError(f"{self.object_url(name)}: not in the manifest")
         path = self.folder / name
-        if verified_marker_holds(self.folder, entry):
-            return path
-        with file_lock(self.folder / f".{name}.lock"):
+        lease(self.folder).add(name)  # before the check: an eviction from now on skips it
+        with file_lock(self.folder, name, shared=True):
+            if verified_marker_holds(self.folder, entry):
+                touch(self.folder, name)
+                return path
+        with file_lock(self.folder, name):
             if verified_marker_holds(self.folder, entry):
                 return path  # another rank of this node fetched it meanwhile
             self._fetch(entry)
+        if self.max_bytes is not None:
+            keep_under(self.root, self.max_bytes)
         return path
 
+    def release(self, tar: str | Path) -> None:
+        """This process no longer uses `tar`: an eviction may delete it again."""
+        lease(self.folder).remove(Path(tar).name)
+
     def ensure_all(self, tars: list[str]) -> None:
-        """Stage every tar of `tars`, in order, two transfers at a time."""
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="s3-stage") as pool:
+        """Stage every tar of `tars`, in order, PREFETCH_THREADS transfers at a time."""
+        with ThreadPoolExecutor(
+            max_workers=PREFETCH_THREADS, thread_name_prefix="s3-stage"
+        ) as pool:
             list(pool.map(self.ensure, tars))
 
     def _fetch(self, entry: dict) -> None:
@@ -259,8 +332,8 @@ class RemoteShards:
         name, index_name = entry["tar"], entry["idx"]
         path, index = self.folder / name, self.folder / index_name
         partial = self.folder / f".{name}.partial"
-        path.unlink(missing_ok=True)
-        (self.folder / f".{name}.ok").unlink(missing_ok=True)
+        marker_path(self.folder, name).unlink(missing_ok=True)  # first: never a marker without
+        path.unlink(missing_ok=True)  # the tar it vouches for
         problem = None
         for attempt in range(ATTEMPTS):
             try:
@@ -268,14 +341,15 @@ class RemoteShards:
                     index_partial = self.folder / f".{index_name}.{os.getpid()}.partial"
                     download(bucket, object_key(prefix, index_name), index_partial)
                     os.replace(index_partial, index)
-                download(bucket, object_key(prefix, name), partial)
+                sha256 = download(bucket, object_key(prefix, name), partial, entry.get("bytes"))
             except _transfer_errors() as error:
                 problem = f"cannot download ({describe_error(error)})"
                 continue
-            problem = shard_problem(partial, index, expected_record(entry))
+            problem = shard_problem(partial, index, expected_record(entry), sha256=sha256)
             if problem is None:
                 os.replace(partial, path)  # the tar takes its name only once it is verified
                 write_verified_marker(self.folder, entry)
+                touch(self.folder, name)
                 with open(self.folder / DOWNLOADS_LOG, "a") as log:
                     log.write(f"{name} {os.getpid()}\n")
                 return
@@ -341,7 +415,7 @@ def _verified_record(folder: Path, entry: dict) -> dict | None:
 def verified_marker_holds(folder: Path, entry: dict) -> bool:
     """True when the tar of `entry` passed verification against it and is unchanged."""
     try:
-        recorded = json.loads((folder / f".{entry['tar']}.ok").read_text())
+        recorded = json.loads(marker_path(folder, entry["tar"]).read_text())
     except (OSError, ValueError):
         return False
     return recorded == _verified_record(folder, entry)
@@ -349,18 +423,7 @@ def verified_marker_holds(folder: Path, entry: dict) -> bool:
 
 def write_verified_marker(folder: Path, entry: dict) -> None:
     record = json.dumps(_verified_record(folder, entry))
-    write_text_atomically(folder / f".{entry['tar']}.ok", record)
-
-
-@contextlib.contextmanager
-def file_lock(path: Path):
-    """An exclusive flock on `path`, waited for; the kernel drops it when the holder dies."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    write_text_atomically(marker_path(folder, entry["tar"]), record)
 
 
 # --- writing

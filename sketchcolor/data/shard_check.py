@@ -31,8 +31,9 @@ def expected_record(entry: dict) -> dict:
     return {"sha256": entry["sha256"], "count": entry["count"], "bytes": entry.get("bytes")}
 
 
-def shard_problem(tar: Path, idx: Path, expected: dict) -> str | None:
-    """What is wrong with one tar and its .idx, or None."""
+def shard_problem(tar: Path, idx: Path, expected: dict, sha256: str | None = None) -> str | None:
+    """What is wrong with one tar and its .idx, or None. `sha256`: the tar's, when its bytes
+    were hashed as they were written (a download); else the file is read and hashed here."""
     if not tar.is_file():
         return "missing"
     size = tar.stat().st_size
@@ -44,7 +45,7 @@ def shard_problem(tar: Path, idx: Path, expected: dict) -> str | None:
     samples = len({name.split(".", 1)[0] for name in members})
     if samples != expected["count"]:
         return f"{samples} samples, the manifest says {expected['count']}"
-    if file_sha256(tar) != expected["sha256"]:
+    if (sha256 or file_sha256(tar)) != expected["sha256"]:
         return "sha256 differs from the manifest (the file is damaged)"
     return index_problem(idx, members, expected["count"])
 

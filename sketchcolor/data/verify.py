@@ -80,7 +80,8 @@ def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> li
 
 def remote_problems(remote, entries: list[dict], *, progress: bool) -> list[ShardProblem]:
     """Stage each tar of s3:// shards (verified as it arrives); a tar that cannot be staged
-    is a problem named by its object URL."""
+    is a problem named by its object URL. Each is let go once checked, so a bounded shard
+    cache evicts the ones checked before (--shard-cache-max-gb)."""
     from tqdm import tqdm
 
     problems = []
@@ -90,6 +91,8 @@ def remote_problems(remote, entries: list[dict], *, progress: bool) -> list[Shar
         except SketchcolorError as error:
             url = remote.object_url(entry["tar"])
             problems.append(ShardProblem(url, str(error).removeprefix(f"{url}: ")))
+        finally:
+            remote.release(entry["tar"])
     return problems
 
 

@@ -78,7 +78,8 @@ def build_run(config: TrainConfig, accelerator) -> Run:
     """Data, loss, models, optimizers and the resumed state, in the order that keeps runs exact."""
     run = Run()
     run.hint_config = HintConfig.for_size(config.model.size, **config.hints.to_dict())
-    use_shard_cache(config.loader.shard_cache)  # where s3:// shards are staged on this node
+    # Where s3:// shards are staged on this node, and how much of them it keeps.
+    use_shard_cache(config.loader.shard_cache, config.loader.shard_cache_max_gb)
     if config.loader.verify:  # before the run folder exists: a refused run leaves none
         verify_before_use(config.data, accelerator=accelerator)
     run.backend = resolve_backend(config.loader.backend)
