@@ -17,6 +17,7 @@ launch(ServeConfig(runs=[Path("runs/m21-hints")], port=7860))
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import tempfile
 from pathlib import Path
@@ -70,7 +71,6 @@ def load_models(
 
 def user_errors(gr, function):
     """`function` with SketchcolorError shown as gr.Error: one line in the UI, no traceback."""
-    import functools
 
     @functools.wraps(function)
     def wrapped(*args, **kwargs):
@@ -122,13 +122,15 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
                          api_name="colorize")  # fmt: skip
         for connect in (connect_hints, connect_palette, connect_output, connect_batch):
             connect(gr, page, handlers)
+        app.load(user_errors(gr, handlers.palette_file), [page.palette_name, *page.swatches],
+                 page.palette_download, **PRIVATE)  # the palette download is ready at once  # fmt: skip
     app.queue(default_concurrency_limit=config.concurrency)
     return app
 
 
 def connect_hints(gr, page, handlers) -> None:
     """Run choice, the brush canvas, the dots canvas and reference hints."""
-    handle = lambda function: user_errors(gr, function)  # noqa: E731
+    handle = functools.partial(user_errors, gr)
     page.run.change(handle(handlers.show_run), page.run,
                     [page.info, page.hints_box, page.palette_box], **PRIVATE)  # fmt: skip
     page.sketch.change(handle(handlers.editor_value), page.sketch, page.editor, **PRIVATE)
@@ -152,9 +154,8 @@ def connect_hints(gr, page, handlers) -> None:
 
 
 def connect_palette(gr, page, handlers) -> None:
-    """Swatches <-> hex text (typed text applies on Enter or on leaving the box), palette
-    files in and out, a reference image's colours."""
-    handle = lambda function: user_errors(gr, function)  # noqa: E731
+    """Swatches <-> hex text, palette files in and out, a reference image's colours."""
+    handle = functools.partial(user_errors, gr)
     swatches = page.swatches
     # The text follows the user's picks (input, release, blur: not .change, which the page's
     # own updates fire too and which would race with typing); whoever sets the swatches sets
@@ -163,9 +164,10 @@ def connect_palette(gr, page, handlers) -> None:
     picked = [event for swatch in swatches for event in (swatch.input, swatch.release, swatch.blur)]
     gr.on(picked, handle(handlers.swatches_to_text), swatches, page.palette_text,
           trigger_mode="always_last", **quiet)  # fmt: skip
-    typed = gr.on([page.palette_text.submit, page.palette_text.blur],
-                  handle(handlers.check_palette_text), page.palette_text, page.palette_text,
-                  **quiet)  # fmt: skip
+    # Typed text applies on Enter only: applying it on leaving the box as well would race
+    # with the swatch picked next and undo it.
+    typed = page.palette_text.submit(handle(handlers.check_palette_text), page.palette_text,
+                                     page.palette_text, **quiet)  # fmt: skip
     typed.success(handle(handlers.text_to_swatches), page.palette_text, swatches, **quiet)
     gr.on([page.palette_name.change, *[swatch.change for swatch in swatches]],
           handle(handlers.palette_file), [page.palette_name, *swatches], page.palette_download,
@@ -186,6 +188,7 @@ def connect_output(gr, page, handlers) -> None:
           [page.output, page.latency, page.download], trigger_mode="always_last", **PRIVATE)  # fmt: skip
     page.show_regions.click(user_errors(gr, handlers.show_regions), page.sketch, page.regions,
                             **PRIVATE)  # fmt: skip
+    page.sketch.change(lambda: gr.update(visible=False), None, page.regions, **PRIVATE)  # stale
 
 
 def connect_batch(gr, page, handlers) -> None:

@@ -19,6 +19,7 @@ from PIL import Image
 
 from sketchcolor.data.conditioning import uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.flattening import to_uint8
 from sketchcolor.palettes import (
     Palette,
     colors_to_text,
@@ -125,8 +126,7 @@ class Handlers:
         if not sketch:
             raise SketchcolorError("upload a sketch first")
         image = read_uploaded_sketch(sketch, self.config.max_pixels)
-        pixels = ((image[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
-        picture, count = region_picture(pixels)
+        picture, count = region_picture(to_uint8(image)[0])
         return self.gr.update(value=picture, visible=True, label=f"Regions: {count}")
 
     # ------------------------------------------------------------------------- hints

@@ -107,7 +107,8 @@ def palette_panel(gr, page: Page, visible: bool) -> None:
                                                           elem_id="palette-download")  # fmt: skip
             page.palette_upload = gr.File(label="Load a palette (.json)", file_types=[".json"],
                                           elem_id="palette-upload")  # fmt: skip
-            page.palette_reference = gr.Image(label="Reference", type="filepath", height=200)
+            page.palette_reference = gr.Image(label="Reference", type="filepath", height=200,
+                                              elem_id="palette-reference")  # fmt: skip
             page.take = gr.Button("Take its 9 colours")
 
 

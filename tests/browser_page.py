@@ -25,7 +25,13 @@ def chromium_path() -> str | None:
 
 
 def click_sketch_pixel(page, x: int, y: int) -> None:
-    """Click the hint canvas where sketch pixel (x, y) is shown (the image is scaled to fit)."""
+    """Click the hint canvas where sketch pixel (x, y) is shown (the image is scaled to fit),
+    once it is redrawn: a click on its loading overlay would be lost."""
+    page.wait_for_function(
+        "() => document.querySelector('#canvas [data-testid=status-tracker]')"
+        ".classList.contains('hide')",
+        timeout=TIMEOUT_MS,
+    )
     image = page.locator("#canvas img")
     box = image.bounding_box()
     natural = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
