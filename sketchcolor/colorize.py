@@ -53,7 +53,8 @@ class UserControls:
     """A hints PNG or JSON, in the sketch's own pixel coordinates."""
 
     hints_labels: list | dict | None = None
-    """Parsed hints JSON (the `--hints-json` format) given as text rather than a file."""
+    """Parsed hints JSON (the `--hints-json` format) given as text rather than a file; with
+    a hints PNG too (the web app's brush strokes and dots), the labels go over the PNG's."""
 
     @property
     def has_hints(self) -> bool:
@@ -197,14 +198,15 @@ def user_controls(
 ) -> UserControls:
     """Check the given controls against the run's colour control and load the palette.
 
-    hints_text: hints JSON as a string ("" or None for none), as the web app's API takes it.
+    hints_text: hints JSON as a string ("" or None for none), as the web app's API takes it;
+    it may come with a hints PNG (painted strokes), its labels drawn over the PNG's.
     """
     from sketchcolor.data import user_controls as controls
     from sketchcolor.data.conditioning import uses_hints, uses_palette
 
     if palette and palette_from:
         raise SketchcolorError("give either a palette or --palette-from, not both")
-    if sum(bool(given) for given in (hints_png, hints_json, hints_text)) > 1:
+    if sum(bool(given) for given in (hints_png, hints_json)) > 1 or (hints_json and hints_text):
         raise SketchcolorError("give either a hints PNG or a hints JSON, not both")
     has_palette = bool(palette or palette_from)
     hints_path = Path(hints_png or hints_json) if (hints_png or hints_json) else None
@@ -277,13 +279,23 @@ def hints_for(controls: UserControls, placement: Placement, label_size: int):
 
     # JSON coordinates are pixels of the original sketch; scale them to the scaled sketch.
     where = dict(label_size=label_size, source_size=placement.original)
+    parts = []
+    if controls.hints_path is not None:
+        parts.append(load_hints(controls.hints_path, placement.scaled, **where))
     if controls.hints_labels is not None:
-        hints = hints_from_json(controls.hints_labels, placement.scaled, **where)
-    else:
-        hints = load_hints(controls.hints_path, placement.scaled, **where)
+        parts.append(hints_from_json(controls.hints_labels, placement.scaled, **where))
+    hints = parts[0] if len(parts) == 1 else over(parts[1], parts[0])
     rgb = to_canvas(hints.rgb, placement, fill=1.0, mode="nearest")
     mask = to_canvas(hints.mask, placement, fill=0.0, mode="nearest")
     return Hints(rgb=rgb, mask=mask)
+
+
+def over(top, bottom):
+    """Two Hints at one size as one: `top`'s labels where it has them, else `bottom`'s."""
+    from sketchcolor.data.conditioning import Hints
+
+    rgb = torch.where(top.mask > 0, top.rgb, bottom.rgb)
+    return Hints(rgb=rgb, mask=torch.maximum(top.mask, bottom.mask))
 
 
 # ----------------------------------------------------------------------------- generation

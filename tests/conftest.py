@@ -64,6 +64,22 @@ def served_runs(shard_dir, tmp_path_factory) -> dict[str, Path]:
     return runs
 
 
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium driven by Playwright (skipped, saying why, where either is missing)."""
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
+                                   "(pip install -e '.[test]')")  # fmt: skip
+    from tests.browser_page import chromium_path
+
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("no chromium executable (apt-get install chromium); the browser test needs it")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
 # The served app's pixel limit: far above every test sketch, low enough that a sketch over it
 # uploads quickly on a loaded machine (a 17 MP file over the 16 MP default took long enough to
 # time the client out). The default itself is checked in test_serve_cli.py.

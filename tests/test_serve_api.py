@@ -45,12 +45,54 @@ def pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def test_the_endpoint_takes_sketch_run_hints_palette(client):
-    info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    names = [parameter["parameter_name"] for parameter in info["/colorize"]["parameters"]]
-    assert len(names) == 4
-    assert [p["label"] for p in info["/colorize"]["parameters"]] == ["sketch", "run", "hints",
-                                                                     "palette"]  # fmt: skip
+def test_the_endpoint_takes_sketch_run_hints_palette_then_two_optional_inputs(client):
+    parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"][
+        "/colorize"]["parameters"]  # fmt: skip
+    assert [p["label"] for p in parameters] == ["sketch", "run", "hints", "palette",
+                                                "hints_image", "flatten"]  # fmt: skip
+    # So a call with only the first four, as before, still works: the client fills these in.
+    assert [p["parameter_has_default"] for p in parameters] == [False] * 4 + [True] * 2
+    assert [p["parameter_default"] for p in parameters[4:]] == [None, False]
+
+
+@pytest.fixture(scope="module")
+def strokes_png(tmp_path_factory):
+    """A painted stroke as the page sends it: a red band, transparent elsewhere."""
+    rgba = np.zeros((120, 200, 4), np.uint8)
+    rgba[20:40, 10:190] = (255, 0, 0, 255)
+    path = tmp_path_factory.mktemp("strokes") / "strokes.png"
+    Image.fromarray(rgba, "RGBA").save(path)
+    return path
+
+
+def test_a_hints_image_is_what_colorize_hints_writes(client, sketch, served_runs, strokes_png,
+                                                     tmp_path):  # fmt: skip
+    out = client.predict(handle_file(str(sketch)), "hints", "", "", handle_file(str(strokes_png)),
+                         api_name="/colorize")  # fmt: skip
+    (expected,) = colorize(sketch, served_runs["hints"], tmp_path / "cli.png", device="cpu",
+                           hints_png=strokes_png)  # fmt: skip
+    assert np.array_equal(pixels(out), pixels(expected))
+    plain = pixels(call(client, sketch, "hints")).astype(int)
+    change = np.abs(pixels(out).astype(int) - plain).mean(axis=-1)
+    assert change[20:40, 10:190].mean() > 4 * change[70:, :].mean()  # along the stroke
+
+
+def test_strokes_and_dots_together_and_flatten(client, sketch, served_runs, strokes_png, tmp_path):
+    from sketchcolor.colorize import colorize_sketch, load_colorizer, read_sketch, user_controls
+
+    dots = json.dumps(HINTS)
+    out = client.predict(handle_file(str(sketch)), "hints", dots, "",
+                         handle_file(str(strokes_png)), True, api_name="/colorize")  # fmt: skip
+    colorizer = load_colorizer(served_runs["hints"], "cpu")
+    controls = user_controls("hints", served_runs["hints"], palette=None, palette_from=None,
+                             hints_png=strokes_png, hints_json=None, hints_text=dots)  # fmt: skip
+    expected = colorize_sketch(colorizer, read_sketch(sketch), controls, flatten=True)
+    expected = ((expected[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(pixels(out), expected)
+    unflattened = client.predict(handle_file(str(sketch)), "hints", dots, "",
+                                 handle_file(str(strokes_png)), api_name="/colorize")  # fmt: skip
+    assert not np.array_equal(pixels(out), pixels(unflattened))
+    assert not np.array_equal(pixels(unflattened), pixels(call(client, sketch, "hints", dots)))
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,8 @@
 
 Saves a screenshot of the app in the test's temporary folder (docs/ui.png comes from
 docs/ui_screenshot.py, on trained runs). Skipped, with the reason, where Playwright or a chromium
-executable is missing.
+executable is missing (the `browser` fixture, tests/conftest.py). Strokes, flat colours,
+palettes and several files: tests/test_serve_artist.py.
 """
 
 from __future__ import annotations
@@ -10,13 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageDraw
 
 from tests.browser_page import (
     TIMEOUT_MS,
     add_hint,
-    chromium_path,
     fetch_image,
     hint_labels,
     open_app,
@@ -27,19 +26,6 @@ from tests.browser_page import (
 
 SKETCH_SIZE = (320, 256)  # width, height: not square, so coordinates are checked both ways
 HINT_A, HINT_B = (80, 90), (230, 170)  # (x, y) in sketch pixels
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                                   "(pip install -e '.[test]')")  # fmt: skip
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium executable (apt-get install chromium); the browser test needs it")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 def write_sketch(path: Path) -> Path:

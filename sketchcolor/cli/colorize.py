@@ -33,6 +33,8 @@ class ColorizeOptions:
     """1 to 9 hex colors, "#ff0000,#00ff00,..." (not with --palette-from)."""
     palette_from: Path | None = None
     """Reference image to take 9 colors from."""
+    palette_file: Path | None = None
+    """A saved palette, {"name": .., "colors": ["#rrggbb", ...]} (the web app writes these)."""
     hints: Path | None = None
     """Hint labels PNG (transparent or white ground; not with --hints-json)."""
     hints_json: Path | None = None
@@ -68,14 +70,22 @@ def run(args: ColorizeOptions) -> int:
     from sketchcolor.colorize import colorize
     from sketchcolor.errors import SketchcolorError
 
-    for first, second in (("palette", "palette_from"), ("hints", "hints_json")):
+    pairs = [("palette", "palette_from"), ("palette", "palette_file"),
+             ("palette_from", "palette_file"), ("hints", "hints_json")]  # fmt: skip
+    for first, second in pairs:
         if getattr(args, first) is not None and getattr(args, second) is not None:
-            raise SketchcolorError(f"give --{first} or --{second.replace('_', '-')}, not both")
+            first, second = (name.replace("_", "-") for name in (first, second))
+            raise SketchcolorError(f"give --{first} or --{second}, not both")
+    palette = args.palette
+    if args.palette_file is not None:
+        from sketchcolor.palettes import load_palette
+
+        palette = load_palette(args.palette_file).colors
     written = colorize(
         list(args.sketches),
         args.run,
         args.out,
-        palette=args.palette,
+        palette=palette,
         palette_from=args.palette_from,
         hints_png=args.hints,
         hints_json=args.hints_json,
