@@ -3,7 +3,7 @@ colours, flat colours on, the region map, and what the model made of them.
 
 Serves the runs (by default the quickstart's hints and palette runs: `sketchcolor quickstart`
 first), uploads the sketch half of a val pair, paints one short stroke inside each of the
-largest flat colour regions of the colour half (up to `--strokes`), in that region's colour,
+largest regions its lines close (up to `--strokes`), in the colour half's colour there,
 takes the palette from the colour half when the first run takes one, turns "Flat colours" on,
 shows the regions and photographs the page. Needs Playwright and Debian's chromium, as the
 browser tests do.
@@ -36,37 +36,45 @@ from tests.browser_page import (  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 
 
-def flat_region_points(truth: np.ndarray, count: int, step: int = 24) -> list[tuple[int, int, str]]:
-    """(x, y, "#rrggbb") at the centres of flat 9x9 windows, one per distinct colour (not white
-    or black), the largest regions first (by how many grid points share the colour)."""
-    found: dict[tuple[int, ...], list[tuple[int, int]]] = {}
-    height, width, _ = truth.shape
-    for y in range(step // 2, height - 4, step):
-        for x in range(step // 2, width - 4, step):
-            window = truth[y - 4 : y + 5, x - 4 : x + 5].reshape(-1, 3).astype(int)
-            if np.ptp(window, axis=0).max() <= 6:  # flat: no line or edge inside
-                found.setdefault(tuple(window[40] // 16), []).append((x, y))
-    largest = sorted(found.values(), key=len, reverse=True)[:count]
+def region_points(truth: np.ndarray, sketch: np.ndarray, count: int) -> list[tuple[int, int, str]]:
+    """(x, y, "#rrggbb"): the deepest point of each region the sketch's lines close (not the
+    one around the picture), in the truth's colour there (not white or black), the largest
+    regions first."""
+    from scipy import ndimage
+
+    from sketchcolor.data.regions import line_mask, segment_regions
+
+    lines = line_mask(sketch)
+    regions = segment_regions(lines)
+    edges = np.concatenate([regions[0], regions[-1], regions[:, 0], regions[:, -1]])
+    sizes = np.bincount(regions.ravel())
     points = []
-    for places in largest:
-        x, y = places[len(places) // 2]
+    for region in np.argsort(sizes)[::-1]:
+        if region == 0 or region in edges or sizes[region] < 200:
+            continue
+        depth = ndimage.distance_transform_edt((regions == region) & ~lines)
+        y, x = np.unravel_index(np.argmax(depth), depth.shape)
         if truth[y, x].min() >= 235 or truth[y, x].max() <= 30:
             continue  # the white ground and the black lines: nothing to paint
-        points.append((x, y, "#{:02x}{:02x}{:02x}".format(*truth[y, x])))
-    return points
+        points.append((int(x), int(y), "#{:02x}{:02x}{:02x}".format(*truth[y, x])))
+    return points[:count]
 
 
-def stroke_through(truth: np.ndarray, x: int, y: int, reach: int = 14) -> list[tuple[int, int]]:
-    """A short horizontal stroke through (x, y) that stays where the truth keeps (x, y)'s
-    colour (brush width kept clear of the region's edge)."""
-    row = truth[y].astype(int)
-    same = np.abs(row - row[x]).max(axis=1) <= 6
+def stroke_through(truth: np.ndarray, x: int, y: int, reach: int = 16) -> list | None:
+    """A short horizontal stroke through (x, y), [(x, y), ...], that stays where the truth
+    keeps (x, y)'s colour with the brush (the app's: 1/32 of the shorter side across) clear
+    of the region's edge; None where the region is too thin for it."""
+    clear = max(2, round(min(truth.shape[:2]) / 64)) + 3
+    same = np.abs(truth.astype(int) - truth[y, x].astype(int)).max(axis=2) <= 6
+    free = same[y - clear : y + clear + 1].all(axis=0)  # columns with room above and below
+    if y < clear or not free[x]:
+        return None
     left = right = x
-    while left - 1 >= 0 and same[left - 1] and x - left < reach + 6:
+    while left - 1 >= 0 and free[left - 1] and x - left < reach + clear:
         left -= 1
-    while right + 1 < len(row) and same[right + 1] and right - x < reach + 6:
+    while right + 1 < len(free) and free[right + 1] and right - x < reach + clear:
         right += 1
-    return [(min(x, left + 6), y), (x, y), (max(x, right - 6), y)]
+    return [(min(x, left + clear), y), (x, y), (max(x, right - clear), y)]
 
 
 def parse_args() -> argparse.Namespace:
@@ -100,10 +108,13 @@ def photograph(page, sketch_file: Path, truth_file: Path, points: list, size: tu
         page.locator("#palette-reference input[type=file]").set_input_files(str(truth_file))
         page.get_by_role("button", name="Take its 9 colours").click()
         previous = wait_for_latency(page, "with", previous)
+        page.get_by_text("Palette files and reference images").click()  # closed again
     takes_hints = page.get_by_role("tab", name="Brush strokes").is_visible()
+    truth = np.asarray(Image.open(truth_file).convert("RGB"))
     for x, y, colour in points if takes_hints else []:
-        paint_stroke(page, stroke_through(np.asarray(Image.open(truth_file)), x, y), size, colour)
-        previous = wait_for_latency(page, "brush strokes", previous)
+        if (stroke := stroke_through(truth, x, y)) is not None:
+            paint_stroke(page, stroke, size, colour)
+            previous = wait_for_latency(page, "brush strokes", previous)
     page.locator("#flat input").check()
     wait_for_latency(page, "flat colours", previous)
     page.click("#show-regions")
@@ -123,7 +134,7 @@ def main() -> None:
         pair = np.asarray(image.convert("RGB"))
     half = pair.shape[1] // 2
     truth, sketch = pair[:, :half], pair[:, half:]
-    points = flat_region_points(truth, args.strokes)
+    points = region_points(truth, sketch, args.strokes)
     executable = chromium_path()
     if executable is None:
         raise SystemExit("ui_screenshot.py: no chromium executable (apt-get install chromium)")

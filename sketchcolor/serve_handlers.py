@@ -39,6 +39,7 @@ from sketchcolor.serve_controls import (
     rgb_hex,
     shown_label_size,
 )
+from sketchcolor.serve_layout import DEFAULT_SWATCHES
 from sketchcolor.serve_request import (
     colorize_request,
     describe_run,
@@ -132,8 +133,15 @@ class Handlers:
     # ------------------------------------------------------------------------- hints
 
     def editor_value(self, sketch):
-        """A new sketch: the brush canvas shows it, with no strokes."""
-        return {"background": sketch, "layers": [], "composite": sketch} if sketch else None
+        """A new sketch: the brush canvas shows it, with no strokes, and a brush sized to it
+        (1/32 of its shorter side across: 8 px on a 256 px sketch)."""
+        size = sketch_size(sketch) if sketch else None
+        if size is None:
+            return None
+        brush = self.gr.Brush(colors=list(DEFAULT_SWATCHES), default_color=DEFAULT_SWATCHES[0],
+                              color_mode="defaults", default_size=max(2, round(min(size) / 64)))  # fmt: skip
+        value = {"background": sketch, "layers": [], "composite": sketch}
+        return self.gr.update(value=value, brush=brush)
 
     def draw_hints(self, sketch, run, hints, editor):
         """The dots canvas: the sketch with the painted strokes and the dots on it."""

@@ -55,8 +55,8 @@ def hints_panel(gr, page: Page, visible: bool) -> None:
                     label="Paint hint strokes (brush, colour, size, eraser, undo)",
                     type="numpy", image_mode="RGBA", format="png", sources=(), transforms=(),
                     layers=False, height=380, elem_id="strokes", buttons=["fullscreen"],
-                    brush=gr.Brush(colors=list(DEFAULT_SWATCHES), default_color="#d94f4f",
-                                   color_mode="defaults"),
+                    brush=gr.Brush(colors=list(DEFAULT_SWATCHES), default_color=DEFAULT_SWATCHES[0],
+                                   color_mode="defaults"),  # sized to each sketch on upload
                 )  # fmt: skip
             with gr.Tab("Dots", id="dots", elem_id="dots-tab"):
                 page.canvas = gr.Image(label="Click to place a hint dot", interactive=False,

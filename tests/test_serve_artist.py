@@ -132,6 +132,19 @@ def type_palette(page, text: str) -> None:
     field.press("Enter")
 
 
+def download_palette(page, target: Path, name: str, tries: int = 20) -> Path:
+    """The palette download, once the button holds the file written after the name changed
+    (the page writes it in the background)."""
+    for _ in range(tries):
+        with page.expect_download(timeout=TIMEOUT_MS) as download:
+            page.click("#palette-download")
+        download.value.save_as(target)
+        if json.loads(target.read_text())["name"] == name:
+            break
+        page.wait_for_timeout(500)
+    return target
+
+
 def test_hex_palettes_and_palette_files(browser, serve_url, tmp_path):
     page = open_app(browser, serve_url, accept_downloads=True)
     choose_run(page, "palette")
@@ -156,12 +169,7 @@ def test_hex_palettes_and_palette_files(browser, serve_url, tmp_path):
 
     page.get_by_text("Palette files and reference images").click()
     page.locator("#palette-name textarea").fill("autumn")
-    page.locator("#palette-name textarea").press("Enter")
-    page.wait_for_load_state("networkidle")
-    with page.expect_download(timeout=TIMEOUT_MS) as download:
-        page.click("#palette-download")
-    saved = tmp_path / "saved.json"
-    download.value.save_as(saved)
+    saved = download_palette(page, tmp_path / "saved.json", "autumn")
     assert json.loads(saved.read_text()) == {"name": "autumn", "colors": expected}
 
     (tmp_path / "sea.json").write_text(
