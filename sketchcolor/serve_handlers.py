@@ -19,7 +19,7 @@ from PIL import Image
 
 from sketchcolor.data.conditioning import uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.flattening import to_uint8
+from sketchcolor.flattening import from_uint8, to_uint8
 from sketchcolor.palettes import (
     Palette,
     colors_to_text,
@@ -66,6 +66,10 @@ class Handlers:
 
     # ------------------------------------------------------------------------- colours
 
+    def flatten(self, asked) -> bool:
+        """Flat colours for a request: the server's --flatten, or the page's switch / API flag."""
+        return self.config.flatten or bool(asked)
+
     def request(self, sketch: str, run: str, hints: str, editor, swatches) -> dict:
         """The controls the run takes, as colorize_request's keywords (hidden ones not sent):
         hints JSON, a hints image of the painted strokes, the swatches' palette."""
@@ -94,7 +98,7 @@ class Handlers:
         if not sketch:
             return None, "Upload a sketch to start.", gr.update(value=None, interactive=False)
         request = self.request(sketch, run, hints, editor, swatches)
-        flatten = self.config.flatten or bool(flat)
+        flatten = self.flatten(flat)
         start = time.perf_counter()
         output = colorize_request(self.models, sketch, run, **request,
                                   max_pixels=self.config.max_pixels, flatten=flatten)  # fmt: skip
@@ -112,7 +116,7 @@ class Handlers:
         """`/colorize`: (sketch, run, hints JSON, palette[, hints image, flatten]) -> PNG path."""
         output = colorize_request(self.models, sketch, run, hints or "", palette or "",
                                   hints_image=hints_image, max_pixels=self.config.max_pixels,
-                                  flatten=self.config.flatten or bool(flatten))  # fmt: skip
+                                  flatten=self.flatten(flatten))  # fmt: skip
         return str(self.outputs.write(output, Path(sketch).stem))
 
     def show_run(self, run):
@@ -153,7 +157,7 @@ class Handlers:
         layers = (editor or {}).get("layers") or []
         rgba = strokes_rgba(layers, tuple(image.shape[-2:])) if takes_hints and layers else None
         if rgba is not None:
-            strokes = torch.from_numpy(rgba.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+            strokes = from_uint8(rgba[None])  # (1, 4, H, W): colour and alpha
             image = torch.where(strokes[:, 3:] > 0, strokes[:, :3], image)
         labels = parse_labels(hints) if takes_hints else []
         return hint_overlay(image, labels, shown_label_size(colorizer, image.shape[-2:]))
@@ -231,4 +235,4 @@ class Handlers:
         """One sketch of a batch -> its colours (1, 3, H, W) in [-1, 1]."""
         return colorize_request(self.models, str(path), run, **request,
                                 max_pixels=self.config.max_pixels,
-                                flatten=self.config.flatten or bool(flat))  # fmt: skip
+                                flatten=self.flatten(flat))  # fmt: skip

@@ -148,21 +148,6 @@ def test_an_oversized_upload_is_refused_with_a_message_then_serving_goes_on(auth
 # ----------------------------------------------------------------------------- the browser
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
-                                   "(pip install -e '.[test]')")  # fmt: skip
-    from tests.browser_page import chromium_path
-
-    executable = chromium_path()
-    if executable is None:
-        pytest.skip("no chromium executable (apt-get install chromium); the browser test needs it")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield browser
-        browser.close()
-
-
 def log_in(page, user: str, password: str) -> None:
     """Fill the login form (a failed attempt empties the user name) and press Login."""
     page.locator("input[data-testid=textbox]").fill(user)
