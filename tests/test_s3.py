@@ -313,25 +313,64 @@ def test_a_store_lost_mid_run_stops_training_with_one_line_and_keeps_the_checkpo
     assert not (run / "checkpoints" / "step-4").exists()
 
 
-def test_each_rank_fetches_only_the_tars_of_its_part(s3_shards, tmp_path):
-    """Evaluation order: rank r of 2 reads samples [12r, 12r + 12) of the 24, tars 2r, 2r + 1."""
+# 24 train samples in 4 tars of 6. Evaluation: 2 ranks hold samples [0, 12) and [12, 24), tars
+# 0-1 and 2-3; 3 ranks hold [0, 8), [8, 16), [16, 24), so rank 1 needs tars 1 and 2 and shares
+# each with a neighbour (DALI then reads a trimmed index of just its samples).
+@pytest.mark.parametrize(
+    ("backend", "world_size", "tars"),
+    [("torch", 2, [[0, 1], [2, 3]]), ("dali", 2, [[0, 1], [2, 3]]),
+     ("torch", 3, [[0, 1], [1, 2], [2, 3]]), ("dali", 3, [[0, 1], [1, 2], [2, 3]])],
+)  # fmt: skip
+def test_each_rank_fetches_only_the_tars_of_its_part(
+    s3_shards, tmp_path, backend, world_size, tars
+):
+    if backend == "dali":
+        pytest.importorskip("nvidia.dali")
     from sketchcolor.data.loader import create_loader
     from sketchcolor.data.remote import use_shard_cache
 
     keys, fetched = [], []
-    for rank in (0, 1):
+    for rank in range(world_size):
         forget_clients()
         cache = tmp_path / f"node-{rank}"  # as if each rank ran on its own node
         use_shard_cache(cache)
         loader = create_loader(s3_shards, split="train", image_size=64, batch_size=4,
-                               backend="torch", training=False, rank=rank, world_size=2,
-                               num_workers=0)  # fmt: skip
+                               backend=backend, training=False, rank=rank,
+                               world_size=world_size, num_workers=1)  # fmt: skip
         keys.append([key for batch in loader.epoch(0) for key in batch["key"]])
         fetched.append(sorted(downloads(cache, s3_shards)))
     forget_clients()
-    assert fetched == [["train-000000.tar", "train-000001.tar"],
-                       ["train-000002.tar", "train-000003.tar"]]  # fmt: skip
-    assert len(keys[0]) == len(keys[1]) == 12 and not set(keys[0]) & set(keys[1])
+    assert fetched == [[f"train-00000{tar}.tar" for tar in rank_tars] for rank_tars in tars]
+    assert [len(rank_keys) for rank_keys in keys] == [24 // world_size] * world_size
+    assert len(set().union(*map(set, keys))) == 24  # disjoint, and the whole split
+
+
+def test_dali_training_ranks_fetch_only_their_part_of_each_epochs_tar_order(s3_shards, tmp_path):
+    """Training visits the tars in a new order each epoch; each of 2 ranks, on its own node,
+    stages the 2 tars its half of that order holds (and, built ahead, epoch 1's half)."""
+    pytest.importorskip("nvidia.dali")
+    from sketchcolor.data.dali_loader import dali_pipeline_config
+    from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.remote import use_shard_cache
+
+    fetched, keys, halves = [], [], []
+    for rank in (0, 1):
+        forget_clients()
+        cache = tmp_path / f"node-{rank}"
+        use_shard_cache(cache)
+        loader = create_loader(s3_shards, split="train", image_size=64, batch_size=4,
+                               backend="dali", rank=rank, world_size=2, num_workers=1,
+                               seed=5)  # fmt: skip
+        keys.append({key for batch in loader.epoch(0) for key in batch["key"]})
+        loader._pipelines.take(1)  # waits for epoch 1's pipeline, built ahead
+        halves.append([{Path(tar).name for tar in dali_pipeline_config(
+            loader.shards, loader.config, epoch).paths} for epoch in (0, 1)])  # fmt: skip
+        fetched.append(set(downloads(cache, s3_shards)))
+    forget_clients()
+    assert [len(half) for rank_halves in halves for half in rank_halves] == [2, 2, 2, 2]
+    assert not halves[0][0] & halves[1][0] and not halves[0][1] & halves[1][1]
+    assert fetched == [halves[0][0] | halves[0][1], halves[1][0] | halves[1][1]]
+    assert len(keys[0]) == len(keys[1]) == 12 and not keys[0] & keys[1]
 
 
 def test_the_dali_loader_reads_the_staged_tars_as_it_reads_a_folder(

@@ -10,9 +10,13 @@ Usage: for batch in dali_epoch(PipelineBuilder(shards, config), epoch=0, skip_ba
 
 from __future__ import annotations
 
+import atexit
 import functools
+import shutil
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -40,7 +44,7 @@ class PipelineBuilder:
 
         pipeline_config = dali_pipeline_config(self.shards, self.config, epoch)
         if self.shards.remote is not None:
-            # DALI's reader opens every listed tar when it is built: stage them all first.
+            # DALI's reader opens every listed tar when it is built: stage this rank's first.
             self.shards.remote.ensure_all(pipeline_config.paths)
         pipeline = build_pipeline(pipeline_config)
         pipeline.build()
@@ -98,7 +102,8 @@ def dali_epoch(
 
 
 def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
-    """This rank's pipeline options for `epoch` (the tar order of training epochs, the seed)."""
+    """This rank's pipeline options for `epoch`: the tars of its part, in this epoch's order
+    (training visits them in a new order each epoch), and its seed."""
     from sketchcolor.data.dali_pipeline import DaliPipelineConfig
 
     tar_paths, index_paths = shards.tar_paths, shards.index_paths
@@ -110,6 +115,7 @@ def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
         )
         tar_paths = [tar_paths[i] for i in order]
         index_paths = [index_paths[i] for i in order]
+    tar_paths, index_paths = rank_tars(tar_paths, index_paths, config)
     return DaliPipelineConfig(
         loader=config,
         paths=tar_paths,
@@ -117,6 +123,51 @@ def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
         seed=mixed_seed(config.seed, epoch, config.rank, bits=31),
         stored_half_size=shards.half_size,
     )
+
+
+def rank_tars(
+    tar_paths: list[str], index_paths: list[str], config: LoaderConfig
+) -> tuple[list[str], list[str]]:
+    """The tars that hold this rank's contiguous part (`config.part`) of the samples in this
+    tar order, and their indexes: a tar the part covers only in part gets an index of just
+    those samples, so the reader, given these alone, reads exactly the part.
+
+    Why not hand DALI every tar with its `shard_id`: its reader opens every tar it is given
+    when it is built, so on s3:// shards each node would stage the whole split.
+    """
+    part, start = config.part(sum(map(index_count, index_paths))), 0
+    tars, indexes = [], []
+    for tar, index in zip(tar_paths, index_paths, strict=True):
+        count = index_count(index)
+        first, stop = max(part.start - start, 0), min(part.stop - start, count)
+        start += count
+        if first < stop:
+            tars.append(tar)
+            indexes.append(index if stop - first == count else trimmed_index(index, first, stop))
+    return tars, indexes
+
+
+@functools.cache
+def index_count(index: str) -> int:
+    """Samples listed in a DALI index (its header says "v1.2 COUNT")."""
+    with open(index) as file:
+        return int(file.readline().split()[1])
+
+
+def trimmed_index(index: str, first: int, stop: int) -> str:
+    """A copy of `index` listing only samples [first, stop), in this process's temp folder."""
+    path = trimmed_index_folder() / f"{Path(index).stem}.{first}-{stop}.idx"
+    if not path.is_file():
+        lines = Path(index).read_text().splitlines()[1 + first : 1 + stop]
+        path.write_text("".join(f"{line}\n" for line in [f"v1.2 {stop - first}", *lines]))
+    return str(path)
+
+
+@functools.cache
+def trimmed_index_folder() -> Path:
+    folder = Path(tempfile.mkdtemp(prefix="sketchcolor-dali-index-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def dali_batch(outputs: dict, device: torch.device) -> dict:

@@ -31,10 +31,11 @@ class DaliPipelineConfig:
     """Image size, batch size, training, rank, world size, threads, prefetch and device."""
 
     paths: list[str]
-    """The split's tar files, in the order to read them this epoch."""
+    """This rank's tar files, in the order to read them this epoch."""
 
     index_paths: list[str]
-    """The DALI index (`wds2idx` format) beside each tar, same order as `paths`."""
+    """The DALI index (`wds2idx` format) of each tar, same order as `paths`; for a tar this
+    rank shares with a neighbour, one that lists only this rank's samples."""
 
     seed: int
     """This epoch's seed of the reader's shuffle and the flips (derived from the loader's seed,
@@ -74,8 +75,10 @@ def read_shards(config: DaliPipelineConfig):
         ext=["jpg;png", "palette"],
         dtypes=[types.UINT8, types.FLOAT],  # the palette member is raw little-endian float32
         missing_component_behavior="error",
-        shard_id=config.loader.rank,
-        num_shards=config.loader.world_size,
+        # `paths` hold this rank's part alone (dali_loader.rank_tars), so the reader reads
+        # them all rather than sharding them again.
+        shard_id=0,
+        num_shards=1,
         random_shuffle=config.loader.training,
         initial_fill=config.shuffle_buffer,
         seed=config.seed,

@@ -35,10 +35,10 @@ class LoaderConfig:
     """Shuffle + paired flip + full batches only; False: in order, no flip, every sample once."""
 
     rank: int = 0
-    """This process's rank: which contiguous part of the split it reads (DALI `shard_id`)."""
+    """This process's rank: which contiguous part of the split it reads (`part`)."""
 
     world_size: int = 1
-    """Number of processes sharing the split (DALI `num_shards`)."""
+    """Number of processes sharing the split."""
 
     seed: int = 0
     """Base seed of shuffles and flips; the same (seed, epoch, rank, world size) gives the
@@ -56,7 +56,8 @@ class LoaderConfig:
     file systems (NFS, Lustre), where page faults on a mapping are slow. No effect on torch."""
 
     def part(self, count: int) -> range:
-        """This rank's contiguous part of `count` samples; the same split DALI's readers use."""
+        """This rank's contiguous part of `count` samples (the split of DALI's `shard_id`; the
+        DALI loader hands its reader only this part's tars, dali_loader.rank_tars)."""
         return range(
             count * self.rank // self.world_size, count * (self.rank + 1) // self.world_size
         )
