@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import zipfile
 from pathlib import Path
 
@@ -132,17 +133,25 @@ def type_palette(page, text: str) -> None:
     field.press("Enter")
 
 
-def download_palette(page, target: Path, name: str, tries: int = 20) -> Path:
-    """The palette download, once the button holds the file written after the name changed
-    (the page writes it in the background)."""
-    for _ in range(tries):
+def download_palette(page, target: Path, name: str, seconds: float = 120) -> Path:
+    """The palette download, once the button holds the file written after the name was typed.
+
+    The page writes that file in the background, on the name's change event; on a loaded
+    machine the answer can lag the click (once in CI it had not come after 20 tries), so each
+    try types the name again, firing the event anew, until a deadline rather than a count.
+    """
+    deadline = time.monotonic() + seconds
+    field = page.locator("#palette-name textarea")
+    while True:
         with page.expect_download(timeout=TIMEOUT_MS) as download:
             page.click("#palette-download")
         download.value.save_as(target)
-        if json.loads(target.read_text())["name"] == name:
-            break
+        if json.loads(target.read_text())["name"] == name or time.monotonic() > deadline:
+            return target
+        field.fill("")
+        field.fill(name)
+        page.wait_for_load_state("networkidle")
         page.wait_for_timeout(500)
-    return target
 
 
 def test_hex_palettes_and_palette_files(browser, serve_url, tmp_path):
