@@ -42,8 +42,10 @@ def flat_colors(output: torch.Tensor, sketch: torch.Tensor, hints=None) -> np.nd
     """flatten_picture's colours before the lines are drawn back: (H, W, 3) uint8, one colour
     per region (the flat layer of a layered file, sketchcolor.layers)."""
     output_u8, sketch_u8 = to_uint8(output)[0], to_uint8(sketch)[0]
+    lines = line_mask(sketch_u8)
+    regions = segment_regions(lines)
     points = []
-    if hints is not None:
-        points = label_points(hints.mask[0, 0].cpu().numpy() > 0.5, to_uint8(hints.rgb)[0])
-    regions = segment_regions(line_mask(sketch_u8))
+    if hints is not None:  # a stroke across several regions colours each of them
+        mask = hints.mask[0, 0].cpu().numpy() > 0.5
+        points = label_points(mask, to_uint8(hints.rgb)[0], regions, lines)
     return region_colors(output_u8, sketch_u8, regions, points)

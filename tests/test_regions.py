@@ -5,6 +5,7 @@ import numpy as np
 from sketchcolor.data.regions import (
     bucket_regions,
     flatten_colors,
+    label_points,
     line_mask,
     paint_bucket,
     segment_regions,
@@ -79,3 +80,60 @@ def test_two_labels_in_one_region_each_colour_their_own_side():
     assert tuple(flat[50, 5]) == RED and tuple(flat[50, 58]) == blue
     one = flatten_colors(np.full_like(sketch, 128), sketch, regions, [(30, 10, RED)])
     assert tuple(one[50, 58]) == RED  # a single label still fills its whole region
+
+
+def three_columns() -> np.ndarray:
+    """A 64 px frame split into three regions by vertical 2 px lines at x = 20 and x = 42."""
+    sketch = boxed_sketch(0)
+    sketch[:, 31:33] = 255
+    sketch[:, 20:22] = 0
+    sketch[:, 42:44] = 0
+    return sketch
+
+
+def test_a_stroke_across_lines_colours_every_region_it_crosses():
+    sketch = three_columns()
+    lines = line_mask(sketch)
+    regions = segment_regions(lines)
+    mask = np.zeros((64, 64), bool)
+    mask[28:34, 6:58] = True  # one 6 px stroke over all three columns
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[mask] = RED
+    points = label_points(mask, rgb, regions, lines)
+    assert sorted(int(regions[y, x]) for y, x, _ in points) == sorted(
+        int(regions[30, x]) for x in (10, 32, 52)
+    )
+    assert {color for _, _, color in points} == {RED}
+    flat = flatten_colors(np.full_like(sketch, 128), sketch, regions, points)
+    assert all(tuple(flat[50, x]) == RED for x in (10, 32, 52))
+    # Without the regions the stroke is one label, one point: one region coloured (the old way).
+    assert len(label_points(mask, rgb)) == 1
+
+
+def test_a_dot_overlapping_a_line_colours_only_its_own_region():
+    sketch = three_columns()
+    lines = line_mask(sketch)
+    regions = segment_regions(lines)
+    mask = np.zeros((64, 64), bool)
+    mask[22:38, 7:23] = True  # a 16 px dot centred at x = 15: 1 px over the line at x = 20-21
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[mask] = RED
+    points = label_points(mask, rgb, regions, lines)
+    assert [int(regions[y, x]) for y, x, _ in points] == [int(regions[30, 10])]
+    flat = flatten_colors(np.full_like(sketch, 128), sketch, regions, points)
+    assert tuple(flat[50, 10]) == RED and tuple(flat[50, 32]) == (128, 128, 128)
+
+
+def test_touching_strokes_of_two_colours_keep_each_colour():
+    sketch = three_columns()
+    lines = line_mask(sketch)
+    regions = segment_regions(lines)
+    mask = np.zeros((64, 64), bool)
+    mask[10:16, 24:40] = True  # two strokes meeting inside the middle column
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[10:16, 24:32] = RED
+    rgb[10:16, 32:40] = (0, 0, 255)
+    points = label_points(mask, rgb, regions, lines)
+    assert sorted(color for _, _, color in points) == [(0, 0, 255), RED]
+    flat = flatten_colors(np.full_like(sketch, 128), sketch, regions, points)
+    assert tuple(flat[50, 25]) == RED and tuple(flat[50, 39]) == (0, 0, 255)

@@ -111,16 +111,56 @@ def label_region_colors(regions: np.ndarray, points: list[tuple[int, int, tuple]
     return colors
 
 
-def label_points(mask: np.ndarray, rgb: np.ndarray) -> list[tuple[int, int, tuple]]:
+def label_points(
+    mask: np.ndarray,
+    rgb: np.ndarray,
+    regions: np.ndarray | None = None,
+    lines: np.ndarray | None = None,
+) -> list[tuple[int, int, tuple]]:
     """Hint points (y, x, colour) from a label mask: one per connected label, at one of its
-    middle pixels (inside the label even when it is not convex). rgb: (H, W, 3) uint8."""
-    labels, count = ndimage.label(mask)
-    points = []
+    middle pixels (inside the label even when it is not convex). rgb: (H, W, 3) uint8.
+
+    With `regions` (and the sketch's `lines`), a label is cut where it crosses into another
+    region or changes colour, so a brush stroke across several regions gives a point in each.
+    Each label keeps its thickest piece and any other at least half as thick (off the lines):
+    a dot clicked near a line does not colour the sliver of the next region it overlaps.
+    """
+    labels, _ = ndimage.label(mask)
+    if regions is None:
+        return [_middle_point(labels[box] == index, box, rgb)
+                for index, box in enumerate(ndimage.find_objects(labels), start=1)]  # fmt: skip
+    lines = np.zeros(mask.shape, bool) if lines is None else lines
+    colour = rgb[mask].astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    key = (labels[mask].astype(np.int64) * (int(regions.max()) + 1) + regions[mask]) << 24
+    _, inverse = np.unique(key + colour, return_inverse=True)
+    pieces = np.zeros(mask.shape, np.int64)
+    pieces[mask] = inverse.ravel() + 1
+    found = []  # (label, depth, piece mask in its box, box)
+    for index, box in enumerate(ndimage.find_objects(pieces), start=1):
+        piece = (pieces[box] == index) & ~lines[box]
+        if piece.any():
+            found.append((int(labels[box][pieces[box] == index][0]), _depth(piece), piece, box))
+    thickest: dict[int, float] = {}
+    for label, depth, _, _ in found:
+        thickest[label] = max(thickest.get(label, 0.0), depth)
+    points = [_middle_point(piece, box, rgb) for label, depth, piece, box in found
+              if depth >= 0.5 * thickest[label]]  # fmt: skip
     for index, box in enumerate(ndimage.find_objects(labels), start=1):
-        where = np.argwhere(labels[box] == index)
-        y, x = where[len(where) // 2] + (box[0].start, box[1].start)
-        points.append((int(y), int(x), tuple(int(v) for v in rgb[y, x])))
+        if index not in thickest:  # a label wholly on a line: its own middle, as without regions
+            points.append(_middle_point(labels[box] == index, box, rgb))
     return points
+
+
+def _middle_point(piece: np.ndarray, box: tuple, rgb: np.ndarray) -> tuple[int, int, tuple]:
+    """(y, x, colour) at one of the middle pixels of a bool shape cut out at `box`."""
+    where = np.argwhere(piece)
+    y, x = where[len(where) // 2] + (box[0].start, box[1].start)
+    return int(y), int(x), tuple(int(v) for v in rgb[y, x])
+
+
+def _depth(piece: np.ndarray) -> float:
+    """How thick a bool shape is: the largest distance from one of its pixels to its edge."""
+    return float(ndimage.distance_transform_edt(np.pad(piece, 1)).max())
 
 
 def fill_labelled_regions(
