@@ -181,7 +181,8 @@ def connect_palette(gr, page, handlers) -> None:
 
 
 def connect_output(gr, page, handlers) -> None:
-    """Any change re-colours ("always_last" drops stale queued requests); the region map."""
+    """Any change re-colours ("always_last" drops stale queued requests); the region map
+    and the layered file on request."""
     inputs = [page.sketch, page.run, page.hints, page.editor, page.flat, *page.swatches]
     triggers = [page.button.click, page.sketch.change, page.run.change, page.hints.change,
                 page.editor.change, page.flat.change,
@@ -190,7 +191,11 @@ def connect_output(gr, page, handlers) -> None:
           [page.output, page.latency, page.download], trigger_mode="always_last", **PRIVATE)  # fmt: skip
     page.show_regions.click(user_errors(gr, handlers.show_regions), page.sketch, page.regions,
                             **PRIVATE)  # fmt: skip
-    page.sketch.change(lambda: gr.update(visible=False), None, page.regions, **PRIVATE)  # stale
+    page.make_layers.click(user_errors(gr, handlers.layered_file),
+                           [*inputs[:4], page.layers_kind, *page.swatches], page.layers_file,
+                           **PRIVATE)  # fmt: skip
+    hide = [page.regions, page.layers_file]  # stale once the sketch changes
+    page.sketch.change(lambda: [gr.update(visible=False)] * len(hide), None, hide, **PRIVATE)
 
 
 def connect_batch(gr, page, handlers) -> None:

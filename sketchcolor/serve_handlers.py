@@ -20,6 +20,7 @@ from PIL import Image
 from sketchcolor.data.conditioning import uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.flattening import from_uint8, to_uint8
+from sketchcolor.layers import write_layers
 from sketchcolor.palettes import (
     Palette,
     colors_to_text,
@@ -44,6 +45,7 @@ from sketchcolor.serve_request import (
     colorize_request,
     describe_run,
     find_run,
+    layers_request,
     read_uploaded_sketch,
 )
 
@@ -111,6 +113,17 @@ class Handlers:
             line += ", brush strokes" if request["hints_image"] else ""
         line += ", flat colours" if flatten else ""
         return str(target), line, gr.update(value=str(target), interactive=True)
+
+    def layered_file(self, sketch, run, hints, editor, kind, *swatches):
+        """The page's picture as a layered file (kind "psd" or "ora"), as `colorize --layers`
+        writes it: line art, flat colours, shaded output, hints; -> the file component."""
+        if not sketch:
+            raise SketchcolorError("upload a sketch first")
+        request = self.request(sketch, run, hints, editor, swatches)
+        layers = layers_request(self.models, sketch, run, **request,
+                                max_pixels=self.config.max_pixels)  # fmt: skip
+        target = self.outputs.new_path(f"{Path(sketch).stem}-layers.{kind}")
+        return self.gr.update(value=str(write_layers(target, layers)), visible=True)
 
     def api_colorize(self, sketch, run, hints, palette, hints_image=None, flatten=False):
         """`/colorize`: (sketch, run, hints JSON, palette[, hints image, flatten]) -> PNG path."""

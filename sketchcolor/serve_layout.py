@@ -3,7 +3,7 @@
 Each panel is one short function that places its components inside the current gr.Blocks and
 files them on a `Page` by name; serve_handlers.py says what they do. Components the browser
 tests and docs/ui_screenshot.py drive have an elem_id (#sketch, #strokes, #canvas, #hints,
-#output, #flat, #regions, #palette-text, #batch-files, ...).
+#output, #flat, #regions, #make-layers, #layers-file, #palette-text, #batch-files, ...).
 
 Usage: with gr.Blocks() as app: page = build_page(gr, names, first_run_info, first_control)
 """
@@ -75,7 +75,8 @@ def hints_panel(gr, page: Page, visible: bool) -> None:
 
 
 def output_panel(gr, page: Page) -> None:
-    """The result, its latency and download, flat colours and the region map."""
+    """The result, its latency and download, flat colours, the region map and a layered
+    file of the result."""
     page.output = gr.Image(label="Colorized", interactive=False, format="png", elem_id="output")
     page.latency = gr.Markdown("Upload a sketch to start.", elem_id="latency")
     with gr.Row():
@@ -87,6 +88,13 @@ def output_panel(gr, page: Page) -> None:
         page.show_regions = gr.Button("Show regions", size="sm", elem_id="show-regions")
     page.regions = gr.Image(label="Regions", interactive=False, format="png", visible=False,
                             elem_id="regions")  # fmt: skip
+    with gr.Row(equal_height=True):
+        page.layers_kind = gr.Radio(["psd", "ora"], value="psd", label="Layered file",
+                                    elem_id="layers-kind")  # fmt: skip
+        page.make_layers = gr.Button("Make layered file", elem_id="make-layers")
+    page.layers_file = gr.File(label="Layers for Krita, GIMP or Photoshop: line art (multiply), "
+                               "flat colours, shaded output, hints (hidden)", interactive=False,
+                               visible=False, elem_id="layers-file")  # fmt: skip
 
 
 def palette_panel(gr, page: Page, visible: bool) -> None:

@@ -2,7 +2,8 @@
 files handed back to Gradio.
 
 Both the page and `/colorize` go through `colorize_request`, which calls
-`sketchcolor.colorize.colorize_sketch`, the path `sketchcolor colorize` uses.
+`sketchcolor.colorize.colorize_sketch`, the path `sketchcolor colorize` uses; the page's layered
+file goes through `layers_request`, which calls `colorize_layers`, as `colorize --layers` does.
 
 Usage: colours = colorize_request(models, "sketch.png", "m21-hints", hints_json, "", flatten=True)
 """
@@ -21,6 +22,8 @@ import torch
 from sketchcolor.colorize import (
     MAX_SKETCH_PIXELS,
     Colorizer,
+    UserControls,
+    colorize_layers,
     colorize_sketch,
     read_sketch,
     user_controls,
@@ -28,6 +31,7 @@ from sketchcolor.colorize import (
 )
 from sketchcolor.data.conditioning import uses_hints
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.layers import Layers
 
 
 def describe_run(name: str, colorizer: Colorizer) -> str:
@@ -63,6 +67,32 @@ def colorize_request(
     none) -> the colours (1, 3, H, W) in [-1, 1] at the sketch's size (flattened along its
     lines when `flatten`). hints_image: a hints PNG on the sketch's pixels (painted strokes,
     alpha the mask), the JSON's labels drawn over it. One-line errors."""
+    colorizer, sketch, controls = request_inputs(models, sketch_path, run, hints, palette,
+                                                 hints_image, max_pixels)  # fmt: skip
+    return colorize_sketch(colorizer, sketch, controls, flatten=flatten)
+
+
+def layers_request(
+    models: dict[str, Colorizer],
+    sketch_path: str | None,
+    run: str,
+    hints: str,
+    palette: str,
+    *,
+    hints_image: str | Path | None = None,
+    max_pixels: int = MAX_SKETCH_PIXELS,
+) -> Layers:
+    """colorize_request's inputs -> the layers of a layered file (sketchcolor.layers): shaded
+    output, flat colours, line art and hints, as `colorize --layers` writes them."""
+    colorizer, sketch, controls = request_inputs(models, sketch_path, run, hints, palette,
+                                                 hints_image, max_pixels)  # fmt: skip
+    return colorize_layers(colorizer, sketch, controls)
+
+
+def request_inputs(models: dict[str, Colorizer], sketch_path: str | None, run: str, hints: str,
+                   palette: str, hints_image: str | Path | None,
+                   max_pixels: int) -> tuple[Colorizer, torch.Tensor, UserControls]:  # fmt: skip
+    """A request's run, sketch (1, 3, H, W) and controls, checked: one-line errors."""
     colorizer = find_run(models, run)
     if not sketch_path:
         raise SketchcolorError("no sketch given; upload an image")
@@ -75,8 +105,7 @@ def colorize_request(
         hints_json=None,
         hints_text=hints.strip() or None,
     )
-    sketch = read_uploaded_sketch(sketch_path, max_pixels)
-    return colorize_sketch(colorizer, sketch, controls, flatten=flatten)
+    return colorizer, read_uploaded_sketch(sketch_path, max_pixels), controls
 
 
 def read_uploaded_sketch(path: str, max_pixels: int) -> torch.Tensor:

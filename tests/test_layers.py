@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from xml.etree import ElementTree
@@ -34,13 +32,9 @@ from sketchcolor.data.regions import draw_lines, line_mask, segment_regions
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.flattening import to_uint8
 from sketchcolor.layers import Layers, hints_layer, line_layer, write_layers
+from tests.magick import identify, magick_rgba, needs_magick, psd_layers_by_magick
 
 REPO = Path(__file__).resolve().parents[1]
-MAGICK = shutil.which("magick") or shutil.which("convert")
-needs_magick = pytest.mark.skipif(
-    MAGICK is None,
-    reason="reading layered files back needs ImageMagick: apt-get install imagemagick",
-)
 NAMES = ["hints", "line art", "flat colours", "shaded (network output)"]  # top to bottom
 
 
@@ -77,39 +71,6 @@ def synthetic_layers(height=40, width=56) -> Layers:
 
 def max_difference(a: np.ndarray, b: np.ndarray) -> int:
     return int(np.abs(a.astype(int) - b.astype(int)).max())
-
-
-# ----------------------------------------------------------------------------- ImageMagick
-
-
-def magick(*arguments: str) -> bytes:
-    result = subprocess.run([MAGICK, *arguments], capture_output=True, check=True)
-    return result.stdout
-
-
-def identify(*arguments: str) -> str:
-    command = [MAGICK, "identify"] if MAGICK.endswith("magick") else [shutil.which("identify")]
-    return subprocess.run([*command, *arguments], capture_output=True, check=True,
-                          text=True).stdout  # fmt: skip
-
-
-def magick_rgba(*source: str, size: tuple[int, int]) -> np.ndarray:
-    """ImageMagick's reading of an image (or of an image operation) as (H, W, 4) uint8."""
-    height, width = size
-    raw = magick(*source, "-depth", "8", "rgba:-")
-    return np.frombuffer(raw, np.uint8).reshape(height, width, 4)
-
-
-def psd_layers_by_magick(path: Path) -> list[dict]:
-    """Each layer of a PSD as ImageMagick sees it, bottom to top (its index 0 is the merged
-    image): label, compose (blend mode; "None" for a hidden layer), geometry."""
-    lines = identify("-format", "%p|%l|%[compose]|%w|%h|%X|%Y\n", str(path)).splitlines()
-    layers = []
-    for line in lines[1:]:
-        index, label, compose, width, height, left, top = line.split("|")
-        layers.append({"index": int(index), "name": label, "compose": compose,
-                       "geometry": (int(width), int(height), left, top)})  # fmt: skip
-    return layers
 
 
 def ora_stack(path: Path) -> tuple[list[dict], zipfile.ZipFile]:

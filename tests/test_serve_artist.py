@@ -1,5 +1,6 @@
 """The web app as an artist uses it, in a real browser: brush strokes on a val sketch, flat
-colours and the region map, hex palettes and palette files, several sketches into a zip.
+colours and the region map, the layered file (read back by ImageMagick), hex palettes and
+palette files, several sketches into a zip.
 
 Uses the shared `serve_url` (the two 2-step runs) and `browser` fixtures of tests/conftest.py;
 skipped, with the reason, where Playwright or chromium is missing.
@@ -30,6 +31,7 @@ from tests.browser_page import (
     upload_sketch,
     wait_for_latency,
 )
+from tests.magick import magick_rgba, needs_magick, psd_layers_by_magick
 
 STROKE = "#2060ff"
 
@@ -118,6 +120,41 @@ def test_a_stroke_steers_its_region_flat_colours_fill_it_and_the_regions_show(
     assert all(len(colour) == 1 for colour in colours.values()), colours
     assert len({next(iter(colour)) for colour in colours.values()}) == len(colours)
     assert f"Regions: {regions.max()}" in page.locator("#regions").inner_text()
+    page.close()
+
+
+@needs_magick
+def test_the_layered_file_download_reads_back_and_composites_to_the_flat_picture(
+    browser, serve_url, val_sketch, tmp_path
+):
+    pytest.importorskip("psd_tools", reason="PSD needs the layers extra")
+    page = open_app(browser, serve_url)
+    upload_sketch(page, val_sketch)
+    first = wait_for_latency(page, "0 hint label(s)", None)
+    sketch = np.asarray(Image.open(val_sketch).convert("RGB"))
+    lines = line_mask(sketch)
+    _, x, y, _ = inner_region(segment_regions(lines), lines)
+    hints = page.locator("#hints textarea")
+    hints.fill(json.dumps([{"x": x, "y": y, "color": STROKE}]))
+    hints.press("Enter")
+    page.locator("#flat input").check()
+    flat = fetch_image(page, wait_for_latency(page, "1 hint label(s), flat colours", first))
+
+    page.click("#make-layers")
+    page.wait_for_selector("#layers-file a", timeout=TIMEOUT_MS)
+    link = page.locator("#layers-file a").first
+    assert f"{val_sketch.stem}-layers\n.psd" in page.locator("#layers-file").inner_text()
+    path = tmp_path / "page.psd"
+    path.write_bytes(page.request.get(link.get_attribute("href")).body())
+    size = sketch.shape[:2]
+    read = {layer["name"]: magick_rgba(f"{path}[{layer['index']}]", size=size)
+            for layer in psd_layers_by_magick(path)}  # fmt: skip
+    assert list(read)[::-1] == ["hints", "line art", "flat colours", "shaded (network output)"]
+    composite = magick_rgba(str(path), "-delete", "0", "-background", "none", "-layers",
+                            "flatten", size=size)  # fmt: skip
+    assert np.abs(composite[..., :3] - flat).max() <= 1  # the page's flat picture, within 1/255
+    assert read["hints"][y, x, 3] == 255 and tuple(read["hints"][y, x, :3]) == (0x20, 0x60, 0xFF)
+    np.testing.assert_array_equal(read["line art"][..., 3], 255 - sketch.min(axis=2))
     page.close()
 
 
