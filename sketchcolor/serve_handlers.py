@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from sketchcolor.colorize import colorize_layers
 from sketchcolor.data.conditioning import uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.flattening import from_uint8, to_uint8
@@ -45,8 +46,8 @@ from sketchcolor.serve_request import (
     colorize_request,
     describe_run,
     find_run,
-    layers_request,
     read_uploaded_sketch,
+    request_inputs,
 )
 
 
@@ -120,8 +121,9 @@ class Handlers:
         if not sketch:
             raise SketchcolorError("upload a sketch first")
         request = self.request(sketch, run, hints, editor, swatches)
-        layers = layers_request(self.models, sketch, run, **request,
-                                max_pixels=self.config.max_pixels)  # fmt: skip
+        colorizer, image, controls = request_inputs(self.models, sketch, run,
+                                                    max_pixels=self.config.max_pixels, **request)  # fmt: skip
+        layers = colorize_layers(colorizer, image, controls)
         target = self.outputs.new_path(f"{Path(sketch).stem}-layers.{kind}")
         return self.gr.update(value=str(write_layers(target, layers)), visible=True)
 

@@ -3,7 +3,7 @@ files handed back to Gradio.
 
 Both the page and `/colorize` go through `colorize_request`, which calls
 `sketchcolor.colorize.colorize_sketch`, the path `sketchcolor colorize` uses; the page's layered
-file goes through `layers_request`, which calls `colorize_layers`, as `colorize --layers` does.
+file takes `request_inputs` to `colorize_layers`, as `colorize --layers` does.
 
 Usage: colours = colorize_request(models, "sketch.png", "m21-hints", hints_json, "", flatten=True)
 """
@@ -23,7 +23,6 @@ from sketchcolor.colorize import (
     MAX_SKETCH_PIXELS,
     Colorizer,
     UserControls,
-    colorize_layers,
     colorize_sketch,
     read_sketch,
     user_controls,
@@ -31,7 +30,6 @@ from sketchcolor.colorize import (
 )
 from sketchcolor.data.conditioning import uses_hints
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.layers import Layers
 
 
 def describe_run(name: str, colorizer: Colorizer) -> str:
@@ -72,27 +70,11 @@ def colorize_request(
     return colorize_sketch(colorizer, sketch, controls, flatten=flatten)
 
 
-def layers_request(
-    models: dict[str, Colorizer],
-    sketch_path: str | None,
-    run: str,
-    hints: str,
-    palette: str,
-    *,
-    hints_image: str | Path | None = None,
-    max_pixels: int = MAX_SKETCH_PIXELS,
-) -> Layers:
-    """colorize_request's inputs -> the layers of a layered file (sketchcolor.layers): shaded
-    output, flat colours, line art and hints, as `colorize --layers` writes them."""
-    colorizer, sketch, controls = request_inputs(models, sketch_path, run, hints, palette,
-                                                 hints_image, max_pixels)  # fmt: skip
-    return colorize_layers(colorizer, sketch, controls)
-
-
 def request_inputs(models: dict[str, Colorizer], sketch_path: str | None, run: str, hints: str,
                    palette: str, hints_image: str | Path | None,
                    max_pixels: int) -> tuple[Colorizer, torch.Tensor, UserControls]:  # fmt: skip
-    """A request's run, sketch (1, 3, H, W) and controls, checked: one-line errors."""
+    """A request's run, sketch (1, 3, H, W) and controls, checked: one-line errors. The
+    page's layered file hands them to colorize_layers, as `colorize --layers` does."""
     colorizer = find_run(models, run)
     if not sketch_path:
         raise SketchcolorError("no sketch given; upload an image")
