@@ -14,6 +14,7 @@ Usage: write_layers("out.psd", layers)   # layers: colorize.colorize_layers(...)
 
 from __future__ import annotations
 
+import importlib.util
 import io
 import zipfile
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from PIL import Image
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.files import atomic_output
 
-LAYER_SUFFIXES = (".psd", ".ora")
+LAYER_KINDS = ("psd", "ora")
+LAYER_SUFFIXES = tuple(f".{kind}" for kind in LAYER_KINDS)
 PSD_INSTALL = "pip install 'sketchcolor[layers]'"
 THUMBNAIL_SIDE = 256
 """OpenRaster's thumbnail fits in 256 x 256 (the spec's limit)."""
@@ -101,6 +103,11 @@ def check_layers_suffix(path: Path) -> None:
         )
     if suffix == ".psd":
         require_psd_tools()
+
+
+def default_layer_kind() -> str:
+    """ "psd" where psd-tools is installed, else "ora" (which needs nothing more)."""
+    return "psd" if importlib.util.find_spec("psd_tools") else "ora"
 
 
 def require_psd_tools() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from sketchcolor.data.conditioning import PALETTE_SIZE, uses_hints, uses_palette
+from sketchcolor.layers import LAYER_KINDS, default_layer_kind
 from sketchcolor.palettes import colors_to_text
 
 DEFAULT_SWATCHES = ("#d94f4f", "#f2c14e", "#4f86d9", "#5fb36b", "#8e5fd9",
@@ -89,8 +90,8 @@ def output_panel(gr, page: Page) -> None:
     page.regions = gr.Image(label="Regions", interactive=False, format="png", visible=False,
                             elem_id="regions")  # fmt: skip
     with gr.Row(equal_height=True):
-        page.layers_kind = gr.Radio(["psd", "ora"], value="psd", label="Layered file",
-                                    elem_id="layers-kind")  # fmt: skip
+        page.layers_kind = gr.Radio(list(LAYER_KINDS), value=default_layer_kind(),
+                                    label="Layered file", elem_id="layers-kind")  # fmt: skip
         page.make_layers = gr.Button("Make layered file", elem_id="make-layers")
     page.layers_file = gr.File(label="Layers for Krita, GIMP or Photoshop: line art (multiply), "
                                "flat colours, shaded output, hints (hidden)", interactive=False,

@@ -31,7 +31,7 @@ from sketchcolor.colorize import (
 from sketchcolor.data.regions import draw_lines, line_mask, segment_regions
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.flattening import to_uint8
-from sketchcolor.layers import Layers, hints_layer, line_layer, write_layers
+from sketchcolor.layers import Layers, default_layer_kind, hints_layer, line_layer, write_layers
 from tests.magick import identify, magick_rgba, needs_magick, psd_layers_by_magick
 
 REPO = Path(__file__).resolve().parents[1]
@@ -365,6 +365,17 @@ def test_psd_without_psd_tools_is_one_line_naming_the_install(served_runs, sketc
     assert error == ("sketchcolor colorize: error: writing PSD needs psd-tools: "
                      "pip install 'sketchcolor[layers]'\n")  # fmt: skip
     assert not (tmp_path / "out.png").exists()
+
+
+def test_the_app_offers_ora_first_where_psd_tools_is_missing(monkeypatch):
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    installed = real_find_spec("psd_tools") is not None
+    assert default_layer_kind() == ("psd" if installed else "ora")
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *rest: None if name == "psd_tools" else real_find_spec(name, *rest))  # fmt: skip
+    assert default_layer_kind() == "ora"
 
 
 @pytest.mark.parametrize("suffix", [".psd", ".ora"])
