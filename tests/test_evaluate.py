@@ -324,7 +324,7 @@ def test_every_rank_takes_the_weights_decision_of_the_rank_that_lacks_them(monke
 def test_an_error_on_rank_0_reaches_every_rank(monkeypatch):
     import accelerate.utils
 
-    from sketchcolor.evaluation import evaluate
+    from sketchcolor.evaluation import ranks
 
     sent = []
     monkeypatch.setattr(accelerate.utils, "broadcast_object_list",
@@ -334,6 +334,6 @@ def test_an_error_on_rank_0_reaches_every_rank(monkeypatch):
         raise SketchcolorError("stats.npz: not an FID statistics .npz")
 
     with pytest.raises(SketchcolorError, match="stats.npz"):
-        evaluate.computed_on_main(TwoRanks(), fails)
+        ranks.computed_on_main(TwoRanks(), fails)
     assert sent == [[("error", "stats.npz: not an FID statistics .npz")]]
-    assert evaluate.computed_on_main(TwoRanks(), lambda: 1.5) == 1.5
+    assert ranks.computed_on_main(TwoRanks(), lambda: 1.5) == 1.5

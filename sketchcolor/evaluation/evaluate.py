@@ -14,7 +14,7 @@ Usage: evaluate_runs(["runs/m1-none", "runs/m21-palette"], "shards/", out_dir="e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,12 @@ from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
 from sketchcolor.evaluation import metrics
 from sketchcolor.evaluation.model_card import write_model_cards
+from sketchcolor.evaluation.ranks import (
+    computed_on_main,
+    gather_arrays,
+    is_main_process,
+    single_process,
+)
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
 from sketchcolor.files import create_output_folder
 from sketchcolor.runs import (
@@ -135,48 +141,6 @@ def collect_run(
     return collection
 
 
-def gather_arrays(parts: list[np.ndarray], accelerator, width: int | None = None) -> np.ndarray:
-    """Concatenate this rank's arrays and gather every rank's (one process: as is)."""
-    local = np.concatenate(parts) if parts else np.zeros((0,) if width is None else (0, width))
-    if accelerator is None or accelerator.num_processes == 1:
-        return local
-    # gather_object: ranks may hold different numbers of images, which tensor gathers refuse.
-    gathered = accelerator.gather_for_metrics([local], use_gather_object=True)
-    return np.concatenate(gathered)
-
-
-def is_main_process(accelerator) -> bool:
-    """Rank 0, or the only process."""
-    return accelerator is None or accelerator.is_main_process
-
-
-def single_process(accelerator) -> bool:
-    """No collective calls needed: no accelerator, or one process."""
-    return accelerator is None or accelerator.num_processes == 1
-
-
-def computed_on_main(accelerator, compute):
-    """compute() on rank 0 only, its value (or its one-line error) on every rank.
-
-    A SketchcolorError on rank 0 is re-raised on every rank, so none waits in a collective.
-    """
-    if single_process(accelerator):
-        return compute()
-    from accelerate.utils import broadcast_object_list
-
-    box = [None]
-    if accelerator.is_main_process:
-        try:
-            box = [("value", compute())]
-        except SketchcolorError as error:
-            box = [("error", str(error))]
-    broadcast_object_list(box, from_process=0)
-    kind, value = box[0]
-    if kind == "error":
-        raise SketchcolorError(value)
-    return value
-
-
 def agreed_weights_message(inception_weights, accelerator) -> str | None:
     """None when every rank has the Inception weights, else the first missing rank's reason.
 
@@ -197,85 +161,102 @@ def mean_or_nan(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else float("nan")
 
 
-def evaluate_run(
-    run_dir: Path,
-    shard_dir: Path,
-    split: str,
-    *,
-    device: torch.device,
-    inception,
-    reference: dict,
-    batch_size: int,
-    seed: int,
-    max_images: int | None,
-    backend: str,
-    accelerator,
-) -> RunResult:
-    """Evaluate one run folder or checkpoint (RUN/checkpoints/step-N); `reference` maps image
-    size -> {"path", "stats"} for FID."""
-    from sketchcolor.data.loader import create_loader
+@dataclass
+class EvaluationSetup:
+    """What every run of one evaluation shares: the split, the loader's settings, FID's
+    network and its reference statistics (image size -> {"path", "cached", "stats"}, see
+    `plan_reference`), and the processes the work is split over."""
 
-    checkpoint = is_checkpoint_folder(run_dir)
-    if checkpoint:
-        generator, config = load_checkpoint_generator(
-            run_dir, device, shard_dir=shard_dir, backend=backend
+    shard_dir: Path
+    split: str
+    device: torch.device
+    backend: str
+    batch_size: int
+    seed: int
+    max_images: int | None
+    accelerator: Any = None
+    inception: Any = None
+    reference: dict = field(default_factory=dict)
+
+    def split_loader(self, image_size: int):
+        """This rank's part of the split, in order, at `image_size`."""
+        from sketchcolor.data.loader import create_loader
+
+        accelerator = self.accelerator
+        return create_loader(
+            self.shard_dir,
+            split=self.split,
+            image_size=image_size,
+            batch_size=self.batch_size,
+            device=self.device,
+            backend=self.backend,
+            training=False,
+            rank=accelerator.process_index if accelerator else 0,
+            world_size=accelerator.num_processes if accelerator else 1,
+            seed=self.seed,
         )
-    else:
-        generator, config = load_run(run_dir, device)
-    image_size = image_size_of(config, shard_dir)
-    rank = accelerator.process_index if accelerator else 0
-    world_size = accelerator.num_processes if accelerator else 1
-    loader = create_loader(
-        shard_dir,
-        split=split,
-        image_size=image_size,
-        batch_size=batch_size,
-        device=device,
-        backend=backend,
-        training=False,
-        rank=rank,
-        world_size=world_size,
-        seed=seed,
-    )
-    entry = reference.get(image_size)
-    need_real = inception is not None and entry is not None and not entry["cached"]
+
+
+def load_evaluated(run_dir: Path, setup: EvaluationSetup) -> tuple[torch.nn.Module, dict]:
+    """The generator and config of a run folder, or of a checkpoint as its export would be."""
+    if is_checkpoint_folder(run_dir):
+        return load_checkpoint_generator(
+            run_dir, setup.device, shard_dir=setup.shard_dir, backend=setup.backend
+        )
+    return load_run(run_dir, setup.device)
+
+
+def run_fid(collection: RunCollection, entry: dict, need_real: bool, accelerator) -> float:
+    """FID of the run's images against the split's, computing and caching the split's
+    statistics first when `need_real`; the distance is computed on rank 0 only."""
+    fake_features = gather_arrays(collection.fake_features, accelerator, 2048)
+    if need_real:
+        real_features = gather_arrays(collection.real_features, accelerator, 2048)
+
+    def distance() -> float:  # rank 0 only: the other ranks would repeat the same maths
+        if need_real:
+            entry["stats"] = fid_module.feature_statistics(real_features)
+            fid_module.save_statistics(entry["path"], *entry["stats"])
+        return fid_module.frechet_distance(
+            *fid_module.feature_statistics(fake_features), *entry["stats"]
+        )
+
+    fid = computed_on_main(accelerator, distance)
+    entry["cached"] = True  # every rank: later runs at this size reuse the statistics
+    return fid
+
+
+def evaluate_run(run_dir: Path, setup: EvaluationSetup) -> RunResult:
+    """Evaluate one run folder or checkpoint (RUN/checkpoints/step-N) on the setup's split."""
+    generator, config = load_evaluated(run_dir, setup)
+    image_size = image_size_of(config, setup.shard_dir)
+    entry = setup.reference.get(image_size)
+    need_real = setup.inception is not None and entry is not None and not entry["cached"]
+    accelerator = setup.accelerator
     collection = collect_run(
         generator,
         config,
-        loader,
-        inception=inception,
+        setup.split_loader(image_size),
+        inception=setup.inception,
         need_real=need_real,
-        seed=seed,
-        max_images=max_images,
+        seed=setup.seed,
+        max_images=setup.max_images,
         description=f"evaluate {run_label(run_dir)}",
-        # one bar for the whole evaluation, not one per rank
-        show_progress=accelerator is None or accelerator.is_main_process,
+        show_progress=is_main_process(accelerator),  # one bar for the whole evaluation
     )
-    psnr = gather_arrays(collection.psnr, accelerator)
-    ssim = gather_arrays(collection.ssim, accelerator)
-    l1 = gather_arrays(collection.l1, accelerator)
+    psnr, ssim, l1 = (
+        gather_arrays(values, accelerator)
+        for values in (collection.psnr, collection.ssim, collection.l1)
+    )
     if len(psnr) == 0:
-        raise SketchcolorError(f"{shard_dir}: split {split!r} gave no images to evaluate")
+        raise SketchcolorError(
+            f"{setup.shard_dir}: split {setup.split!r} gave no images to evaluate"
+        )
     fid = None
-    if inception is not None:
-        fake_features = gather_arrays(collection.fake_features, accelerator, 2048)
-        real_features = None
-        if need_real:
-            real_features = gather_arrays(collection.real_features, accelerator, 2048)
-
-        def distance() -> float:  # rank 0 only: the other ranks would repeat the same maths
-            if need_real:
-                entry["stats"] = fid_module.feature_statistics(real_features)
-                fid_module.save_statistics(entry["path"], *entry["stats"])
-                entry["cached"] = True
-            return fid_module.frechet_distance(
-                *fid_module.feature_statistics(fake_features), *entry["stats"]
-            )
-
-        fid = computed_on_main(accelerator, distance)
-        entry["cached"] = True  # every rank: later runs at this size reuse the statistics
+    if setup.inception is not None:
+        fid = run_fid(collection, entry, need_real, accelerator)
+    checkpoint = is_checkpoint_folder(run_dir)
     control = config["color_control"]
-    encoding = hint_config_of(config).encoding if uses_hints(control) else None
     return RunResult(
         run=str(run_dir),
         run_folder=str(checkpoint_run_folder(run_dir) if checkpoint else run_dir),
@@ -284,7 +265,7 @@ def evaluate_run(
         parameters=sum(parameter.numel() for parameter in generator.parameters()),
         model=str(config["model"]),
         color_control=control,
-        hint_encoding=encoding,
+        hint_encoding=hint_config_of(config).encoding if uses_hints(control) else None,
         image_size=image_size,
         fid=fid,
         psnr=mean_or_nan(psnr),
@@ -362,6 +343,57 @@ def plan_reference(
     return reference
 
 
+def check_arguments(run_dirs: list, batch_size: int, max_images: int | None) -> None:
+    """One line for each argument evaluate_runs refuses, before any work."""
+    if not run_dirs:
+        raise SketchcolorError("evaluate needs at least one run folder")
+    if batch_size < 1:
+        raise SketchcolorError(f"batch_size must be at least 1, got {batch_size}")
+    if max_images is not None and max_images < 1:
+        raise SketchcolorError(f"max_images must be at least 1, got {max_images}")
+
+
+def prepare_fid(
+    setup: EvaluationSetup, configs: list[dict], inception_weights, cache_dir
+) -> str | None:
+    """Load Inception and plan the reference statistics into `setup`; or, when some rank
+    lacks the weights, leave FID off and return the reason (results.json shows it)."""
+    message = agreed_weights_message(inception_weights, setup.accelerator)
+    if message is not None:
+        return message
+    weights_path = fid_module.resolve_weights_path(inception_weights)
+    setup.inception = fid_module.load_inception(weights_path, setup.device)
+    setup.reference = plan_reference(
+        configs,
+        setup.shard_dir,
+        setup.split,
+        Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR,
+        weights_path,
+        setup.max_images,
+        context=fid_module.statistics_context(setup.backend, setup.device),
+        accelerator=setup.accelerator,
+    )
+    return None
+
+
+def evaluate_each(run_dirs: list[Path], setup: EvaluationSetup) -> tuple[list, list]:
+    """Each run's result, and under one process the runs that failed with their one-line
+    error, so one broken run does not cost the others' results."""
+    processes = setup.accelerator.num_processes if setup.accelerator else 1
+    results, failed = [], []
+    for run_dir in run_dirs:
+        try:
+            results.append(evaluate_run(Path(run_dir), setup))
+        except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
+            if processes > 1:
+                raise  # the other ranks may wait in a gather: carrying on could hang them
+            failed.append({"run": str(run_dir), "error": first_line(error)})
+    if not results:
+        problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
+        raise SketchcolorError(f"no run could be evaluated ({problems})")
+    return results, failed
+
+
 def evaluate_runs(
     run_dirs: list[str | Path],
     shard_dir: str | Path,
@@ -403,12 +435,7 @@ def evaluate_runs(
     shard_dir = local_folder(location)  # s3:// shards: their cache folder on this node
     out_dir = Path(out_dir)
     read_manifest(shard_dir)  # a folder that is not shards fails now, before any work
-    if not run_dirs:
-        raise SketchcolorError("evaluate needs at least one run folder")
-    if batch_size < 1:
-        raise SketchcolorError(f"batch_size must be at least 1, got {batch_size}")
-    if max_images is not None and max_images < 1:
-        raise SketchcolorError(f"max_images must be at least 1, got {max_images}")
+    check_arguments(run_dirs, batch_size, max_images)
     if accelerator is not None:
         device = accelerator.device
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -421,48 +448,17 @@ def evaluate_runs(
     ]
     if verify:
         verify_before_use(location, splits=[split], accelerator=accelerator)
-    if accelerator is None or accelerator.is_main_process:
+    if is_main_process(accelerator):
         create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
 
-    fid_message = agreed_weights_message(inception_weights, accelerator)
-    inception, reference = None, {}
-    if fid_message is None:
-        weights_path = fid_module.resolve_weights_path(inception_weights)
-        inception = fid_module.load_inception(weights_path, device)
-        cache = Path(cache_dir) if cache_dir else DEFAULT_CACHE_DIR
-        context = fid_module.statistics_context(backend, device)
-        reference = plan_reference(configs, shard_dir, split, cache, weights_path, max_images,
-                                   context=context, accelerator=accelerator)  # fmt: skip
-
+    setup = EvaluationSetup(shard_dir, split, device, backend, batch_size,
+                            seed, max_images, accelerator)  # fmt: skip
+    fid_message = prepare_fid(setup, configs, inception_weights, cache_dir)
+    results, failed = evaluate_each(run_dirs, setup)
     processes = accelerator.num_processes if accelerator else 1
-    results, failed = [], []
-    for run_dir in run_dirs:
-        try:
-            results.append(
-                evaluate_run(
-                    Path(run_dir),
-                    shard_dir,
-                    split,
-                    device=device,
-                    inception=inception,
-                    reference=reference,
-                    batch_size=batch_size,
-                    seed=seed,
-                    max_images=max_images,
-                    backend=backend,
-                    accelerator=accelerator,
-                )
-            )
-        except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
-            if processes > 1:
-                raise  # the other ranks may wait in a gather: carrying on could hang them
-            failed.append({"run": str(run_dir), "error": first_line(error)})
-    if not results:
-        problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
-        raise SketchcolorError(f"no run could be evaluated ({problems})")
     payload = results_payload(results, location, split, seed, fid_message, processes)
     payload["failed"] = failed
-    if accelerator is None or accelerator.is_main_process:
+    if is_main_process(accelerator):
         write_outputs(payload, results, out_dir)
         write_model_cards(payload, results, shard_dir)
     return payload
