@@ -10,7 +10,25 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-MAGICK = shutil.which("magick") or shutil.which("convert")
+
+def find_imagemagick() -> str | None:
+    """The first `magick` or `convert` on PATH that says it is ImageMagick: a `convert` of
+    another program (some machines put a small stand-in there) would fail every test."""
+    for name in ("magick", "convert"):
+        path = shutil.which(name)
+        if path is None:
+            continue
+        try:
+            version = subprocess.run([path, "-version"], capture_output=True, text=True,
+                                     timeout=30).stdout  # fmt: skip
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if version.startswith("Version: ImageMagick"):
+            return path
+    return None
+
+
+MAGICK = find_imagemagick()
 needs_magick = pytest.mark.skipif(
     MAGICK is None,
     reason="reading layered files back needs ImageMagick: apt-get install imagemagick",
