@@ -34,6 +34,7 @@ from sketchcolor.evaluation.ranks import (
     computed_on_main,
     gather_arrays,
     is_main_process,
+    process_count,
     single_process,
 )
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
@@ -192,7 +193,7 @@ class EvaluationSetup:
             backend=self.backend,
             training=False,
             rank=accelerator.process_index if accelerator else 0,
-            world_size=accelerator.num_processes if accelerator else 1,
+            world_size=process_count(accelerator),
             seed=self.seed,
         )
 
@@ -379,13 +380,12 @@ def prepare_fid(
 def evaluate_each(run_dirs: list[Path], setup: EvaluationSetup) -> tuple[list, list]:
     """Each run's result, and under one process the runs that failed with their one-line
     error, so one broken run does not cost the others' results."""
-    processes = setup.accelerator.num_processes if setup.accelerator else 1
     results, failed = [], []
     for run_dir in run_dirs:
         try:
             results.append(evaluate_run(Path(run_dir), setup))
         except (SketchcolorError, RuntimeError, OSError, ValueError) as error:
-            if processes > 1:
+            if not single_process(setup.accelerator):
                 raise  # the other ranks may wait in a gather: carrying on could hang them
             failed.append({"run": str(run_dir), "error": first_line(error)})
     if not results:
@@ -455,7 +455,7 @@ def evaluate_runs(
                             seed, max_images, accelerator)  # fmt: skip
     fid_message = prepare_fid(setup, configs, inception_weights, cache_dir)
     results, failed = evaluate_each(run_dirs, setup)
-    processes = accelerator.num_processes if accelerator else 1
+    processes = process_count(accelerator)
     payload = results_payload(results, location, split, seed, fid_message, processes)
     payload["failed"] = failed
     if is_main_process(accelerator):

@@ -14,7 +14,7 @@ from sketchcolor.errors import SketchcolorError
 def gather_arrays(parts: list[np.ndarray], accelerator, width: int | None = None) -> np.ndarray:
     """Concatenate this rank's arrays and gather every rank's (one process: as is)."""
     local = np.concatenate(parts) if parts else np.zeros((0,) if width is None else (0, width))
-    if accelerator is None or accelerator.num_processes == 1:
+    if single_process(accelerator):
         return local
     # gather_object: ranks may hold different numbers of images, which tensor gathers refuse.
     gathered = accelerator.gather_for_metrics([local], use_gather_object=True)
@@ -26,9 +26,14 @@ def is_main_process(accelerator) -> bool:
     return accelerator is None or accelerator.is_main_process
 
 
+def process_count(accelerator) -> int:
+    """How many processes share the work (1 without an accelerator)."""
+    return accelerator.num_processes if accelerator is not None else 1
+
+
 def single_process(accelerator) -> bool:
     """No collective calls needed: no accelerator, or one process."""
-    return accelerator is None or accelerator.num_processes == 1
+    return process_count(accelerator) == 1
 
 
 def computed_on_main(accelerator, compute):
