@@ -34,10 +34,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import base_parser, median_time, write_result  # noqa: E402
 
-from sketchcolor.data.conditioning import build_generator_input, input_channels  # noqa: E402
-from sketchcolor.evaluation import fid, metrics  # noqa: E402
+from sketchcolor.data.controls.conditioning import build_generator_input, input_channels  # noqa: E402
+from sketchcolor.evaluation import fid
 from sketchcolor.evaluation.frechet import default_device as frechet_device  # noqa: E402
 from sketchcolor.models import create_generator  # noqa: E402
+from sketchcolor.util import metrics  # noqa: E402
 
 
 def standin_inception(device: torch.device) -> torch.nn.Module:

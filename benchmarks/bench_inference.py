@@ -3,7 +3,7 @@ onnxruntime fp32, onnxruntime int8?
 
 For Model 1 and Model 2.1 at width 1/16 and full width (a hints run, overlay encoding, random
 weights: speed depends on the architecture and the size, not on what was learnt), times the
-engine call colorize makes (sketchcolor.engines: input encoding, generator, clamp) on batches
+engine call colorize makes (sketchcolor.inference.engines: input encoding, generator, clamp) on batches
 of 1 and 8 synthetic val sketches at 512x512, with 1 and 2 threads. Reports latency p50/p95
 per call, sketches/s from the median, and every engine's ratio against torch eager in the same
 run. int8 is calibrated on the synthetic shards' val sketches; its mean |int8 - fp32| on them
@@ -35,8 +35,8 @@ ENGINES = ("torch eager", "torch.compile", "onnxruntime fp32", "onnxruntime int8
 
 def make_shards(folder: Path) -> Path:
     """8 synthetic pairs at 512 px as shards: the val sketches to time and calibrate on."""
-    from sketchcolor.data.shards import ShardConfig, prepare_shards
-    from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
+    from sketchcolor.data.shards.write import ShardConfig, prepare_shards
+    from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset
 
     write_synthetic_dataset(folder / "synth", SynthConfig(count=8, size=SIZE, seed=0,
                                                           val_fraction=0.25), progress=False)  # fmt: skip
@@ -50,7 +50,7 @@ def make_run(folder: Path, model: str, width: float, shard_dir: Path) -> Path:
     import torch
 
     from sketchcolor.config import HintConfig
-    from sketchcolor.data.conditioning import input_channels
+    from sketchcolor.data.controls.conditioning import input_channels
     from sketchcolor.models import create_generator, save_generator
 
     torch.manual_seed(0)
@@ -68,7 +68,7 @@ def val_sketches(shard_dir: Path, batch: int):
     """`batch` val sketches (B, 3, 512, 512), the two val pairs repeated."""
     import torch
 
-    from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.loading.loader import create_loader
 
     loader = create_loader(shard_dir, split="val", image_size=SIZE, batch_size=2,
                            backend="torch", training=False, num_workers=0)  # fmt: skip
@@ -98,7 +98,7 @@ def build_engines(run: Path, threads: int, notes: list[str]) -> dict:
     """Every engine of one run at one thread count (None where it cannot be built)."""
     import torch
 
-    from sketchcolor.engines import TorchEngine, load_engine
+    from sketchcolor.inference.engines import TorchEngine, load_engine
 
     torch.set_num_threads(threads)
     engines: dict = {}
@@ -164,7 +164,7 @@ def int8_difference(run: Path, shard_dir: Path) -> float:
     """Mean |onnxruntime int8 - torch fp32| on the val sketches (on [-1, 1])."""
     import torch
 
-    from sketchcolor.engines import load_engine
+    from sketchcolor.inference.engines import load_engine
 
     fp32, _, _ = load_engine(run, "torch")
     int8, _, _ = load_engine(run, "onnxruntime", onnx=run / "generator.int8.onnx")
@@ -200,7 +200,7 @@ def main() -> None:
     if args.quick:
         args.widths, args.batches, args.seconds = [1 / 16], [1], 1.0
 
-    from sketchcolor.onnx_export import export_onnx
+    from sketchcolor.export.onnx import export_onnx
 
     notes: list[str] = []
     rows, exports = [], []

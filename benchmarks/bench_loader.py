@@ -14,7 +14,7 @@ shapes (`synthetic`) decode unusually fast and flatter the PNG baseline. With a 
 times a training step of the largest generator at the same size, to show whether the GPU would
 wait on data (loader batch time < step time means it does not).
 
-`--data s3` answers a second question: how fast is training from s3:// shards (data/remote.py)
+`--data s3` answers a second question: how fast is training from s3:// shards (data/storage/s3.py)
 with the node's cache cold (every tar downloaded during the first epoch) and warm (a new run
 over the cached tars), against the same shards on local disk, for the torch loader and the
 DALI loader (CPU), and how does DALI's own s3:// reader (the tars opened as URLs, nothing
@@ -59,10 +59,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import base_parser, median_time, write_result  # noqa: E402
 from realistic_pairs import write_pairs  # noqa: E402
 
-from sketchcolor.data.loader import create_loader, read_split  # noqa: E402
-from sketchcolor.data.shards import ShardConfig, prepare_shards  # noqa: E402
-from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset  # noqa: E402
-from sketchcolor.data.torch_loader import stop_workers_at_exit  # noqa: E402
+from sketchcolor.data.loading.loader import create_loader, read_split  # noqa: E402
+from sketchcolor.data.loading.torch_loader import stop_workers_at_exit  # noqa: E402
+from sketchcolor.data.shards.write import ShardConfig, prepare_shards  # noqa: E402
+from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset  # noqa: E402
 
 
 class NaivePairs(Dataset):
@@ -133,8 +133,8 @@ def torchvision_gpu_epochs(shards: Path, size: int, batch_size: int, device):
     import torch.nn.functional as F
     import torchvision.io
 
-    from sketchcolor.data.loader import read_split
-    from sketchcolor.data.torch_loader import read_samples
+    from sketchcolor.data.loading.loader import read_split
+    from sketchcolor.data.loading.torch_loader import read_samples
 
     split = read_split(shards, "train")
     samples = read_samples(split.tar_paths, split.index_paths)
@@ -229,7 +229,7 @@ def alternating_steady(loaders: dict, seconds: float, synchronize, meter=None) -
 def hints_seconds(image_size: int, batch_size: int, device, synchronize) -> float:
     """Simulated hint labels + the mixed generator input for one batch, on the device."""
     from sketchcolor.config import HintConfig
-    from sketchcolor.data.conditioning import build_generator_input, sample_hints
+    from sketchcolor.data.controls.conditioning import build_generator_input, sample_hints
 
     color = torch.rand(batch_size, 3, image_size, image_size, device=device) * 2 - 1
     palette = torch.rand(batch_size, 9, 3, device=device) * 2 - 1
@@ -297,7 +297,8 @@ def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, wor
     DALI's own s3:// reader, on the same shards (see the module docstring)."""
     from s3_store import DirectEpochs, direct_reader_safety, stopped_store_error, store_process
 
-    from sketchcolor.data import remote
+    from sketchcolor.data.storage import s3 as remote
+    from sketchcolor.util.locations import split_url
 
     remote.PREFETCH_THREADS = args.prefetch_threads
     with contextlib.ExitStack() as stack:
@@ -395,7 +396,7 @@ def s3_comparison(shards: Path, scratch: Path, target: str, args, size: int, wor
                 rate = run["steady"]["pairs_per_second"] / local["pairs_per_second"]
                 result["steady_vs_local"][name] = rate
         if store and "dali" in backends:
-            bucket, prefix = remote.split_url(target)
+            bucket, prefix = split_url(target)
             folder = remote.local_folder(target)
             result["dali_s3_reader_safety"] = direct_reader_safety(
                 remote.s3_client(), bucket, prefix, folder, "train-000000.tar"

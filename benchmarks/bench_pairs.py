@@ -25,8 +25,8 @@ import torch
 from common import base_parser, median_time, write_result
 from PIL import Image
 
-from sketchcolor.data.line_art import LineArtConfig, extract_line_art
-from sketchcolor.data.make_pairs import PairsConfig, make_pairs
+from sketchcolor.data.sources.line_art import LineArtConfig, extract_line_art
+from sketchcolor.data.sources.make_pairs import PairsConfig, make_pairs
 
 PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
 

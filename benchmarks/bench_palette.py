@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 from common import base_parser, median_time, write_result
 
-from sketchcolor.data.palette import extract_palettes, quantisation_error
-from sketchcolor.data.synth import make_pair
+from sketchcolor.data.controls.kmeans import extract_palettes, quantisation_error
+from sketchcolor.data.sources.synth import make_pair
 
 
 def color_halves(count: int, size: int) -> np.ndarray:

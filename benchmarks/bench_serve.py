@@ -37,8 +37,8 @@ HINTS = json.dumps([{"x": 128, "y": 160, "color": "#e04040"},
 def tiny_run(folder: Path, model: str, width: float) -> Path:
     """A hints run trained for one step at 512 px on synthetic shards (weights do not matter
     for speed; the architecture and size do)."""
-    from sketchcolor.data.shards import ShardConfig, prepare_shards
-    from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
+    from sketchcolor.data.shards.write import ShardConfig, prepare_shards
+    from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset
     from sketchcolor.train import train
     from sketchcolor.training.presets import tiny_config
 
@@ -110,7 +110,12 @@ def colorize_seconds(run: Path, sketch: Path) -> float:
     """Median seconds of the colouring alone (colorize_sketch in this process, no HTTP)."""
     from common import median_time
 
-    from sketchcolor.colorize import colorize_sketch, load_colorizer, read_sketch, user_controls
+    from sketchcolor.inference.colorize import (
+        colorize_sketch,
+        load_colorizer,
+        read_sketch,
+        user_controls,
+    )
 
     colorizer = load_colorizer(run, "cpu")
     controls = user_controls(colorizer.config["color_control"], run, palette=None,

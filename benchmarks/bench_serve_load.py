@@ -6,7 +6,7 @@ palette, 256 px, width 1/16), then `--clients` threads (default 8), each logged 
 own gradio_client connection, send `--requests` requests each (default 25), a fixed mix of:
 
 - good: a sketch (three sizes) with hint labels or a palette to one of the runs; answered with
-  an image whose pixels must equal `sketchcolor.colorize.colorize_sketch`'s in this process;
+  an image whose pixels must equal `sketchcolor.inference.colorize.colorize_sketch`'s in this process;
 - oversized: a PNG over `--max-file-size` posted to the upload route; refused, 413 + message;
 - non_image: a text file sent to `/colorize`; refused with "cannot read sketch";
 - wrong_password: a login with a wrong password (refused, 400 + message), then the queue
@@ -15,7 +15,7 @@ own gradio_client connection, send `--requests` requests each (default 25), a fi
 Every request gets one outcome (none lost). Reports the outcomes and p50/p95 latency per kind
 and the server process's resident memory after a warm-up round, after each of `--rounds` runs
 of the load (new connections each time: is it bounded?) and at its peak.
-tests/test_serve_load.py runs the same code small and checks the outcomes, not the speed.
+tests/serve/test_serve_load.py runs the same code small and checks the outcomes, not the speed.
 
 Usage: python benchmarks/bench_serve_load.py --json benchmarks/results/serve-load-cpu.json
 """
@@ -88,8 +88,8 @@ class Outcome:
 
 def tiny_runs(folder: Path) -> list[Path]:
     """Two runs trained for two steps on synthetic shards: hints and palette (256 px, 1/16)."""
-    from sketchcolor.data.shards import ShardConfig, prepare_shards
-    from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
+    from sketchcolor.data.shards.write import ShardConfig, prepare_shards
+    from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset
     from sketchcolor.train import train
     from sketchcolor.training.presets import tiny_config
 
@@ -111,7 +111,7 @@ def write_sketch(path: Path, size: tuple[int, int], seed: int) -> Path:
 
 def expected_pixels(run_dir: Path, sketch: Path, hints: str, palette: str, device: str):
     """What the server must answer: colorize_sketch on the same input, as the PNG it writes."""
-    from sketchcolor.colorize import (
+    from sketchcolor.inference.colorize import (
         colorize_sketch,
         load_colorizer,
         read_sketch,
@@ -131,7 +131,7 @@ def expected_pixels(run_dir: Path, sketch: Path, hints: str, palette: str, devic
 
 def write_inputs(folder: Path, runs: list[Path], max_file_size: int, device: str) -> Inputs:
     """The sketches (one per size, runs taken in turn), an oversized PNG and a text file."""
-    from sketchcolor.data.conditioning import uses_hints, uses_palette
+    from sketchcolor.data.controls.conditioning import uses_hints, uses_palette
 
     folder.mkdir(parents=True, exist_ok=True)
     good = []
@@ -353,7 +353,7 @@ def serve_and_load(runs: list[Path], scratch: Path, *, clients: int, per_client:
     """Start the server, warm it up (`warmup` rounds of the mix from each client), measure its
     memory, run the load `rounds` times (new connections each time), measuring it after each;
     the outcomes of every round, the summary and the server's log."""
-    from sketchcolor.serve_access import parse_file_size
+    from sketchcolor.serve.access import parse_file_size
 
     inputs = write_inputs(scratch / "inputs", runs, parse_file_size(max_file_size), device)
     account = write_auth_file(scratch / "accounts.txt")

@@ -19,8 +19,13 @@ from pathlib import Path
 
 from common import base_parser, median_time, write_result
 
-from sketchcolor.data.shards import ShardConfig, prepare_shards
-from sketchcolor.data.synth import SynthConfig, encode_png, make_pair, write_synthetic_dataset
+from sketchcolor.data.shards.write import ShardConfig, prepare_shards
+from sketchcolor.data.sources.synth import (
+    SynthConfig,
+    encode_png,
+    make_pair,
+    write_synthetic_dataset,
+)
 
 
 def synth_rate(size: int, count: int) -> float:

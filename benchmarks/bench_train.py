@@ -72,9 +72,9 @@ def measure(model: str, size: int, precision: str, args) -> dict:
     from accelerate import Accelerator
     from torch.utils.flop_counter import FlopCounterMode
 
-    from sketchcolor.accelerators import has_gpu, release_accelerator
-    from sketchcolor.losses import GeneratorLoss, VGG16Features
     from sketchcolor.models import Discriminator, create_generator
+    from sketchcolor.training.accelerators import has_gpu, release_accelerator
+    from sketchcolor.training.losses import GeneratorLoss, VGG16Features
     from sketchcolor.training.step import StepInputs, train_step
 
     accelerator = Accelerator(cpu=not has_gpu(), mixed_precision=precision)
@@ -187,7 +187,7 @@ def print_table(rows: list[dict], ratios: list[dict] = ()) -> None:
 
 
 def main() -> None:
-    from sketchcolor.accelerators import cpu_has_native_bf16
+    from sketchcolor.training.accelerators import cpu_has_native_bf16
 
     parser = base_parser(__doc__.split("\n")[0])
     parser.add_argument("--models", nargs="+", default=["1", "2.1", "2.2", "3"])

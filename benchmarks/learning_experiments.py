@@ -20,13 +20,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from sketchcolor.batchnorm import recompute_batchnorm_statistics
-from sketchcolor.data.conditioning import HintConfig, build_generator_input, input_channels
-from sketchcolor.data.palette import extract_palettes
-from sketchcolor.losses import GeneratorLoss, LossWeights
+from sketchcolor.data.controls.conditioning import HintConfig, build_generator_input, input_channels
+from sketchcolor.data.controls.kmeans import extract_palettes
 from sketchcolor.models import Discriminator, create_generator
+from sketchcolor.models.batchnorm import recompute_batchnorm_statistics
 from sketchcolor.runs import sample_fixed_hints
 from sketchcolor.training.inputs import step_inputs
+from sketchcolor.training.losses import GeneratorLoss, LossWeights
 from sketchcolor.training.step import train_step
 
 

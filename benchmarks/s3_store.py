@@ -79,9 +79,9 @@ class DirectEpochs:
     S3 support), with the `.idx` files of a staged cache folder; nothing is staged or hashed."""
 
     def __init__(self, location: str, **loader_options) -> None:
-        from sketchcolor.data.dali_loader import PipelineBuilder, dali_pipeline_config
-        from sketchcolor.data.dali_pipeline import build_pipeline
-        from sketchcolor.data.loader import create_loader
+        from sketchcolor.data.loading.dali_loader import PipelineBuilder, dali_pipeline_config
+        from sketchcolor.data.loading.dali_pipeline import build_pipeline
+        from sketchcolor.data.loading.loader import create_loader
 
         loader = create_loader(location, backend="dali", **loader_options)
         remote = loader.shards.remote
@@ -98,7 +98,7 @@ class DirectEpochs:
         self.length = len(loader)
 
     def epoch(self, number: int):
-        from sketchcolor.data.dali_loader import dali_epoch
+        from sketchcolor.data.loading.dali_loader import dali_epoch
 
         return dali_epoch(self.builder, number, 0, self.length)
 
@@ -127,8 +127,8 @@ def dali_reads(paths: list[str], index_paths: list[str]) -> list[bytes]:
 
 def direct_reader_safety(client, bucket: str, prefix: str, folder: Path, tar: str) -> dict:
     """Store a copy of `tar` with one byte of its first image flipped, read it through DALI's
-    s3:// reader and through the staged path (data/remote.py); what each one does."""
-    from sketchcolor.data.remote import RemoteShards
+    s3:// reader and through the staged path (data/storage/s3.py); what each one does."""
+    from sketchcolor.data.storage.s3 import RemoteShards
     from sketchcolor.errors import SketchcolorError
 
     index = folder / Path(tar).with_suffix(".idx").name

@@ -127,7 +127,7 @@ def main() -> None:
     args = parse_args()
     from playwright.sync_api import sync_playwright
 
-    from sketchcolor.serve import ServeConfig, start
+    from sketchcolor.serve.app import ServeConfig, start
 
     pairs = sorted((args.pairs / "data" / "val").glob("*.png"))
     with Image.open(pairs[args.pair]) as image:

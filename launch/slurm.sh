@@ -66,7 +66,7 @@ fi
 cd "$REPO_DIR"
 
 echo "sketchcolor: $NUM_NODES nodes x $GPUS_PER_NODE GPUs = $NUM_PROCESSES processes; main node $MAIN_PROCESS_IP:$MAIN_PROCESS_PORT"
-# Read by data/remote.py on every node (only s3:// --data uses it).
+# Read by data/storage/s3.py on every node (only s3:// --data uses it).
 export SKETCHCOLOR_SHARD_CACHE=$SHARD_CACHE
 export SKETCHCOLOR_SHARD_CACHE_MAX_GB=$SHARD_CACHE_MAX_GB  # empty: no bound
 export ACCELERATE_CONFIG NUM_NODES NUM_PROCESSES MAIN_PROCESS_IP MAIN_PROCESS_PORT

@@ -76,12 +76,12 @@ def write_pairs(config: QuickstartConfig) -> None:
     """The chosen data set's pairs, in the Kaggle layout, into `pairs_folder(config)`."""
     root = pairs_folder(config)
     if config.data == "openmoji":
-        from sketchcolor.data.openmoji import write_openmoji_pairs
+        from sketchcolor.data.sources.openmoji import write_openmoji_pairs
 
         result = write_openmoji_pairs(root, size=config.size, limit=config.count)
         print(f"quickstart: OpenMoji pairs: {result.summary()}")
         return
-    from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
+    from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset
 
     synth = SynthConfig(count=config.count or SYNTH_COUNT, size=config.size, seed=config.seed)
     counts = write_synthetic_dataset(root, synth)
@@ -91,7 +91,7 @@ def write_pairs(config: QuickstartConfig) -> None:
 
 def make_shards(config: QuickstartConfig) -> Path:
     """Pairs in the Kaggle layout, then shards with palettes."""
-    from sketchcolor.data.shards import ShardConfig, prepare_shards
+    from sketchcolor.data.shards.write import ShardConfig, prepare_shards
 
     shard_dir = config.out / "shards"
     pairs = pairs_folder(config)
@@ -177,7 +177,7 @@ def control_comparison(results: dict) -> str:
 
 def colorize_examples(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> Path:
     """sketch | hints | output | truth for a few validation pairs, with the Model 1 hints run."""
-    from sketchcolor.colorize import colorize_validation_grid
+    from sketchcolor.evaluation.grid import colorize_validation_grid
 
     hints_run = next(run for run in run_dirs if run.name == "model-1-hints")
     return colorize_validation_grid(hints_run, shard_dir, config.out / "colorized.png",

@@ -14,18 +14,24 @@ import json
 import os
 import shutil
 import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from sketchcolor.config import HintConfig, TrainConfig, flatten
-from sketchcolor.data.conditioning import Hints, build_generator_input, sample_hints, uses_hints
-from sketchcolor.data.manifest import read_manifest
-from sketchcolor.disk import write_errors
+from sketchcolor.data.controls.conditioning import (
+    Hints,
+    build_generator_input,
+    sample_hints,
+    uses_hints,
+)
+from sketchcolor.data.shards.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import write_text_atomically
 from sketchcolor.models import load_generator, read_generator_config, save_generator
 from sketchcolor.models.saving import CONFIG_FILE, WEIGHTS_FILE
+from sketchcolor.util.disk import write_errors
+from sketchcolor.util.files import file_sha256, write_text_atomically
 
 TRAIN_CONFIG_FILE = "train_config.json"
 SAMPLES_FOLDER = "samples"
@@ -286,15 +292,15 @@ def load_checkpoint_generator(
 
     The weights are the EMA copy's when the run kept one, else the generator's; BatchNorm
     statistics are recomputed as the export recomputes them (`output.batchnorm_batches`
-    training batches of `shard_dir`'s train split; sketchcolor/batchnorm.py), so the final
+    training batches of `shard_dir`'s train split; sketchcolor/models/batchnorm.py), so the final
     checkpoint scores what the run's generator.safetensors scores. Returns (generator, config).
     """
     import safetensors.torch
 
-    from sketchcolor.batchnorm import with_recomputed_statistics
-    from sketchcolor.data.conditioning import input_channels
-    from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.controls.conditioning import input_channels, statistics_inputs
+    from sketchcolor.data.loading.loader import create_loader
     from sketchcolor.models import create_generator
+    from sketchcolor.models.batchnorm import with_recomputed_statistics
 
     checkpoint_dir = Path(checkpoint_dir)
     config = read_checkpoint_config(checkpoint_dir)
@@ -326,8 +332,69 @@ def load_checkpoint_generator(
         batch_size=train_config.optim.batch_size, device=device, backend=backend,
         training=True, seed=train_config.seed, num_workers=0,
     )  # fmt: skip
-    generator = with_recomputed_statistics(
-        generator, loader, color_control=config["color_control"], hint_config=hint_config,
+    inputs = statistics_inputs(
+        loader, color_control=config["color_control"], hint_config=hint_config,
         seed=train_config.seed, batches=train_config.output.batchnorm_batches,
-    ).eval()  # fmt: skip
+    )  # fmt: skip
+    generator = with_recomputed_statistics(generator, inputs).eval()
     return generator, config
+
+
+# ----------------------------------------------------------------------------- inference weights
+
+
+@dataclass
+class InferenceRun:
+    """A run folder's or checkpoint's inference generator and what the ONNX metadata says."""
+
+    generator: torch.nn.Module
+    config: dict
+    train_config: dict
+    weights_sha256: str
+    source: Path
+
+    def source_train_config_path(self) -> Path:
+        """The train_config.json of the run this came from."""
+        folder = (
+            checkpoint_run_folder(self.source) if is_checkpoint_folder(self.source) else self.source
+        )
+        return folder / TRAIN_CONFIG_FILE
+
+
+def load_inference_run(run_dir: str | Path, data: str | Path | None = None) -> InferenceRun:
+    """The inference weights (eval mode, CPU) of a run folder or RUN/checkpoints/step-N.
+
+    A run folder's generator.safetensors already has its BatchNorm statistics recomputed and
+    EMA applied; a checkpoint gets both as its export would (`runs.load_checkpoint_generator`,
+    on `data` or the shards the run was trained on).
+    """
+    run_dir = Path(run_dir)
+    if is_checkpoint_folder(run_dir):
+        train_config_path = checkpoint_run_folder(run_dir) / TRAIN_CONFIG_FILE
+        shard_dir = Path(data) if data else training_data(train_config_path)
+        generator, config = load_checkpoint_generator(run_dir, torch.device("cpu"),
+                                                      shard_dir=shard_dir)  # fmt: skip
+        train_config = config.pop("train_config").to_dict()
+        weights = run_dir / CHECKPOINT_GENERATOR_FILE
+    else:
+        generator, config = load_run(run_dir, torch.device("cpu"))
+        train_config = read_json_if_any(run_dir / TRAIN_CONFIG_FILE)
+        weights = run_dir / "generator.safetensors"
+    return InferenceRun(generator.eval(), config, train_config, file_sha256(weights), run_dir)
+
+
+def training_data(train_config_path: Path) -> Path:
+    """The shard folder a run was trained on, from its train_config.json."""
+    data = read_json_if_any(train_config_path).get("data")
+    if not data or not Path(data).is_dir():
+        raise SketchcolorError(
+            f"{train_config_path}: its data folder {data!r} is gone; give --data SHARDS"
+        )
+    return Path(data)
+
+
+def read_json_if_any(path: Path) -> dict:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}

@@ -1,4 +1,4 @@
-"""Driving the web app's page in a browser (Playwright): shared by tests/test_serve_browser.py
+"""Driving the web app's page in a browser (Playwright): shared by tests/serve/test_serve_browser.py
 and docs/ui_screenshot.py.
 """
 

@@ -29,7 +29,7 @@ SHARD_SIZE = 6  # train: 4 tars of 6; val: 2 tars (6 + 2), so uneven shards get 
 @pytest.fixture(scope="session")
 def synth_root(tmp_path_factory) -> Path:
     """A synthetic pair folder in the Kaggle layout: data/train (24) and data/val (8), 64x64 halves."""
-    from sketchcolor.data.synth import SynthConfig, write_synthetic_dataset
+    from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset
 
     root = tmp_path_factory.mktemp("synth")
     config = SynthConfig(
@@ -42,7 +42,7 @@ def synth_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shard_dir(synth_root, tmp_path_factory) -> Path:
     """JPEG shards of `synth_root`: 4 train tars + 2 val tars, .idx files, manifest.json."""
-    from sketchcolor.data.shards import ShardConfig, prepare_shards
+    from sketchcolor.data.shards.write import ShardConfig, prepare_shards
 
     out = tmp_path_factory.mktemp("shards") / "shards"
     prepare_shards(synth_root, out, ShardConfig(shard_size=SHARD_SIZE, seed=0), progress=False)
@@ -99,7 +99,7 @@ def free_port() -> int:
 def serve_url(served_runs, shard_dir):
     """`sketchcolor serve` on both served runs, on 127.0.0.1 and a free port, once per module."""
     pytest.importorskip("gradio", reason="the web app needs the ui extra: pip install -e '.[ui]'")
-    from sketchcolor.serve import ServeConfig, start
+    from sketchcolor.serve.app import ServeConfig, start
 
     port = free_port()
     config = ServeConfig(runs=[served_runs["hints"], served_runs["palette"]], port=port,

@@ -1,5 +1,5 @@
 """ImageMagick, the reader artists' tools share, for tests that read layered files back
-(tests/test_layers.py, tests/test_serve_artist.py): each layer of a PSD, and composites."""
+(tests/inference/test_layers.py, tests/serve/test_serve_artist.py): each layer of a PSD, and composites."""
 
 from __future__ import annotations
 

@@ -67,8 +67,8 @@ def options():
 
 
 def run(args: ColorizeOptions) -> int:
-    from sketchcolor.colorize import colorize
     from sketchcolor.errors import SketchcolorError
+    from sketchcolor.inference.colorize import colorize
 
     pairs = [("palette", "palette_from"), ("palette", "palette_file"),
              ("palette_from", "palette_file"), ("hints", "hints_json")]  # fmt: skip
@@ -78,7 +78,7 @@ def run(args: ColorizeOptions) -> int:
             raise SketchcolorError(f"give --{first} or --{second}, not both")
     palette = args.palette
     if args.palette_file is not None:
-        from sketchcolor.palettes import load_palette
+        from sketchcolor.inference.palette_files import load_palette
 
         palette = load_palette(args.palette_file).colors
     written = colorize(

@@ -39,7 +39,7 @@ def options():
 
 
 def run(options: DatasetsOptions) -> int:
-    from sketchcolor.data.openmoji import write_openmoji_pairs
+    from sketchcolor.data.sources.openmoji import write_openmoji_pairs
 
     result = write_openmoji_pairs(options.out, size=options.size, limit=options.limit)
     print(f"{options.out}: {result.summary()}; licence and attribution in {options.out}/LICENSE.md")

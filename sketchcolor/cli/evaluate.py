@@ -107,7 +107,7 @@ def run_interactive(args: EvaluateOptions) -> int:
 
 
 def run(args: EvaluateOptions) -> int:
-    from sketchcolor.data.remote import use_shard_cache
+    from sketchcolor.data.storage.s3 import use_shard_cache
 
     use_shard_cache(args.shard_cache)
     if args.hint_counts is not None:
@@ -118,9 +118,9 @@ def run(args: EvaluateOptions) -> int:
         given = ("--flatten" if args.flatten else "--hint-shape" if args.hint_shape != "dots"
                  else "--engine/--onnx")  # fmt: skip
         raise SketchcolorError(f"{given} is for the interactive benchmark: give --hint-counts")
-    from sketchcolor.accelerators import create_accelerator, release_accelerator
     from sketchcolor.evaluation.evaluate import evaluate_runs
     from sketchcolor.evaluation.report import summary_text
+    from sketchcolor.training.accelerators import create_accelerator, release_accelerator
 
     accelerator = create_accelerator()
     is_main_process = accelerator.is_main_process

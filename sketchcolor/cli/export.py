@@ -46,7 +46,7 @@ def options():
 
 def run(args: ExportOptions) -> int:
     from sketchcolor.errors import SketchcolorError
-    from sketchcolor.onnx_export import export_onnx
+    from sketchcolor.export.onnx import export_onnx
 
     if args.calibration_images < 1:
         raise SketchcolorError(f"calibration images must be >= 1, got {args.calibration_images}")

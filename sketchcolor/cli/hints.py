@@ -46,7 +46,7 @@ def options():
 
 def run(args: HintsOptions) -> int:
     from sketchcolor.config import HintConfig
-    from sketchcolor.data.user_controls import write_reference_hints
+    from sketchcolor.data.controls.user_controls import write_reference_hints
     from sketchcolor.errors import SketchcolorError
 
     if args.count is not None and args.count < 0:

@@ -48,7 +48,7 @@ def options():
 
 
 def run(options) -> int:
-    from sketchcolor.data.make_pairs import make_pairs
+    from sketchcolor.data.sources.make_pairs import make_pairs
 
     result = make_pairs(options.source, options.out, options.pairs)
     print(f"{options.out}: {result.summary()}")

@@ -1,7 +1,7 @@
 """`sketchcolor serve`: a web app and API that color sketches with trained runs (needs gradio).
 
 The options are `sketchcolor.config.ServeConfig` (no torch, so `--help` is quick);
-sketchcolor.serve, which imports torch but not gradio, is imported by `run`, which reports a
+sketchcolor.serve.app, which imports torch but not gradio, is imported by `run`, which reports a
 missing gradio extra before any model is loaded.
 
 Usage: sketchcolor serve runs/m21-hints runs/m21-palette --port 7860 --data shards
@@ -27,7 +27,7 @@ def options():
 
 
 def run(config) -> int:
-    from sketchcolor.serve import require_gradio, start
+    from sketchcolor.serve.app import require_gradio, start
 
     require_gradio()  # before loading any model: say how to install it first
     start(config, block=True)

@@ -37,9 +37,9 @@ def options():
 
 
 def run(options: ShardOptions) -> int:
-    from sketchcolor.data.remote import data_location, is_remote
-    from sketchcolor.data.shard_guard import exit_on_stop_signals
-    from sketchcolor.data.shards import prepare_shards, publish_shards
+    from sketchcolor.data.shards.guard import exit_on_stop_signals
+    from sketchcolor.data.shards.write import prepare_shards, publish_shards
+    from sketchcolor.util.locations import data_location, is_remote
 
     options.out = data_location(options.out)
     with exit_on_stop_signals(options.out):

@@ -32,7 +32,7 @@ def options():
 
 
 def run(options: SynthOptions) -> int:
-    from sketchcolor.data.synth import write_synthetic_dataset
+    from sketchcolor.data.sources.synth import write_synthetic_dataset
 
     config = options.synth
     counts = write_synthetic_dataset(options.out, config)

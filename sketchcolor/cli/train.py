@@ -35,8 +35,8 @@ def parse_train_config(argv: Sequence[str], prog: str = "sketchcolor train"):
 
 
 def run(config) -> int:
+    from sketchcolor.training.checkpoints.preemption import TrainingStopped, report_stop
     from sketchcolor.training.loop import train
-    from sketchcolor.training.preemption import TrainingStopped, report_stop
 
     try:
         run_dir = train(config)

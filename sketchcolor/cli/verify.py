@@ -39,9 +39,10 @@ def options():
 
 
 def run(options: VerifyOptions) -> int:
-    from sketchcolor.data.manifest import read_manifest
-    from sketchcolor.data.remote import data_location, use_shard_cache
-    from sketchcolor.data.verify import manifest_shards, verify_shards
+    from sketchcolor.data.shards.manifest import read_manifest
+    from sketchcolor.data.shards.verify import manifest_shards, verify_shards
+    from sketchcolor.data.storage.s3 import use_shard_cache
+    from sketchcolor.util.locations import data_location
 
     use_shard_cache(options.shard_cache, options.shard_cache_max_gb)
     options.shards = data_location(options.shards)

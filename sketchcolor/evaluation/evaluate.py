@@ -22,13 +22,12 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sketchcolor.data.conditioning import uses_hints
-from sketchcolor.data.manifest import read_manifest
-from sketchcolor.data.remote import data_location, local_folder
-from sketchcolor.data.verify import verify_before_use
+from sketchcolor.data.controls.conditioning import uses_hints
+from sketchcolor.data.shards.manifest import read_manifest
+from sketchcolor.data.shards.verify import verify_before_use
+from sketchcolor.data.storage.s3 import local_folder
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid as fid_module
-from sketchcolor.evaluation import metrics
 from sketchcolor.evaluation.model_card import write_model_cards
 from sketchcolor.evaluation.ranks import (
     computed_on_main,
@@ -38,7 +37,6 @@ from sketchcolor.evaluation.ranks import (
     single_process,
 )
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
-from sketchcolor.files import create_output_folder
 from sketchcolor.runs import (
     check_run,
     checkpoint_run_folder,
@@ -52,6 +50,10 @@ from sketchcolor.runs import (
     run_checkpoints,
     run_hints,
 )
+from sketchcolor.util import metrics
+from sketchcolor.util.devices import choose_device
+from sketchcolor.util.files import create_output_folder
+from sketchcolor.util.locations import data_location
 
 DEFAULT_CACHE_DIR = Path.home() / ".cache" / "sketchcolor" / "fid"
 
@@ -181,7 +183,7 @@ class EvaluationSetup:
 
     def split_loader(self, image_size: int):
         """This rank's part of the split, in order, at `image_size`."""
-        from sketchcolor.data.loader import create_loader
+        from sketchcolor.data.loading.loader import create_loader
 
         accelerator = self.accelerator
         return create_loader(
@@ -422,13 +424,13 @@ def evaluate_runs(
     hub cache); when missing, FID is None with the reason and the other metrics still run.
     backend: the loader, "dali", "torch" or "auto" (DALI when installed and a GPU is there).
     accelerator: an `accelerate.Accelerator` to split the work over processes (optional).
-    verify: check the split's shards against the manifest first (see sketchcolor.data.verify).
+    verify: check the split's shards against the manifest first (see sketchcolor.data.shards.verify).
     Every run is loaded once before the first is evaluated, so a broken run fails at once.
     A run that fails during its evaluation (one process) is listed under "failed" in
     results.json and the others' results are still written.
     Returns the results.json content.
     """
-    from sketchcolor.accelerators import resolve_backend
+    from sketchcolor.training.accelerators import resolve_backend
 
     backend = resolve_backend(backend)
     location = data_location(shard_dir)  # an s3:// URL is what results and model cards name
@@ -438,7 +440,7 @@ def evaluate_runs(
     check_arguments(run_dirs, batch_size, max_images)
     if accelerator is not None:
         device = accelerator.device
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = choose_device(device)
     if all_checkpoints:
         run_dirs = expand_checkpoints(run_dirs)
     # Fail early on a bad run: a run folder's generator is loaded once (NaN weights refused).

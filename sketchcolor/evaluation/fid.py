@@ -27,7 +27,8 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.files import atomic_output, file_sha256
+from sketchcolor.util.devices import choose_device
+from sketchcolor.util.files import atomic_output, file_sha256
 
 WEIGHTS_FILE_NAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = (
@@ -271,7 +272,7 @@ def fid_between_folders(
             raise SketchcolorError(f"{path}: no such folder or file")
     model = None
     if not (is_statistics_file(path_a) and is_statistics_file(path_b)):
-        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        device = choose_device(device)
         model = load_inception(weights_path, device)
     stats_a = path_statistics(path_a, model, batch_size=batch_size)
     stats_b = path_statistics(path_b, model, batch_size=batch_size)

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.util.devices import choose_device
 
 
 def default_device() -> torch.device:
     """The GPU when there is one (float64 eigen-solvers run there too), else the CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return choose_device()
 
 
 def _symmetric_sqrt(matrix: torch.Tensor) -> torch.Tensor:

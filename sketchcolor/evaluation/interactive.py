@@ -6,9 +6,9 @@ Labels are random points inside the truth's coloured regions (smallest channel b
 white ground) and off the sketch's lines, each in the truth's colour there, drawn from the
 sample key and the seed, so every run sees the same labels; the counts nest (the 4 labels are
 the first 4 of the 16). With hint_shape "strokes" each label is a short stroke from that point
-instead (data/strokes.py: 1-3 random segments inside the point's colour region, off the lines,
+instead (data/controls/strokes.py: 1-3 random segments inside the point's colour region, off the lines,
 in its colour), nested the same way; the paint bucket and flattening take its vertices. Interactive colorization is measured this way: Zhang et al. (2017)
-plot PSNR against the number of points. Per count: L1, PSNR, SSIM (evaluation/metrics.py)
+plot PSNR against the number of points. Per count: L1, PSNR, SSIM (util/metrics.py)
 and colour accuracy, the share of coloured, non-line truth pixels the output colours within
 24/255 in every channel. Runs without hints see the same pictures (palette runs the truth's
 palette); with `flatten` each run is also scored after data/regions.py's flattening, which
@@ -29,13 +29,18 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
-from sketchcolor.data.conditioning import Hints, paint_dots, uses_hints, uses_palette
+from sketchcolor.data.controls.conditioning import Hints, paint_dots, uses_hints, uses_palette
+from sketchcolor.data.controls.strokes import (
+    DRAW_COLUMNS,
+    paint_strokes,
+    stroke_draws,
+    walk_strokes,
+)
 from sketchcolor.data.regions import flatten_colors, line_mask, paint_bucket, segment_regions
-from sketchcolor.data.strokes import DRAW_COLUMNS, paint_strokes, stroke_draws, walk_strokes
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.evaluation import metrics
-from sketchcolor.flattening import from_uint8, to_uint8
 from sketchcolor.runs import hint_config_of, image_size_of, sample_seed
+from sketchcolor.util import metrics
+from sketchcolor.util.images import from_uint8, to_uint8
 
 DEFAULT_HINT_COUNTS = (0, 1, 4, 16, 64)
 WHITE_GROUND = 235
@@ -78,9 +83,9 @@ class Split:
 def load_split(shard_dir: Path, split: str, image_size: int, max_images: int | None,
                backend: str) -> Split:  # fmt: skip
     """The first `max_images` samples of a split (all of it for None), in key order."""
-    from sketchcolor.accelerators import resolve_backend
-    from sketchcolor.data.loader import create_loader
+    from sketchcolor.data.loading.loader import create_loader
     from sketchcolor.evaluation.evaluate import kept_samples
+    from sketchcolor.training.accelerators import resolve_backend
 
     loader = create_loader(shard_dir, split=split, image_size=image_size, batch_size=16,
                            device=torch.device("cpu"), backend=resolve_backend(backend),
@@ -123,7 +128,7 @@ def person_labels(split: Split, most: int, label_size: int, seed: int) -> list[n
 def person_strokes(split: Split, centres: list[np.ndarray], width: int, seed: int) -> list[np.ndarray]:  # fmt: skip
     """Each sample's labels as short strokes: (n, V, 2) float (y, x) vertices per sample.
 
-    Stroke i starts at centre i and walks data/strokes.py's random segments over the label
+    Stroke i starts at centre i and walks data/controls/strokes.py's random segments over the label
     ground, where the truth keeps its start's colour; its draws are row i of one array drawn
     from the sample key and seed (its own stream beside the centres'), so the first 4 strokes
     of 16 are the 4 strokes, as the centres are.
@@ -324,7 +329,7 @@ def interactive_benchmark(
     hint_shape: "dots" (label squares) or "strokes" (short strokes from the same centres);
     engine: "torch" or "onnxruntime" (engines.py); onnx: the exported file to run (one run
     only; e.g. RUN/generator.int8.onnx, to measure what int8 costs)."""
-    from sketchcolor.engines import load_engine
+    from sketchcolor.inference.engines import load_engine
 
     if not hint_counts or min(hint_counts) < 0:
         raise SketchcolorError(f"hint counts must be numbers of labels >= 0, got {hint_counts}")

@@ -22,7 +22,7 @@ from sketchcolor.evaluation.interactive import (
     WHITE_GROUND,
     Benchmark,
 )
-from sketchcolor.files import atomic_output, create_output_folder, write_text_atomically
+from sketchcolor.util.files import atomic_output, create_output_folder, write_text_atomically
 
 INTERACTIVE_JSON = "results.json"
 INTERACTIVE_TABLE = "results.md"

@@ -17,7 +17,7 @@ import json
 from pathlib import Path
 
 from sketchcolor.evaluation.report import RunResult, format_number, run_name
-from sketchcolor.files import write_text_atomically
+from sketchcolor.util.files import write_text_atomically
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
 

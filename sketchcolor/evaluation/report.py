@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from sketchcolor.files import atomic_output, create_output_folder, write_text_atomically
+from sketchcolor.util.files import atomic_output, create_output_folder, write_text_atomically
 
 RESULTS_JSON = "results.json"
 RESULTS_TABLE = "results.md"

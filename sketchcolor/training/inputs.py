@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from sketchcolor.config import HintConfig
-from sketchcolor.data.conditioning import (
+from sketchcolor.data.controls.conditioning import (
     Hints,
     build_generator_input,
     sample_hints,

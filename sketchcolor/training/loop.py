@@ -17,23 +17,22 @@ import torch
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 
-from sketchcolor.accelerators import release_accelerator, resolve_backend
 from sketchcolor.config import HintConfig, TrainConfig
-from sketchcolor.data.conditioning import input_channels
-from sketchcolor.data.loader import create_loader
-from sketchcolor.data.remote import use_shard_cache
-from sketchcolor.data.verify import verify_before_use
+from sketchcolor.data.controls.conditioning import input_channels
+from sketchcolor.data.loading.loader import create_loader
+from sketchcolor.data.shards.verify import verify_before_use
+from sketchcolor.data.storage.s3 import use_shard_cache
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.runs import tracker_hparams, write_rank_audit
-from sketchcolor.seeding import mixed_seed
-from sketchcolor.training import checkpoint as checkpoints
-from sketchcolor.training.checkpoint import TrainingProgress
-from sketchcolor.training.checkpointer import Checkpointer, prepare_run_folder
+from sketchcolor.training.accelerators import release_accelerator, resolve_backend
+from sketchcolor.training.checkpoints import state as checkpoints
+from sketchcolor.training.checkpoints.checkpointer import Checkpointer, prepare_run_folder
+from sketchcolor.training.checkpoints.preemption import StopSignals
+from sketchcolor.training.checkpoints.state import TrainingProgress
 from sketchcolor.training.ema import averaged_generator, create_ema
 from sketchcolor.training.guard import FiniteGuard
 from sketchcolor.training.inputs import step_inputs
 from sketchcolor.training.logger import TrainingLogger
-from sketchcolor.training.preemption import StopSignals
 from sketchcolor.training.samples import SampleWriter
 from sketchcolor.training.setup import (
     apply_optimizer_settings,
@@ -49,6 +48,7 @@ from sketchcolor.training.setup import (
 )
 from sketchcolor.training.step import train_step
 from sketchcolor.training.validation import ValidationLogger
+from sketchcolor.util.seeding import mixed_seed
 
 
 def train(config: TrainConfig) -> Path:

@@ -10,11 +10,11 @@ from pathlib import Path
 import torch
 
 from sketchcolor.config import HintConfig, TrainConfig
-from sketchcolor.data.loader import create_loader
-from sketchcolor.data.manifest import read_manifest
+from sketchcolor.data.loading.loader import create_loader
+from sketchcolor.data.shards.manifest import read_manifest
 from sketchcolor.runs import samples_path
-from sketchcolor.sample_grid import control_image, save_sample_grid
 from sketchcolor.training.inputs import step_inputs
+from sketchcolor.training.sample_grid import control_image, save_sample_grid
 
 
 def load_sample_batch(config: TrainConfig, hint_config: HintConfig, device) -> dict:

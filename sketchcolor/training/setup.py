@@ -11,16 +11,16 @@ import os
 
 import torch
 
-from sketchcolor.accelerators import (
+from sketchcolor.config import TrainConfig
+from sketchcolor.runs import LOGS_FOLDER
+from sketchcolor.training.accelerators import (
     PrecisionChoice,
     create_accelerator,
     launcher_precision,
     resolve_mixed_precision,
     trains_on_cpu,
 )
-from sketchcolor.config import TrainConfig
-from sketchcolor.runs import LOGS_FOLDER
-from sketchcolor.training.checkpointer import recorded_precision
+from sketchcolor.training.checkpoints.checkpointer import recorded_precision
 
 
 def configure_kernels(deterministic: bool) -> None:
@@ -163,7 +163,7 @@ def generator_scaler(accelerator, optimizer_g) -> torch.amp.GradScaler | None:
 
 
 def build_generator_loss(config: TrainConfig):
-    from sketchcolor.losses import GeneratorLoss, VGG16Features
+    from sketchcolor.training.losses import GeneratorLoss, VGG16Features
 
     loss = config.loss
     features = VGG16Features.pretrained(loss.vgg_weights) if loss.feature_loss else None

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sketchcolor import losses as loss_functions
+from sketchcolor.training import losses as loss_functions
 
 
 @dataclass(kw_only=True)

@@ -16,8 +16,8 @@ import itertools
 import torch
 
 from sketchcolor.config import HintConfig, TrainConfig
-from sketchcolor.evaluation import metrics
 from sketchcolor.runs import generate, run_hints
+from sketchcolor.util import metrics
 
 VALIDATION_SEED = 0
 """The hint seed of the val metrics: `sketchcolor evaluate`'s default, so the numbers match."""
@@ -35,7 +35,7 @@ class ValidationLogger:
         self.hint_config = hint_config
         self.loader = None
         if self.every and accelerator.is_main_process:
-            from sketchcolor.data.loader import create_loader
+            from sketchcolor.data.loading.loader import create_loader
 
             self.loader = create_loader(
                 config.data, split="val", image_size=config.model.size,

@@ -1,0 +1,69 @@
+"""Options of `sketchcolor serve` (its command line is generated from these fields).
+
+Usage: ServeConfig(runs=[Path("runs/hints")])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Literal
+
+from tyro.conf import FlagCreatePairsOff, Positional
+
+from sketchcolor.config.constants import DEFAULT_MAX_FILE_SIZE, MAX_SKETCH_PIXELS
+
+
+@dataclass(kw_only=True)
+class ServeConfig:
+    """Options of `sketchcolor serve` (its command line is generated from these fields)."""
+
+    runs: Positional[list[Path]]
+    """Run folders to serve (config.json + weights); each is chosen in the app by its folder name."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on; 0.0.0.0 serves other machines too, and then needs a login
+    (--auth-file) or --no-auth."""
+
+    port: int = 7860
+    """Port to listen on."""
+
+    device: str | None = None
+    """cuda, cuda:1 or cpu (None: cuda if any); every run is loaded there once."""
+
+    data: str | Path | None = None
+    """Shard folder (`sketchcolor shards` output) or s3://BUCKET/PREFIX whose first val
+    sketches are shown as examples."""
+
+    shard_cache: Path | None = None
+    """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
+
+    max_pixels: int = MAX_SKETCH_PIXELS
+    """Sketches with more pixels than this are refused with a message (about 16 MP)."""
+
+    max_file_size: str = DEFAULT_MAX_FILE_SIZE
+    """Uploads larger than this (20MB, 512KB, 1GB; KB = 1024 bytes) are refused with a message."""
+
+    auth: str | None = field(default=None, repr=False)
+    """USER:PASSWORD needed to open the app and its API. Other users of this machine see it in
+    the process list: prefer --auth-file or $SKETCHCOLOR_SERVE_AUTH (one USER:PASSWORD)."""
+
+    auth_file: Path | None = None
+    """A file of user:password lines (blank lines and # comments allowed): each may log in."""
+
+    no_auth: Annotated[bool, FlagCreatePairsOff] = False
+    """Serve a non-loopback --host without a login: anyone who reaches it may use it."""
+
+    concurrency: int = 2
+    """Requests colored at once; the rest wait in Gradio's queue."""
+
+    examples: int = 4
+    """How many val sketches `data` gives as examples."""
+
+    engine: Literal["torch", "onnxruntime"] = "torch"
+    """Who runs the generators: PyTorch, or onnxruntime (the onnx extra; each run's
+    generator.onnx from `sketchcolor export` when current, else exported at start)."""
+
+    flatten: bool = False
+    """Flatten every output: one colour per region the sketch's lines close, a label's colour
+    where one sits, else the network's median over the region (sketchcolor.inference.flattening)."""

@@ -1,0 +1,399 @@
+"""Colour controls: turn a sketch (+ palette and/or hint labels) into the generator's input.
+
+Everything here runs batched on whatever device the tensors live on, so training builds the
+controls on the GPU with no per-sample Python. Four variants, as in the paper:
+
+- ``none``: the sketch alone (3 channels).
+- ``palette``: the 9 palette colours as constant planes after the sketch (3 + 27 = 30).
+- ``hints``: 10x10 px labels on a grid of nodes, each the mean colour of that square of the
+  colour image (or dots or brush strokes placed as a person places them); overlaid on the sketch (3 channels, the paper's) or as separate channels
+  (sketch + hint RGB + hint mask, 7 channels).
+- ``mixed``: hints then palette planes (30 or 34 channels).
+
+Usage:
+    hints = sample_hints(color, HintConfig(), torch.Generator(color.device).manual_seed(0))
+    inputs = build_generator_input("mixed", sketch, palette=palette, hints=hints, hint_config=HintConfig())
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from sketchcolor.config import (
+    COLOR_CONTROLS,
+    LINE_THRESHOLD,
+    PALETTE_SIZE,
+    HintConfig,
+)
+from sketchcolor.data.controls.strokes import (
+    DRAW_COLUMNS,
+    paint_strokes,
+    stroke_draws,
+    walk_strokes,
+)
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.util.seeding import mixed_seed
+
+LINE_LEVEL = LINE_THRESHOLD / 127.5 - 1
+"""config.LINE_THRESHOLD in [-1, 1]: a darker sketch pixel is line."""
+
+
+class Hints(NamedTuple):
+    """Hint labels for a batch: the paper's hint image and where labels are."""
+
+    rgb: torch.Tensor
+    """(B, 3, H, W) in [-1, 1]: label colours, white (1.0) where there is no label."""
+
+    mask: torch.Tensor
+    """(B, 1, H, W) in {0, 1}: 1 inside a label."""
+
+
+def check_color_control(color_control: str) -> None:
+    """Raise a one-line error for an unknown colour-control name."""
+    if color_control not in COLOR_CONTROLS:
+        raise SketchcolorError(
+            f"unknown colour control {color_control!r}; choose one of {', '.join(COLOR_CONTROLS)}"
+        )
+
+
+def uses_hints(color_control: str) -> bool:
+    """Whether a colour control feeds hint labels to the generator (hints, mixed)."""
+    return color_control in ("hints", "mixed")
+
+
+def uses_palette(color_control: str) -> bool:
+    """Whether a colour control feeds the 9-colour palette to the generator (palette, mixed)."""
+    return color_control in ("palette", "mixed")
+
+
+def input_channels(color_control: str, hint_config: HintConfig | None = None) -> int:
+    """Generator input channels: none 3, palette 30, hints 3 or 7, mixed 30 or 34."""
+    check_color_control(color_control)
+    hint_config = hint_config or HintConfig()
+    hint_channels = 3 if hint_config.encoding == "overlay" else 7
+    return {
+        "none": 3,
+        "palette": 3 + 3 * PALETTE_SIZE,
+        "hints": hint_channels,
+        "mixed": hint_channels + 3 * PALETTE_SIZE,
+    }[color_control]
+
+
+def node_starts(length: int, grid: int, label_size: int, device=None) -> torch.Tensor:
+    """First pixel of each node's label along one axis: (grid,) int64.
+
+    Nodes sit at the centres of `grid` equal cells; labels are clamped inside the image.
+    """
+    centres = (torch.arange(grid, device=device, dtype=torch.float64) + 0.5) * (length / grid)
+    starts = torch.round(centres - label_size / 2).long()
+    return starts.clamp(0, max(length - label_size, 0))
+
+
+def _membership(length: int, grid: int, label_size: int, device) -> torch.Tensor:
+    """(grid, length) float: 1 where pixel x lies inside node i's label along this axis."""
+    starts = node_starts(length, grid, label_size, device)  # (G,)
+    pixels = torch.arange(length, device=device)  # (L,)
+    inside = (pixels[None, :] >= starts[:, None]) & (pixels[None, :] < starts[:, None] + label_size)
+    return inside.float()
+
+
+def node_mean_colors(color: torch.Tensor, grid: int, label_size: int) -> torch.Tensor:
+    """Mean colour of every node's label square: (B, 3, H, W) -> (B, 3, G, G).
+
+    Written as two matrix products with the 0/1 membership matrices (rows x image x columns):
+    squares on a non-integer node spacing (12.8 px at 512) then need no loop, and on the GPU
+    it is two small batched GEMMs.
+    """
+    _, _, height, width = color.shape
+    rows = _membership(height, grid, label_size, color.device).to(color.dtype)  # (G, H)
+    columns = _membership(width, grid, label_size, color.device).to(color.dtype)  # (G, W)
+    sums = rows @ color @ columns.T  # (B, 3, G, G)
+    area = rows.sum(1)[:, None] * columns.sum(1)[None, :]  # (G, G) pixels per square
+    return sums / area
+
+
+def sample_label_counts(
+    batch: int, hint_config: HintConfig, generator: torch.Generator, device=None
+) -> torch.Tensor:
+    """Labels per sample: 0 for a `zero_fraction` of samples, else uniform in 1..max_labels."""
+    most = min(hint_config.max_labels, hint_config.grid**2)
+    if most == 0:
+        return torch.zeros(batch, dtype=torch.long, device=device)
+    counts = torch.randint(1, most + 1, (batch,), generator=generator, device=device)
+    zero = torch.rand(batch, generator=generator, device=device) < hint_config.zero_fraction
+    return torch.where(zero, torch.zeros_like(counts), counts)
+
+
+def select_nodes(counts: torch.Tensor, nodes: int, generator: torch.Generator) -> torch.Tensor:
+    """(B,) label counts -> (B, nodes) float: 1 for `count` distinct random nodes per sample."""
+    scores = torch.rand(counts.shape[0], nodes, generator=generator, device=counts.device)
+    # A node's rank among random scores is a uniform random permutation position.
+    ranks = scores.argsort(dim=1).argsort(dim=1)  # (B, N)
+    return (ranks < counts[:, None]).float()
+
+
+def paint_labels(
+    node_colors: torch.Tensor, selected: torch.Tensor, height: int, width: int, label_size: int
+) -> Hints:
+    """Paint the selected nodes' labels: (B, 3, G, G) colours, (B, G, G) selection -> Hints.
+
+    The same membership matrices spread node values to pixels (rows^T x nodes x columns), so
+    painting is two batched GEMMs rather than a scatter. Labels only overlap when label_size
+    exceeds the node spacing; overlapping labels then blend.
+    """
+    grid = selected.shape[-1]
+    rows = _membership(height, grid, label_size, selected.device).to(node_colors.dtype)
+    columns = _membership(width, grid, label_size, selected.device).to(node_colors.dtype)
+    # (B, 4, G, G): selected colours plus the selection itself, painted in one pass
+    values = torch.cat([node_colors * selected[:, None], selected[:, None]], dim=1)
+    painted = rows.T @ values @ columns  # (B, 4, H, W)
+    coverage = painted[:, 3:]  # (B, 1, H, W) labels covering each pixel
+    mask = (coverage > 0.5).to(node_colors.dtype)
+    rgb = torch.where(mask > 0, painted[:, :3] / coverage.clamp(min=1), 1.0)
+    return Hints(rgb=rgb, mask=mask)
+
+
+def sample_hints(
+    color: torch.Tensor,
+    hint_config: HintConfig,
+    generator: torch.Generator,
+    *,
+    counts: torch.Tensor | None = None,
+    sketch: torch.Tensor | None = None,
+) -> Hints:
+    """Simulate a user's hint labels from the colour images, as in training.
+
+    color: (B, 3, H, W) in [-1, 1]. generator: the draws happen on its device, so a CPU
+    generator gives the same labels whatever device `color` is on (CPU and CUDA generators
+    give different streams); the colours are averaged on color's device.
+    counts: optional (B,) labels per sample, replacing the random counts (clamped to the grid).
+    sketch: (B, 3, H, W) in [-1, 1]; the "dots" placement needs it to keep labels off lines.
+    """
+    batch, _, height, width = color.shape
+    grid = hint_config.grid
+    if counts is None:
+        counts = sample_label_counts(batch, hint_config, generator, generator.device)
+    if hint_config.placement == "dots":
+        if sketch is None:
+            raise SketchcolorError("dot hint labels need the sketch (to keep them off its lines)")
+        if hint_config.shape != "dots":
+            return sample_stroke_hints(color, sketch, counts, hint_config.label_size, generator,
+                                       hint_config.shape)  # fmt: skip
+        return sample_dot_hints(color, sketch, counts, hint_config.label_size, generator)
+    counts = counts.to(generator.device).clamp(0, grid * grid)
+    selected = select_nodes(counts, grid * grid, generator).to(color.device)
+    selected = selected.view(batch, grid, grid)
+    node_colors = node_mean_colors(color, grid, hint_config.label_size)  # (B, 3, G, G)
+    return paint_labels(node_colors, selected, height, width, hint_config.label_size)
+
+
+def off_line_centres(sketch: torch.Tensor, dot_size: int) -> torch.Tensor:
+    """(B, H, W) bool: where a dot of `dot_size` px can sit without touching a line.
+
+    sketch: (B, 3, H, W) in [-1, 1]; a pixel is line below LINE_LEVEL.
+    """
+    free = (sketch.mean(dim=1, keepdim=True) >= LINE_LEVEL).float()  # (B, 1, H, W)
+    # A min-filter over the dot's square: the whole dot stays off the lines. Rows then
+    # columns: the same minimum as one square pool, in 2k rather than k^2 reads per pixel.
+    radius, side = dot_size // 2, 2 * (dot_size // 2) + 1
+    free = -F.max_pool2d(-free, (side, 1), stride=1, padding=(radius, 0))
+    clear = -F.max_pool2d(-free, (1, side), stride=1, padding=(0, radius)) > 0.5
+    return clear[:, 0]
+
+
+def draw_dot_centres(
+    allowed: torch.Tensor, counts: torch.Tensor, generator: torch.Generator
+) -> list[torch.Tensor]:
+    """Per sample, `count` distinct random (y, x) centres among its allowed pixels: (n, 2)."""
+    batch, height, width = allowed.shape
+    scores = torch.rand(batch, height * width, generator=generator, device=generator.device)
+    scores = scores.to(allowed.device).masked_fill(~allowed.view(batch, -1), -1.0)
+    centres = []
+    for index in range(batch):
+        count = int(min(int(counts[index]), int(allowed[index].sum())))
+        flat = scores[index].topk(count).indices if count else scores.new_zeros(0).long()
+        centres.append(torch.stack([flat // width, flat % width], dim=1))
+    return centres
+
+
+def paint_dots(color: torch.Tensor, centres: list[torch.Tensor], dot_size: int) -> Hints:
+    """Square dots of `dot_size` px at the centres, each in the truth's colour at its centre."""
+    batch, _, height, width = color.shape
+    rgb = torch.ones_like(color)
+    mask = color.new_zeros(batch, 1, height, width)
+    low, high = dot_size // 2, dot_size - dot_size // 2
+    for index, points in enumerate(centres):
+        for y, x in points.tolist():
+            top, left = max(y - low, 0), max(x - low, 0)
+            bottom, right = min(y + high, height), min(x + high, width)
+            rgb[index, :, top:bottom, left:right] = color[index, :, y, x][:, None, None]
+            mask[index, :, top:bottom, left:right] = 1.0
+    return Hints(rgb=rgb, mask=mask)
+
+
+def sample_dot_hints(
+    color: torch.Tensor,
+    sketch: torch.Tensor,
+    counts: torch.Tensor,
+    dot_size: int,
+    generator: torch.Generator,
+) -> Hints:
+    """Labels as a person places them: dots inside regions, off the lines, in the colour of
+    the truth under each dot's centre (not a square's mean, which mixes regions)."""
+    allowed = off_line_centres(sketch, dot_size)
+    return paint_dots(color, draw_dot_centres(allowed, counts, generator), dot_size)
+
+
+def sample_stroke_hints(
+    color: torch.Tensor,
+    sketch: torch.Tensor,
+    counts: torch.Tensor,
+    width: int,
+    generator: torch.Generator,
+    shape: str = "strokes",
+) -> Hints:
+    """Labels as short brush strokes (HintConfig.shape "strokes", or "both": each label a dot
+    or a stroke on a coin flip): each starts where a dot would, walks 1-3 random segments that
+    stay off the lines and where the truth keeps its start's colour (data/controls/strokes.py), and is
+    painted `width` px wide in the truth's colour at its start, clipped to those pixels.
+
+    The start's colour, not the region's median: it is what a dot takes, so the two shapes
+    differ in shape alone, it costs one gather where a median needs a sort per stroke, and
+    the walk and the clip keep every painted pixel within the tolerance of it anyway.
+    """
+    batch, _, height, image_width = color.shape
+    allowed = off_line_centres(sketch, width)
+    centres = draw_dot_centres(allowed, counts, generator)
+    owner = torch.cat([torch.full((len(c),), i, dtype=torch.long, device=color.device)
+                       for i, c in enumerate(centres)])  # fmt: skip
+    starts = torch.cat(centres)  # (N, 2)
+    uniform = torch.rand(len(starts), DRAW_COLUMNS + 1, generator=generator,
+                         device=generator.device).to(color.device)  # fmt: skip
+    stroke = uniform[:, -1] < 0.5 if shape == "both" else torch.ones_like(owner, dtype=torch.bool)
+    draws = stroke_draws(uniform[stroke, :-1], width)
+    vertices = walk_strokes(starts[stroke], owner[stroke], draws, allowed, color)
+    colors = color[owner[stroke], :, starts[stroke, 0], starts[stroke, 1]]  # (n, 3)
+    widths = torch.full((len(colors),), float(width), device=color.device)
+    free = sketch.mean(dim=1) >= LINE_LEVEL  # (B, H, W) off the lines
+    rgb, mask = paint_strokes(vertices, owner[stroke], colors.to(color.dtype), widths,
+                              (batch, height, image_width), truth=color, keep=free)  # fmt: skip
+    if shape != "both":
+        return Hints(rgb=rgb, mask=mask)
+    dots = paint_dots(color, [c[~stroke[owner == i]] for i, c in enumerate(centres)], width)
+    return Hints(rgb=torch.where(mask > 0, rgb, dots.rgb), mask=torch.maximum(mask, dots.mask))
+
+
+def empty_hints(sketch: torch.Tensor) -> Hints:
+    """No labels at all: what a hints model sees when the user gives none."""
+    batch, _, height, width = sketch.shape
+    mask = sketch.new_zeros(batch, 1, height, width)
+    return Hints(rgb=torch.ones_like(sketch), mask=mask)
+
+
+def spread_hints(sketch: torch.Tensor, hints: Hints) -> Hints:
+    """Each label's colour filled over the sketch region it sits in (HintConfig.spread
+    "regions"): trapped-ball regions (data/regions.py), lines left unfilled. The regions are
+    found with scipy on the CPU, one sample at a time."""
+    from sketchcolor.data.regions import fill_labelled_regions, line_mask, segment_regions
+    from sketchcolor.util.images import to_uint8
+
+    masks = hints.mask[:, 0].detach().cpu().numpy() > 0.5
+    if not masks.any():
+        return hints
+    sketches = to_uint8(sketch)
+    rgb = hints.rgb.detach().float().cpu().permute(0, 2, 3, 1).numpy().copy()
+    mask = masks.astype("float32")
+    for index in range(len(masks)):
+        if not masks[index].any():
+            continue
+        lines = line_mask(sketches[index])
+        colors, filled = fill_labelled_regions(segment_regions(lines), masks[index], rgb[index])
+        fill = filled & ~lines & ~masks[index]
+        rgb[index][fill] = colors[fill]
+        mask[index][fill] = 1.0
+    return Hints(
+        rgb=torch.from_numpy(rgb).permute(0, 3, 1, 2).to(hints.rgb),
+        mask=torch.from_numpy(mask)[:, None].to(hints.mask),
+    )
+
+
+def encode_hints(sketch: torch.Tensor, hints: Hints, encoding: str) -> torch.Tensor:
+    """Sketch + hints -> (B, 3, H, W) overlay or (B, 7, H, W) sketch | hint RGB | mask."""
+    if encoding == "overlay":
+        return torch.lerp(sketch, hints.rgb, hints.mask)
+    return torch.cat([sketch, hints.rgb, hints.mask], dim=1)
+
+
+def palette_planes(palette: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(B, 9, 3) palette -> (B, 27, H, W) constant planes, as an expanded view (no copy)."""
+    batch = palette.shape[0]
+    return palette.reshape(batch, 3 * PALETTE_SIZE, 1, 1).expand(-1, -1, height, width)
+
+
+def build_generator_input(
+    color_control: str,
+    sketch: torch.Tensor,
+    *,
+    palette: torch.Tensor | None = None,
+    hints: Hints | None = None,
+    hint_config: HintConfig | None = None,
+) -> torch.Tensor:
+    """The generator input for a colour control: (B, input_channels(...), H, W).
+
+    sketch: (B, 3, H, W) in [-1, 1]; palette: (B, 9, 3) in [-1, 1] (needed for palette and
+    mixed); hints: from `sample_hints` or the user-control builders (None means no labels).
+    """
+    check_color_control(color_control)
+    hint_config = hint_config or HintConfig()
+    batch, _, height, width = sketch.shape
+    parts = [sketch]
+    if uses_hints(color_control):
+        hints = hints if hints is not None else empty_hints(sketch)
+        if hint_config.spread == "regions":
+            hints = spread_hints(sketch, hints)
+        parts = [encode_hints(sketch, hints, hint_config.encoding)]
+    if uses_palette(color_control):
+        if palette is None:
+            raise SketchcolorError(f"colour control {color_control!r} needs a palette")
+        if palette.shape != (batch, PALETTE_SIZE, 3):
+            raise SketchcolorError(
+                f"palette must have shape ({batch}, {PALETTE_SIZE}, 3), got {tuple(palette.shape)}"
+            )
+        parts.append(palette_planes(palette.to(sketch), height, width))
+    return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
+
+
+STATISTICS_EPOCH = 1_000_003  # any fixed epoch: its shuffle and flips are the loader's own
+
+
+def statistics_inputs(
+    loader, *, color_control: str, hint_config: HintConfig, seed: int, batches: int
+) -> Iterator[torch.Tensor] | None:
+    """Generator inputs of the first `batches` batches of a fixed epoch of `loader` (a training
+    loader: shuffled, flipped), with hints drawn from fixed seeds as training draws them; None
+    when `batches` <= 0. What BatchNorm statistics are recomputed over (models/batchnorm.py),
+    so an exact resume exports the same bytes and `sketchcolor evaluate RUN/checkpoints/step-N`
+    rebuilds the export of step N."""
+    if batches <= 0:
+        return None
+
+    def inputs():
+        epoch = loader.epoch(STATISTICS_EPOCH)
+        for number, batch in enumerate(itertools.islice(epoch, batches)):
+            color = batch["color"]  # (B, 3, H, W)
+            hints = None
+            if uses_hints(color_control):
+                draw = torch.Generator(device=color.device)
+                draw.manual_seed(mixed_seed(seed, STATISTICS_EPOCH, number))
+                hints = sample_hints(color, hint_config, draw, sketch=batch["sketch"])
+            yield build_generator_input(
+                color_control, batch["sketch"], palette=batch.get("palette"), hints=hints,
+                hint_config=hint_config,
+            )  # fmt: skip
+
+    return inputs()

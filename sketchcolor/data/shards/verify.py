@@ -1,0 +1,184 @@
+"""Check shards against their manifest: each tar's size, sha256 and samples, and each `.idx`.
+
+A flipped byte trains silently and a truncated tar fails deep inside a decoder, so `train`,
+`evaluate` and `shards` check every tar before using it. Hashing is the slow part, so a tar
+that passed is remembered per machine in `~/.cache/sketchcolor/verified.json` (or
+`$SKETCHCOLOR_CACHE_DIR/verified.json`) under its path, size, mtime and inode, together with
+the manifest's sha256: a file that is unchanged since it passed is not hashed again.
+
+Shards in s3:// are checked as data/storage/s3.py stages them: `verify_shards` fetches every tar
+into the cache (each checked before it is kept), and training checks each tar as it arrives.
+
+Usage: problems = verify_shards(Path("shards"))  # [] when every shard is intact
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sketchcolor.data.shards.check import (  # noqa: F401 (verify's own API, kept importable here)
+    expected_record,
+    index_problem,
+    manifest_shards,
+    shard_problem,
+    tar_members,
+)
+from sketchcolor.data.shards.manifest import MANIFEST_FILE, read_manifest
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.util.files import write_text_atomically
+
+CACHE_FILE = "verified.json"
+
+
+@dataclass(frozen=True)
+class ShardProblem:
+    """One bad shard: the tar (its .idx problems are reported under it) and what is wrong;
+    for s3:// shards the tar is the object's URL."""
+
+    tar: Path | str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.tar}: {self.reason}"
+
+
+def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> list[ShardProblem]:
+    """Every problem of the shards of `splits` (all when None); [] when they are intact."""
+    from tqdm import tqdm
+
+    from sketchcolor.data.storage.s3 import local_folder, remote_shards
+
+    shard_dir = local_folder(shard_dir)
+    manifest = read_manifest(shard_dir)
+    remote = remote_shards(shard_dir)
+    if remote is not None:
+        return remote_problems(remote, manifest_shards(manifest, splits), progress=progress)
+    cache = VerifiedCache.load()
+    problems = []
+    entries = manifest_shards(manifest, splits)
+    for entry in tqdm(entries, desc="verify shards", unit="tar", disable=not progress):
+        try:
+            tar, idx = shard_dir / entry["tar"], shard_dir / entry["idx"]
+            expected = expected_record(entry)
+        except (KeyError, TypeError):
+            raise SketchcolorError(
+                f"{shard_dir / MANIFEST_FILE}: malformed shard entry {entry!r}"
+            ) from None
+        if cache.passed(tar, idx, expected):
+            continue
+        reason = shard_problem(tar, idx, expected)
+        if reason is None:
+            cache.remember(tar, idx, expected)
+        else:
+            problems.append(ShardProblem(tar, reason))
+    cache.save()
+    return problems
+
+
+def remote_problems(remote, entries: list[dict], *, progress: bool) -> list[ShardProblem]:
+    """Stage each tar of s3:// shards (verified as it arrives); a tar that cannot be staged
+    is a problem named by its object URL. Each is let go once checked, so a bounded shard
+    cache evicts the ones checked before (--shard-cache-max-gb)."""
+    from tqdm import tqdm
+
+    problems = []
+    for entry in tqdm(entries, desc="verify shards", unit="tar", disable=not progress):
+        try:
+            remote.ensure(entry["tar"])
+        except SketchcolorError as error:
+            url = remote.object_url(entry["tar"])
+            problems.append(ShardProblem(url, str(error).removeprefix(f"{url}: ")))
+        finally:
+            remote.release(entry["tar"])
+    return problems
+
+
+def verify_before_use(shard_dir: Path, *, splits=None, accelerator=None) -> None:
+    """Refuse damaged shards with one line naming each bad tar; all processes agree.
+
+    One process per machine checks (the others would only read its cache); the verdict is
+    shared with an all-reduce, so no rank waits alone in a barrier while another fails.
+    s3:// shards are not fetched whole here: each rank checks each tar as it stages it.
+    """
+    from sketchcolor.util.locations import is_remote
+
+    if is_remote(shard_dir):
+        return
+    message = None
+    if accelerator is None or accelerator.is_local_main_process:
+        try:
+            problems = verify_shards(shard_dir, splits=splits)
+            if problems:
+                message = describe_problems(problems)
+        except SketchcolorError as error:
+            message = str(error)
+    if accelerator is not None and accelerator.num_processes > 1:
+        import torch
+
+        flag = torch.tensor([0 if message is None else 1], device=accelerator.device)
+        if accelerator.reduce(flag, reduction="max").item() and message is None:
+            message = f"{shard_dir}: damaged shards (see the first machine's message)"
+    if message is not None:
+        raise SketchcolorError(message)
+
+
+def describe_problems(problems: list[ShardProblem]) -> str:
+    """One line for the first bad tar, with a count of the others and the cure."""
+    others = f" (and {len(problems) - 1} more bad tar(s))" if len(problems) > 1 else ""
+    return (
+        f"{problems[0]}{others}; run `sketchcolor verify` for the list and re-run "
+        "`sketchcolor shards` to rewrite them, or pass --no-verify"
+    )
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("SKETCHCOLOR_CACHE_DIR") or Path.home() / ".cache" / "sketchcolor")
+
+
+class VerifiedCache:
+    """Tars that passed, keyed by absolute path, valid while their stat and expectations hold."""
+
+    def __init__(self, path: Path, entries: dict) -> None:
+        self.path, self.entries, self.changed = path, entries, False
+
+    @classmethod
+    def load(cls) -> VerifiedCache:
+        path = cache_dir() / CACHE_FILE
+        try:
+            entries = json.loads(path.read_text())
+            entries = entries if isinstance(entries, dict) else {}
+        except (OSError, ValueError):
+            entries = {}  # no cache, or a broken one: verify everything again
+        return cls(path, entries)
+
+    @staticmethod
+    def _record(tar: Path, idx: Path, expected: dict) -> dict | None:
+        try:
+            stats = [tar.stat(), idx.stat()]
+        except OSError:
+            return None
+        files = [[stat.st_size, stat.st_mtime_ns, stat.st_ino] for stat in stats]
+        return {"files": files, "expected": expected}
+
+    def passed(self, tar: Path, idx: Path, expected: dict) -> bool:
+        record = self._record(tar, idx, expected)
+        return record is not None and self.entries.get(str(tar.resolve())) == record
+
+    def remember(self, tar: Path, idx: Path, expected: dict) -> None:
+        record = self._record(tar, idx, expected)
+        if record is not None:
+            self.entries[str(tar.resolve())] = record
+            self.changed = True
+
+    def save(self) -> None:
+        """Write the cache whole or not at all; a cache that cannot be written is skipped."""
+        if not self.changed:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_text_atomically(self.path, json.dumps(self.entries))
+        except OSError:
+            pass  # a read-only or full home: verification still ran, it is only not remembered
