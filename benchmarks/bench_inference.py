@@ -49,9 +49,10 @@ def make_run(folder: Path, model: str, width: float, shard_dir: Path) -> Path:
     train_config names the shards, as training would write it."""
     import torch
 
-    from sketchcolor.config import HintConfig
+    from sketchcolor.config import HintConfig, TrainConfig
     from sketchcolor.data.controls.conditioning import input_channels
     from sketchcolor.models import create_generator, save_generator
+    from sketchcolor.runs import TRAIN_CONFIG_FILE
 
     torch.manual_seed(0)
     hint_config = HintConfig.for_size(SIZE)
@@ -60,7 +61,9 @@ def make_run(folder: Path, model: str, width: float, shard_dir: Path) -> Path:
     metadata = {"color_control": "hints", "hint_config": hint_config.to_dict(),
                 "image_size": SIZE, "ema": False, "step": 1}  # fmt: skip
     save_generator(generator, folder, metadata=metadata)
-    (folder / "train_config.json").write_text(f'{{"data": "{shard_dir}"}}\n')
+    train_config = TrainConfig.from_flat(data=shard_dir, out=folder, model=model, size=SIZE,
+                                         color_control="hints", width=width)  # fmt: skip
+    train_config.save(folder / TRAIN_CONFIG_FILE)
     return folder
 
 

@@ -110,15 +110,12 @@ def colorize_seconds(run: Path, sketch: Path) -> float:
     """Median seconds of the colouring alone (colorize_sketch in this process, no HTTP)."""
     from common import median_time
 
-    from sketchcolor.inference.colorize import (
-        colorize_sketch,
-        load_colorizer,
-        read_sketch,
-        user_controls,
-    )
+    from sketchcolor.inference.colorizer import colorize_sketch, load_colorizer
+    from sketchcolor.inference.controls import user_controls
+    from sketchcolor.inference.sketch_files import read_sketch
 
     colorizer = load_colorizer(run, "cpu")
-    controls = user_controls(colorizer.config["color_control"], run, palette=None,
+    controls = user_controls(colorizer.config.color_control, run, palette=None,
                              palette_from=None, hints_png=None, hints_json=None,
                              hints_text=HINTS)  # fmt: skip
     image = read_sketch(sketch)
@@ -157,11 +154,13 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=30)
         alone = colorize_seconds(run, sketch)
-    config = json.loads((Path(run) / "config.json").read_text()) if args.run else None
+    from sketchcolor.runs import read_run_config
+
+    model = read_run_config(run).model if args.run else args.model
     write_result("bench_serve", {
         "sketch": f"{SIZE}x{SIZE}, 2 hint labels",
         "run": str(args.run) if args.run else f"tiny Model {args.model} hints, width {width}, 512 px",
-        "model": (config or {}).get("model", args.model),
+        "model": model,
         "server_concurrency": args.concurrency,
         "device": "cpu",
         "gradio": metadata.version("gradio"),

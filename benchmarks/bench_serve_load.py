@@ -6,7 +6,7 @@ palette, 256 px, width 1/16), then `--clients` threads (default 8), each logged 
 own gradio_client connection, send `--requests` requests each (default 25), a fixed mix of:
 
 - good: a sketch (three sizes) with hint labels or a palette to one of the runs; answered with
-  an image whose pixels must equal `sketchcolor.inference.colorize.colorize_sketch`'s in this process;
+  an image whose pixels must equal `sketchcolor.inference.colorizer.colorize_sketch`'s in this process;
 - oversized: a PNG over `--max-file-size` posted to the upload route; refused, 413 + message;
 - non_image: a text file sent to `/colorize`; refused with "cannot read sketch";
 - wrong_password: a login with a wrong password (refused, 400 + message), then the queue
@@ -111,16 +111,12 @@ def write_sketch(path: Path, size: tuple[int, int], seed: int) -> Path:
 
 def expected_pixels(run_dir: Path, sketch: Path, hints: str, palette: str, device: str):
     """What the server must answer: colorize_sketch on the same input, as the PNG it writes."""
-    from sketchcolor.inference.colorize import (
-        colorize_sketch,
-        load_colorizer,
-        read_sketch,
-        user_controls,
-        write_png,
-    )
+    from sketchcolor.inference.colorizer import colorize_sketch, load_colorizer
+    from sketchcolor.inference.controls import user_controls
+    from sketchcolor.inference.sketch_files import read_sketch, write_png
 
     colorizer = load_colorizer(run_dir, device)
-    controls = user_controls(colorizer.config["color_control"], run_dir, palette=palette or None,
+    controls = user_controls(colorizer.config.color_control, run_dir, palette=palette or None,
                              palette_from=None, hints_png=None, hints_json=None,
                              hints_text=hints or None)  # fmt: skip
     output = colorize_sketch(colorizer, read_sketch(sketch), controls)
@@ -132,12 +128,13 @@ def expected_pixels(run_dir: Path, sketch: Path, hints: str, palette: str, devic
 def write_inputs(folder: Path, runs: list[Path], max_file_size: int, device: str) -> Inputs:
     """The sketches (one per size, runs taken in turn), an oversized PNG and a text file."""
     from sketchcolor.data.controls.conditioning import uses_hints, uses_palette
+    from sketchcolor.runs import read_run_config
 
     folder.mkdir(parents=True, exist_ok=True)
     good = []
     for index, size in enumerate(SKETCH_SIZES):
         run_dir = runs[index % len(runs)]
-        control = json.loads((run_dir / "config.json").read_text())["color_control"]
+        control = read_run_config(run_dir).color_control
         sketch = write_sketch(folder / f"sketch-{index}.png", size, seed=index)
         if sketch.stat().st_size >= max_file_size:
             raise SystemExit(f"{sketch} is over the upload limit; raise --max-file-size")

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.processes import free_port
+from tests.support.sizes import SERVED_MAX_PIXELS, SHARD_SIZE
+
 
 @pytest.fixture(scope="session", autouse=True)
 def verified_cache_in_tmp(tmp_path_factory):
@@ -23,7 +26,6 @@ def verified_cache_in_tmp(tmp_path_factory):
 SYNTH_COUNT = 32
 SYNTH_SIZE = 64
 SYNTH_VAL_FRACTION = 0.25  # 24 train + 8 val pairs
-SHARD_SIZE = 6  # train: 4 tars of 6; val: 2 tars (6 + 2), so uneven shards get exercised
 
 
 @pytest.fixture(scope="session")
@@ -69,7 +71,7 @@ def browser():
     """Debian's chromium driven by Playwright (skipped, saying why, where either is missing)."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed "
                                    "(pip install -e '.[test]')")  # fmt: skip
-    from tests.browser_page import chromium_path
+    from tests.support.browser_page import chromium_path
 
     executable = chromium_path()
     if executable is None:
@@ -83,16 +85,6 @@ def browser():
 # The served app's pixel limit: far above every test sketch, low enough that a sketch over it
 # uploads quickly on a loaded machine (a 17 MP file over the 16 MP default took long enough to
 # time the client out). The default itself is checked in test_serve_cli.py.
-SERVED_MAX_PIXELS = 600 * 600
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ Usage: python -m pytest tests/test_architecture.py -q
 from __future__ import annotations
 
 import ast
+import textwrap
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "sketchcolor"
@@ -154,8 +155,7 @@ def test_a_planted_upward_import_is_named(tmp_path):
     (package / "inference" / "colorize.py").write_text("from sketchcolor.serve import app\n")
     violations = layer_violations(import_graph(package))
     assert violations == [
-        "sketchcolor.data.regions imports sketchcolor.training.loop "
-        "(data may not import training)",
+        "sketchcolor.data.regions imports sketchcolor.training.loop (data may not import training)",
         "sketchcolor.inference.colorize imports sketchcolor.serve.app "
         "(inference may not import serve)",
     ]
@@ -166,3 +166,56 @@ def test_the_real_tree_passes_and_the_table_is_not_empty():
     assert len(graph) > 80  # the scan found the package
     assert sum(len(targets) for targets in graph.values()) > 200
     assert "sketchcolor.data.loading.loader" in graph["sketchcolor.training.loop"]
+
+
+LONGEST_FUNCTION = 60
+"""Lines a function may span, its decorators not counted (issue 32: a function fits on a screen)."""
+TRAINING_LOOP = "sketchcolor.training.loop:run_loop"
+LONG_FUNCTIONS_ALLOWED: set[str] = set()
+"""Functions allowed past LONGEST_FUNCTION, as "module:function". Only the training loop
+(TRAINING_LOOP) may ever be listed, and only while it reads top to bottom; it fits today."""
+
+
+def function_lengths(source: str, module: str) -> list[tuple[str, int]]:
+    """("module:function", lines) for every function in `source`, methods and nested ones
+    included; a decorated function counts from its `def` line (Python's lineno)."""
+    return [
+        (f"{module}:{node.name}", node.end_lineno - node.lineno + 1)
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    ]
+
+
+def long_functions(lengths: list[tuple[str, int]], allowed: set[str] = frozenset()) -> list[str]:
+    """The functions over LONGEST_FUNCTION lines and not allowed: "module:function (N lines)"."""
+    return [
+        f"{name} ({lines} lines)"
+        for name, lines in lengths
+        if lines > LONGEST_FUNCTION and name not in allowed
+    ]
+
+
+def test_the_length_check_names_a_planted_61_line_function():
+    def planted(lines: int) -> str:  # a decorated function of `lines` lines, def included
+        body = "".join(f"    step_{index} = {index}\n" for index in range(lines - 1))
+        return f"@decorated\ndef planted():\n{body}"
+
+    assert function_lengths(planted(61), "module") == [("module:planted", 61)]
+    assert long_functions(function_lengths(planted(61), "module")) == ["module:planted (61 lines)"]
+    assert long_functions(function_lengths(planted(60), "module")) == []
+    method = "class Holder:\n" + textwrap.indent(planted(61), "    ")
+    assert long_functions(function_lengths(method, "module")) == ["module:planted (61 lines)"]
+
+
+def test_no_function_is_longer_than_a_screen():
+    assert LONG_FUNCTIONS_ALLOWED.issubset({TRAINING_LOOP})
+    lengths = [
+        length
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for length in function_lengths(path.read_text(), module_name(path))
+    ]
+    assert len(lengths) > 500  # the scan found the package's functions
+    too_long = long_functions(lengths, LONG_FUNCTIONS_ALLOWED)
+    assert not too_long, (
+        f"functions over {LONGEST_FUNCTION} lines; split them into steps:\n" + "\n".join(too_long)
+    )

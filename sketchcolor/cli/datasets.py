@@ -1,15 +1,11 @@
 """`sketchcolor datasets openmoji OUT`: real line art as pairs in the Kaggle layout.
 
+The options are `sketchcolor.config.DatasetsConfig`; `write_dataset` runs them.
+
 Usage: sketchcolor datasets openmoji openmoji-pairs --size 256
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Literal
-
-from tyro.conf import Positional
 
 NAME = "datasets"
 HELP = "write a built-in real data set as pairs (openmoji: designer-drawn line art, CC BY-SA)"
@@ -22,25 +18,15 @@ DESCRIPTION = (
 )
 
 
-@dataclass(kw_only=True)
-class DatasetsOptions:
-    name: Positional[Literal["openmoji"]]
-    """NAME: the data set (openmoji)."""
-    out: Positional[Path]
-    """OUT: output folder for the pairs."""
-    size: int = 256
-    """Side of each half in pixels."""
-    limit: int | None = None
-    """Only N source pictures, spread evenly over the collection: a subset for tests and trials."""
-
-
 def options():
-    return DatasetsOptions
+    from sketchcolor.config import DatasetsConfig
+
+    return DatasetsConfig
 
 
-def run(options: DatasetsOptions) -> int:
-    from sketchcolor.data.sources.openmoji import write_openmoji_pairs
+def run(config) -> int:
+    from sketchcolor.data.sources.openmoji import write_dataset
 
-    result = write_openmoji_pairs(options.out, size=options.size, limit=options.limit)
-    print(f"{options.out}: {result.summary()}; licence and attribution in {options.out}/LICENSE.md")
+    result = write_dataset(config)
+    print(f"{config.out}: {result.summary()}; licence and attribution in {config.out}/LICENSE.md")
     return 0

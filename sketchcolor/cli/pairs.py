@@ -1,16 +1,12 @@
 """`sketchcolor pairs SRC OUT`: make sketch/color pairs from your own color images.
 
-The options are `sketchcolor.config.PairsConfig` (its line-art options, from
-`LineArtConfig`, are flat flags: --method, --sigma ...).
+The options are `sketchcolor.config.PairsCommandConfig` (SRC, OUT and `PairsConfig`, whose
+line-art options, from `LineArtConfig`, are flat flags: --method, --sigma ...).
 
 Usage: sketchcolor pairs my-images my-pairs --size 512 --fit crop --method xdog --workers 4
 """
 
 from __future__ import annotations
-
-import dataclasses
-from pathlib import Path
-from typing import Annotated
 
 NAME = "pairs"
 HELP = "make sketch/color pairs (Kaggle layout) from a folder of color images"
@@ -25,33 +21,16 @@ DESCRIPTION = (
 
 
 def options():
-    """The options dataclass: SRC, OUT and PairsConfig's fields as flat flags."""
-    from tyro.conf import OmitArgPrefixes, Positional, arg
+    from sketchcolor.config import PairsCommandConfig
 
-    from sketchcolor.config import PairsConfig
-
-    return dataclasses.make_dataclass(
-        "PairsOptions",
-        [
-            (
-                "source",
-                Positional[Annotated[Path, arg(metavar="SRC", help="folder of color images")]],
-            ),
-            (
-                "out",
-                Positional[Annotated[Path, arg(metavar="OUT", help="output folder for the pairs")]],
-            ),
-            ("pairs", OmitArgPrefixes[PairsConfig], dataclasses.field(default_factory=PairsConfig)),
-        ],
-        kw_only=True,
-    )
+    return PairsCommandConfig
 
 
-def run(options) -> int:
+def run(config) -> int:
     from sketchcolor.data.sources.make_pairs import make_pairs
 
-    result = make_pairs(options.source, options.out, options.pairs)
-    print(f"{options.out}: {result.summary()}")
+    result = make_pairs(config.source, config.out, config.pairs)
+    print(f"{config.out}: {result.summary()}")
     for item in result.skipped:
         print(f"  skipped {item['file']}: {item['reason']}")
     for name in result.orphans:

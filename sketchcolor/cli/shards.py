@@ -1,16 +1,12 @@
 """`sketchcolor shards SRC OUT`: validate pairs and write WebDataset shards with palettes.
 
+The options are `sketchcolor.config.ShardsCommandConfig` (SRC, OUT and `ShardConfig`'s
+fields as flat flags); `write_shards` runs them.
+
 Usage: sketchcolor shards my-synth my-shards --shard-size 1000 --workers 4
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from tyro.conf import OmitArgPrefixes, Positional
-
-from sketchcolor.config import ShardConfig
 
 NAME = "shards"
 HELP = "turn a folder of pairs into WebDataset shards + DALI indexes + manifest"
@@ -22,32 +18,17 @@ DESCRIPTION = (
 )
 
 
-@dataclass(kw_only=True)
-class ShardOptions:
-    source: Positional[Path]
-    """SRC: folder of pair images."""
-    out: Positional[str | Path]
-    """OUT: output folder for the shards, or s3://BUCKET/PREFIX (written locally under the
-    shard cache, then uploaded: each tar and .idx, the manifest last)."""
-    shards: OmitArgPrefixes[ShardConfig] = field(default_factory=ShardConfig)
-
-
 def options():
-    return ShardOptions
+    from sketchcolor.config import ShardsCommandConfig
+
+    return ShardsCommandConfig
 
 
-def run(options: ShardOptions) -> int:
-    from sketchcolor.data.shards.guard import exit_on_stop_signals
-    from sketchcolor.data.shards.write import prepare_shards, publish_shards
-    from sketchcolor.util.locations import data_location, is_remote
+def run(config) -> int:
+    from sketchcolor.data.shards.write import write_shards
 
-    options.out = data_location(options.out)
-    with exit_on_stop_signals(options.out):
-        if is_remote(options.out):
-            result = publish_shards(options.source, options.out, options.shards)
-        else:
-            result = prepare_shards(options.source, options.out, options.shards)
-    print(f"{options.out}: {result.summary()}")
+    result = write_shards(config.source, config.out, config.shards)
+    print(f"{config.out}: {result.summary()}")
     for item in result.manifest["rejected"]:
         print(f"  rejected {item['file']}: {item['reason']}")
     return 0

@@ -1,16 +1,12 @@
 """`sketchcolor synth OUT`: write synthetic sketch/color pairs in the Kaggle folder layout.
 
+The options are `sketchcolor.config.SynthCommandConfig` (OUT and `SynthConfig`'s fields as
+flat flags).
+
 Usage: sketchcolor synth my-synth --count 200 --size 256 --seed 0
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
-from pathlib import Path
-
-from tyro.conf import OmitArgPrefixes, Positional
-
-from sketchcolor.config import SynthConfig
 
 NAME = "synth"
 HELP = "write synthetic pairs (OUT/data/train, OUT/data/val; color left, sketch right)"
@@ -20,24 +16,18 @@ DESCRIPTION = (
 )
 
 
-@dataclass(kw_only=True)
-class SynthOptions:
-    out: Positional[Path]
-    """OUT: output folder."""
-    synth: OmitArgPrefixes[SynthConfig] = field(default_factory=SynthConfig)
-
-
 def options():
-    return SynthOptions
+    from sketchcolor.config import SynthCommandConfig
+
+    return SynthCommandConfig
 
 
-def run(options: SynthOptions) -> int:
+def run(config) -> int:
     from sketchcolor.data.sources.synth import write_synthetic_dataset
 
-    config = options.synth
-    counts = write_synthetic_dataset(options.out, config)
+    counts = write_synthetic_dataset(config.out, config.synth)
     print(
-        f"wrote {config.count} pairs of {2 * config.size}x{config.size} to {options.out}/data "
-        f"(train {counts['train']}, val {counts['val']})"
+        f"wrote {config.synth.count} pairs of {2 * config.synth.size}x{config.synth.size} to "
+        f"{config.out}/data (train {counts['train']}, val {counts['val']})"
     )
     return 0

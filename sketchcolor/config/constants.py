@@ -7,7 +7,7 @@ Usage: from sketchcolor.config.constants import COLOR_CONTROLS, check_choice
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 from sketchcolor.errors import SketchcolorError
 
@@ -38,6 +38,9 @@ file can claim a huge size."""
 DEFAULT_MAX_FILE_SIZE = "32MB"
 """Largest upload `serve` takes: a line sketch at the pixel limit is a few MB as PNG, a noisy
 RGB one nearer 30."""
+DEFAULT_OPSET = 18
+"""ONNX opset `sketchcolor export` writes: the lowest the exporter writes, so the widest range
+of runtimes (web, mobile, older ORTs) runs it."""
 
 ColorControl = Literal["none", "palette", "hints", "mixed"]
 HintEncoding = Literal["overlay", "channels"]
@@ -47,6 +50,10 @@ HintSpread = Literal["none", "regions"]
 Upsampling = Literal["transposed", "resize"]
 MixedPrecision = Literal["auto", "bf16", "fp16", "no"]
 LoaderBackend = Literal["auto", "dali", "torch"]
+Engine = Literal["torch", "onnxruntime"]
+"""Who runs a generator in colorize, serve and the interactive benchmark (inference/engines.py):
+PyTorch, or an onnxruntime session of the run's export."""
+ENGINES: tuple[str, ...] = get_args(Engine)
 
 # Options that must match the checkpoint's run when resuming: changing any of them would make
 # the resumed run a different experiment (other weights shapes, other data order or objective).

@@ -1,5 +1,6 @@
 """How hint labels are simulated in training and fed to the generator (`HintConfig`); the
-code that samples them is data/controls/conditioning.py.
+code that samples them is data/controls/conditioning.py. The options of `sketchcolor hints`
+(`HintsCommandConfig`), which writes such labels for a reference image.
 
 Usage: hint_config = HintConfig.for_size(256, placement="dots")
 """
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated
 
-from tyro.conf import arg
+from tyro.conf import Positional, arg
 
 from sketchcolor.config.constants import (
     HINT_ENCODINGS,
@@ -101,3 +103,28 @@ class HintConfig:
     def to_dict(self) -> dict:
         """JSON-serialisable form, for config.json of a run."""
         return dataclasses.asdict(self)
+
+
+@dataclass(kw_only=True)
+class HintsCommandConfig:
+    """Options of `sketchcolor hints` (sketchcolor.data.controls.user_controls.write_hints_png):
+    the labels training would sample for a reference image."""
+
+    reference: Positional[Path]
+    """REF: color reference image."""
+    out: Annotated[Path, arg(aliases=("-o",))]
+    """Output PNG."""
+    count: int | None = None
+    """Number of labels (None: a random count, as in training)."""
+    seed: int = 0
+    """Random seed."""
+    grid: int = 40
+    """Nodes per side."""
+    label_size: int | None = None
+    """Label side in px (None: the paper's 10 px at 512, scaled to the image's size)."""
+    size: int | None = None
+    """Resize the reference to SIZE x SIZE first (None: keep its size)."""
+
+    def __post_init__(self):
+        if self.count is not None and self.count < 0:
+            raise SketchcolorError(f"--count must be >= 0, got {self.count}")

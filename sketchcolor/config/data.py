@@ -1,19 +1,23 @@
-"""Options of the data commands: `sketchcolor synth`, `sketchcolor shards` and `sketchcolor
-pairs` (line art extracted from colour images).
+"""Options of the data commands: `sketchcolor synth`, `sketchcolor shards`, `sketchcolor
+pairs` (line art extracted from colour images), `sketchcolor verify` and `sketchcolor datasets`.
 
-Usage: ShardConfig(source=Path("pairs"), out=Path("shards"))
+Usage: ShardsCommandConfig(source=Path("pairs"), out=Path("shards"), shards=ShardConfig(workers=4))
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Literal
 
-from tyro.conf import arg
+from tyro.conf import OmitArgPrefixes, Positional, arg
 
 from sketchcolor.config.constants import IMAGE_FORMATS, PALETTE_ENGINES
+from sketchcolor.config.files import is_template
+from sketchcolor.config.shared import ShardCache, ShardCacheMaxGb
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.util.locations import data_location
 
 
 @dataclass(kw_only=True)
@@ -191,3 +195,74 @@ class PairsConfig:
         for name in PAIRS_SPEED_OPTIONS:
             options.pop(name)
         return options
+
+
+# --- the command lines of the data commands: where from and where to, and the options above
+# as flat flags (OmitArgPrefixes: --count, not --synth.count). A --config file keeps the same
+# nesting ({"out": ..., "synth": {"count": ...}}).
+
+
+@dataclass(kw_only=True)
+class SynthCommandConfig:
+    """Options of `sketchcolor synth` (sketchcolor.data.sources.synth.write_synthetic_dataset)."""
+
+    out: Positional[Path]
+    """OUT: output folder."""
+    synth: OmitArgPrefixes[SynthConfig] = field(default_factory=SynthConfig)
+
+
+@dataclass(kw_only=True)
+class ShardsCommandConfig:
+    """Options of `sketchcolor shards` (sketchcolor.data.shards.write.write_shards)."""
+
+    source: Positional[Path]
+    """SRC: folder of pair images."""
+    out: Positional[str | Path]
+    """OUT: output folder for the shards, or s3://BUCKET/PREFIX (written locally under the
+    shard cache, then uploaded: each tar and .idx, the manifest last)."""
+    shards: OmitArgPrefixes[ShardConfig] = field(default_factory=ShardConfig)
+
+    def __post_init__(self):
+        if not is_template(self):  # a --config file's defaults may leave SRC and OUT out
+            self.out = data_location(self.out)
+
+
+@dataclass(kw_only=True)
+class PairsCommandConfig:
+    """Options of `sketchcolor pairs` (sketchcolor.data.sources.make_pairs.make_pairs); the
+    line-art options of PairsConfig are flat flags too (--method, --sigma ...)."""
+
+    source: Positional[Annotated[Path, arg(metavar="SRC")]]
+    """folder of color images"""
+    out: Positional[Annotated[Path, arg(metavar="OUT")]]
+    """output folder for the pairs"""
+    pairs: OmitArgPrefixes[PairsConfig] = field(default_factory=PairsConfig)
+
+
+@dataclass(kw_only=True)
+class VerifyConfig:
+    """Options of `sketchcolor verify` (sketchcolor.data.shards.verify.verify_location)."""
+
+    shards: Positional[str | Path]
+    """SHARDS: shard folder (holds manifest.json), or s3://BUCKET/PREFIX (every tar is
+    fetched into the shard cache and checked there)."""
+    shard_cache: ShardCache = None
+    shard_cache_max_gb: ShardCacheMaxGb = None
+
+    def __post_init__(self):
+        if not is_template(self):
+            self.shards = data_location(self.shards)
+
+
+@dataclass(kw_only=True)
+class DatasetsConfig:
+    """Options of `sketchcolor datasets` (sketchcolor.data.sources.openmoji.write_dataset)."""
+
+    name: Positional[Literal["openmoji"]]
+    """NAME: the data set (openmoji)."""
+    out: Positional[Path]
+    """OUT: output folder for the pairs."""
+    size: int = 256
+    """Side of each half in pixels."""
+    limit: int | None = None
+    """Only N source pictures, spread evenly over the collection: a subset for tests and trials."""

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated
 
 from tyro.conf import FlagCreatePairsOff, Positional
 
-from sketchcolor.config.constants import DEFAULT_MAX_FILE_SIZE, MAX_SKETCH_PIXELS
+from sketchcolor.config.constants import DEFAULT_MAX_FILE_SIZE, MAX_SKETCH_PIXELS, Engine
+from sketchcolor.config.shared import Device, ShardCache
 
 
 @dataclass(kw_only=True)
@@ -28,15 +29,13 @@ class ServeConfig:
     port: int = 7860
     """Port to listen on."""
 
-    device: str | None = None
-    """cuda, cuda:1 or cpu (None: cuda if any); every run is loaded there once."""
+    device: Device = None
 
     data: str | Path | None = None
     """Shard folder (`sketchcolor shards` output) or s3://BUCKET/PREFIX whose first val
     sketches are shown as examples."""
 
-    shard_cache: Path | None = None
-    """Where s3:// shards are staged (None: $SKETCHCOLOR_SHARD_CACHE, else TMPDIR/sketchcolor-shards)."""
+    shard_cache: ShardCache = None
 
     max_pixels: int = MAX_SKETCH_PIXELS
     """Sketches with more pixels than this are refused with a message (about 16 MP)."""
@@ -60,7 +59,7 @@ class ServeConfig:
     examples: int = 4
     """How many val sketches `data` gives as examples."""
 
-    engine: Literal["torch", "onnxruntime"] = "torch"
+    engine: Engine = "torch"
     """Who runs the generators: PyTorch, or onnxruntime (the onnx extra; each run's
     generator.onnx from `sketchcolor export` when current, else exported at start)."""
 

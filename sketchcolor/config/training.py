@@ -36,6 +36,7 @@ from sketchcolor.config.files import (
     jsonable,
     read_config_values,
 )
+from sketchcolor.config.shared import ShardCache, ShardCacheMaxGb
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.files import write_text_atomically
 from sketchcolor.util.locations import data_location
@@ -112,13 +113,8 @@ class LoaderConfig:
     """Check the shards against manifest.json first (see `sketchcolor verify`; cached per machine)."""
     dont_use_mmap: bool = False
     """DALI reads the tars instead of memory-mapping them: faster on network file systems."""
-    shard_cache: Path | None = None
-    """Local folder where s3:// shards are staged and kept (None: $SKETCHCOLOR_SHARD_CACHE,
-    else TMPDIR/sketchcolor-shards); put it on the node's local NVMe."""
-    shard_cache_max_gb: float | None = None
-    """Bound on the verified tars kept in --shard-cache, in GB: after each fetch the least
-    recently used ones no running process uses are deleted (fetched again when needed).
-    None: $SKETCHCOLOR_SHARD_CACHE_MAX_GB, else no bound."""
+    shard_cache: ShardCache = None
+    shard_cache_max_gb: ShardCacheMaxGb = None
 
 
 @dataclass(kw_only=True)

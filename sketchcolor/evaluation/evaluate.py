@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from sketchcolor.config import EvaluateConfig
 from sketchcolor.data.controls.conditioning import uses_hints
 from sketchcolor.data.shards.manifest import read_manifest
 from sketchcolor.data.shards.verify import verify_before_use
@@ -38,10 +39,10 @@ from sketchcolor.evaluation.ranks import (
 )
 from sketchcolor.evaluation.report import RunResult, results_payload, write_outputs
 from sketchcolor.runs import (
+    RunConfig,
     check_run,
     checkpoint_run_folder,
     generate,
-    hint_config_of,
     image_size_of,
     is_checkpoint_folder,
     load_checkpoint_generator,
@@ -102,7 +103,7 @@ class RunCollection:
 
 def collect_run(
     generator,
-    config: dict,
+    config: RunConfig,
     loader,
     *,
     inception,
@@ -124,7 +125,7 @@ def collect_run(
             continue
         hints = run_hints(config, batch, seed)
         # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
-        fake = generate(generator, config, hint_config_of(config), batch["sketch"],
+        fake = generate(generator, config, config.hint_config, batch["sketch"],
                         batch["palette"], hints)  # fmt: skip
         if not torch.isfinite(fake).all():
             raise SketchcolorError(
@@ -200,7 +201,7 @@ class EvaluationSetup:
         )
 
 
-def load_evaluated(run_dir: Path, setup: EvaluationSetup) -> tuple[torch.nn.Module, dict]:
+def load_evaluated(run_dir: Path, setup: EvaluationSetup) -> tuple[torch.nn.Module, RunConfig]:
     """The generator and config of a run folder, or of a checkpoint as its export would be."""
     if is_checkpoint_folder(run_dir):
         return load_checkpoint_generator(
@@ -259,16 +260,16 @@ def evaluate_run(run_dir: Path, setup: EvaluationSetup) -> RunResult:
     if setup.inception is not None:
         fid = run_fid(collection, entry, need_real, accelerator)
     checkpoint = is_checkpoint_folder(run_dir)
-    control = config["color_control"]
+    control = config.color_control
     return RunResult(
         run=str(run_dir),
         run_folder=str(checkpoint_run_folder(run_dir) if checkpoint else run_dir),
-        step=config.get("step"),
+        step=config.step,
         checkpoint=checkpoint,
         parameters=sum(parameter.numel() for parameter in generator.parameters()),
-        model=str(config["model"]),
+        model=config.model,
         color_control=control,
-        hint_encoding=hint_config_of(config).encoding if uses_hints(control) else None,
+        hint_encoding=config.hint_config.encoding if uses_hints(control) else None,
         image_size=image_size,
         fid=fid,
         psnr=mean_or_nan(psnr),
@@ -310,7 +311,7 @@ def first_line(error: BaseException) -> str:
 
 
 def plan_reference(
-    run_configs: list[dict],
+    run_configs: list[RunConfig],
     shard_dir: Path,
     split: str,
     cache_dir: Path,
@@ -357,7 +358,7 @@ def check_arguments(run_dirs: list, batch_size: int, max_images: int | None) -> 
 
 
 def prepare_fid(
-    setup: EvaluationSetup, configs: list[dict], inception_weights, cache_dir
+    setup: EvaluationSetup, configs: list[RunConfig], inception_weights, cache_dir
 ) -> str | None:
     """Load Inception and plan the reference statistics into `setup`; or, when some rank
     lacks the weights, leave FID off and return the reason (results.json shows it)."""
@@ -394,6 +395,38 @@ def evaluate_each(run_dirs: list[Path], setup: EvaluationSetup) -> tuple[list, l
         problems = "; ".join(f"{item['run']}: {item['error']}" for item in failed)
         raise SketchcolorError(f"no run could be evaluated ({problems})")
     return results, failed
+
+
+def shard_folders(shard_dir: str | Path) -> tuple[str | Path, Path]:
+    """Where the shards are as results and model cards name them (an s3:// URL stays one), and
+    the local folder read (s3:// shards: their cache folder on this node). A folder that is
+    not shards fails now, before any work."""
+    location = data_location(shard_dir)
+    local = local_folder(location)
+    read_manifest(local)
+    return location, local
+
+
+def checked_runs(run_dirs: list[str | Path], all_checkpoints: bool) -> tuple[list, list[RunConfig]]:
+    """The folders to evaluate (under all_checkpoints, each run folder's checkpoints) and their
+    configs. A run folder's generator is loaded once here (NaN weights refused), so a bad run
+    fails before any work."""
+    if all_checkpoints:
+        run_dirs = expand_checkpoints(run_dirs)
+    configs = [
+        read_checkpoint_config(run_dir) if is_checkpoint_folder(run_dir) else check_run(run_dir)
+        for run_dir in run_dirs
+    ]
+    return run_dirs, configs
+
+
+def check_before_work(location, split: str, out_dir: Path, *, verify: bool, accelerator) -> None:
+    """Check the split's shards against the manifest (when `verify`) and create the output
+    folder (main process), so bad shards or an unwritable --out fail now, not after the work."""
+    if verify:
+        verify_before_use(location, splits=[split], accelerator=accelerator)
+    if is_main_process(accelerator):
+        create_output_folder(out_dir)
 
 
 def evaluate_runs(
@@ -433,25 +466,12 @@ def evaluate_runs(
     from sketchcolor.training.accelerators import resolve_backend
 
     backend = resolve_backend(backend)
-    location = data_location(shard_dir)  # an s3:// URL is what results and model cards name
-    shard_dir = local_folder(location)  # s3:// shards: their cache folder on this node
+    location, shard_dir = shard_folders(shard_dir)
     out_dir = Path(out_dir)
-    read_manifest(shard_dir)  # a folder that is not shards fails now, before any work
     check_arguments(run_dirs, batch_size, max_images)
-    if accelerator is not None:
-        device = accelerator.device
-    device = choose_device(device)
-    if all_checkpoints:
-        run_dirs = expand_checkpoints(run_dirs)
-    # Fail early on a bad run: a run folder's generator is loaded once (NaN weights refused).
-    configs = [
-        read_checkpoint_config(run_dir) if is_checkpoint_folder(run_dir) else check_run(run_dir)
-        for run_dir in run_dirs
-    ]
-    if verify:
-        verify_before_use(location, splits=[split], accelerator=accelerator)
-    if is_main_process(accelerator):
-        create_output_folder(out_dir)  # an unwritable --out fails now, not after the work
+    device = choose_device(accelerator.device if accelerator is not None else device)
+    run_dirs, configs = checked_runs(run_dirs, all_checkpoints)
+    check_before_work(location, split, out_dir, verify=verify, accelerator=accelerator)
 
     setup = EvaluationSetup(shard_dir, split, device, backend, batch_size,
                             seed, max_images, accelerator)  # fmt: skip
@@ -464,3 +484,28 @@ def evaluate_runs(
         write_outputs(payload, results, out_dir)
         write_model_cards(payload, results, shard_dir)
     return payload
+
+
+def evaluate(config: EvaluateConfig) -> tuple[dict[str, Any], bool]:
+    """`sketchcolor evaluate` without --hint-counts: `evaluate_runs` with an EvaluateConfig's
+    options, split over the processes of `accelerate launch` (one process otherwise).
+
+    Returns the results.json content and whether this is the main process (the one that wrote
+    the outputs and reports them)."""
+    from sketchcolor.data.storage.s3 import use_shard_cache
+    from sketchcolor.training.accelerators import create_accelerator, release_accelerator
+
+    use_shard_cache(config.shard_cache)
+    accelerator = create_accelerator()
+    main_process = accelerator.is_main_process
+    try:
+        results = evaluate_runs(list(config.runs), config.data, config.split,
+                                out_dir=config.out, batch_size=config.batch_size,
+                                seed=config.seed, max_images=config.max_images,
+                                inception_weights=config.inception_weights,
+                                cache_dir=config.cache_dir, backend=config.backend,
+                                accelerator=accelerator, all_checkpoints=config.all_checkpoints,
+                                verify=config.verify)  # fmt: skip
+    finally:
+        release_accelerator(accelerator)
+    return results, main_process

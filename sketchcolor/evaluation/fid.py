@@ -26,6 +26,8 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
+from sketchcolor.config import FidConfig
+from sketchcolor.data.shards.manifest import shards_sha256
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.devices import choose_device
 from sketchcolor.util.files import atomic_output, file_sha256
@@ -279,6 +281,13 @@ def fid_between_folders(
     return frechet_distance(*stats_a, *stats_b)
 
 
+def fid_of_folders(config: FidConfig) -> float:
+    """`sketchcolor fid`: `fid_between_folders` with a FidConfig's options."""
+    return fid_between_folders(config.path_a, config.path_b, batch_size=config.batch_size,
+                               weights_path=config.inception_weights,
+                               device=config.device)  # fmt: skip
+
+
 def save_statistics(path: Path, mu: np.ndarray, sigma: np.ndarray) -> None:
     """Write mu and sigma as pytorch-fid's .npz layout, atomically (temp name, then rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -317,14 +326,9 @@ def reference_cache_path(
     A changed manifest (new shards), split, size, image limit, network or `context` (decoder,
     device kind, TF32: see `statistics_context`) gives a new file, never a stale one.
     """
-    manifest = Path(shard_dir) / "manifest.json"
-    try:
-        manifest_bytes = manifest.read_bytes()
-    except OSError as error:
-        raise SketchcolorError(f"{manifest}: cannot read the shard manifest ({error})") from error
     key = json.dumps(
         {
-            "manifest": hashlib.sha256(manifest_bytes).hexdigest(),
+            "manifest": shards_sha256(shard_dir),
             "split": split,
             "image_size": image_size,
             "weights": weights_fingerprint(weights_path),

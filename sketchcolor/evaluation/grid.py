@@ -12,7 +12,7 @@ import torch
 
 from sketchcolor.data.loading.loader import create_loader
 from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hints
-from sketchcolor.training.sample_grid import control_image, save_sample_grid
+from sketchcolor.training.samples import control_image, save_sample_grid
 from sketchcolor.util.devices import choose_device
 
 
@@ -41,7 +41,7 @@ def colorize_validation_grid(
     batch = next(iter(loader.epoch(0)))
     hints = run_hints(config, batch, seed)
     output = generate(generator, config, hint_config, batch["sketch"], batch["palette"], hints)
-    picture = control_image(config["color_control"], batch["sketch"], palette=batch["palette"],
+    picture = control_image(config.color_control, batch["sketch"], palette=batch["palette"],
                             hints=hints)  # fmt: skip
     # save_sample_grid writes under a temporary name and renames: never half a picture.
     return save_sample_grid(Path(out), sketch=batch["sketch"], control=picture, output=output,

@@ -38,7 +38,7 @@ from sketchcolor.data.controls.strokes import (
 )
 from sketchcolor.data.regions import flatten_colors, line_mask, paint_bucket, segment_regions
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import hint_config_of, image_size_of, sample_seed
+from sketchcolor.runs import RunConfig, image_size_of, sample_seed
 from sketchcolor.util import metrics
 from sketchcolor.util.images import from_uint8, to_uint8
 
@@ -234,21 +234,21 @@ def scores(output: torch.Tensor, output_u8: np.ndarray, split: Split) -> dict[st
     }
 
 
-def run_outputs(engine, config: dict, split: Split, labels: PersonLabels, count: int,
+def run_outputs(engine, config: RunConfig, split: Split, labels: PersonLabels, count: int,
                 batch_size: int, device: torch.device) -> torch.Tensor:  # fmt: skip
     """The run's colours for the split with the first `count` labels of each sample, from
     its engine (engines.py: PyTorch or an onnxruntime session)."""
-    label_size = hint_config_of(config).label_size or LABEL_SIZE
+    label_size = config.hint_config.label_size or LABEL_SIZE
     outputs = []
     for start in range(0, len(split), batch_size):
         stop = min(start + batch_size, len(split))
         sketch = split.sketch[start:stop]
         hints = None
-        if uses_hints(config["color_control"]):
+        if uses_hints(config.color_control):
             hints = labels.hints(split, start, stop, count, label_size)
             hints = type(hints)(rgb=hints.rgb.to(device), mask=hints.mask.to(device))
         palette = (
-            split.palette[start:stop].to(device) if uses_palette(config["color_control"]) else None
+            split.palette[start:stop].to(device) if uses_palette(config.color_control) else None
         )
         fake = engine(sketch.to(device), palette, hints)
         if not torch.isfinite(fake).all():
@@ -307,6 +307,73 @@ def example_count_of(hint_counts: tuple[int, ...]) -> int:
     return max(below) if below else max(hint_counts)
 
 
+def check_benchmark_arguments(run_dirs: list, hint_counts: tuple[int, ...], onnx) -> None:
+    """One line for each argument interactive_benchmark refuses, before any work."""
+    if not hint_counts or min(hint_counts) < 0:
+        raise SketchcolorError(f"hint counts must be numbers of labels >= 0, got {hint_counts}")
+    if onnx is not None and len(run_dirs) != 1:
+        raise SketchcolorError("--onnx names one run's exported file: give one run")
+
+
+def load_engines(run_dirs: list, shard_dir: Path, engine: str, device: torch.device,
+                 onnx) -> tuple[list[tuple], int]:  # fmt: skip
+    """(run folder, engine, run config) for each run, and the image size they were all
+    trained at (runs of different sizes are refused)."""
+    from sketchcolor.inference.engines import load_engine
+
+    loaded = [(Path(run_dir), *load_engine(run_dir, engine, device, onnx=onnx)[:2])
+              for run_dir in run_dirs]  # fmt: skip
+    sizes = {image_size_of(config, shard_dir) for _, _, config in loaded}
+    if len(sizes) != 1:
+        raise SketchcolorError(f"the runs were trained at different sizes {sorted(sizes)}")
+    return loaded, sizes.pop()
+
+
+def run_rows(run_dir: Path, output: torch.Tensor, split: Split, labels: PersonLabels, count: int,
+             flatten: bool) -> tuple[list[dict], dict[str, np.ndarray]]:  # fmt: skip
+    """The run's row at `count` (with `flatten`, also its flattened outputs' row), and the
+    uint8 outputs each row scored, by row name."""
+    name = run_dir.name
+    output_u8 = to_uint8(output)
+    rows = [row(name, count, scores(output, output_u8, split), run=str(run_dir))]
+    outputs = {name: output_u8}
+    if flatten:
+        flat = flattened(output_u8, split, labels, count)
+        flat_name = f"{name} + flatten"
+        rows.append(row(flat_name, count, scores(from_uint8(flat), flat, split),
+                        run=str(run_dir)))  # fmt: skip
+        outputs[flat_name] = flat
+    return rows, outputs
+
+
+def measure_counts(loaded: list[tuple], split: Split, labels: PersonLabels,
+                   hint_counts: tuple[int, ...], *, shown: int, examples: int, flatten: bool,
+                   batch_size: int, device: torch.device,
+                   ) -> tuple[list[dict], dict[str, float], dict[str, np.ndarray]]:  # fmt: skip
+    """The paint bucket's and every run's rows at every count; at the count `shown`, each
+    run's checkerboard ratio and every colorizer's first `examples` outputs, by name."""
+    rows, checkerboard, pictures = [], {}, {}
+    truth_power = stride_power(split.color)
+    work = tqdm(total=len(hint_counts) * (len(loaded) + 1), desc="interactive benchmark",
+                unit="count")  # fmt: skip
+    for count in hint_counts:
+        bucket = bucket_outputs(split, labels, count)
+        rows.append(row(BUCKET, count, scores(from_uint8(bucket), bucket, split)))
+        if count == shown:
+            pictures[BUCKET] = bucket[:examples]
+        work.update()
+        for run_dir, run_engine, config in loaded:
+            output = run_outputs(run_engine, config, split, labels, count, batch_size, device)
+            measured, outputs = run_rows(run_dir, output, split, labels, count, flatten)
+            rows.extend(measured)
+            if count == shown:
+                pictures.update((name, images[:examples]) for name, images in outputs.items())
+                checkerboard[run_dir.name] = stride_power(output) / truth_power
+            work.update()
+    work.close()
+    return rows, checkerboard, pictures
+
+
 def interactive_benchmark(
     run_dirs: list[str | Path],
     shard_dir: str | Path,
@@ -329,48 +396,16 @@ def interactive_benchmark(
     hint_shape: "dots" (label squares) or "strokes" (short strokes from the same centres);
     engine: "torch" or "onnxruntime" (engines.py); onnx: the exported file to run (one run
     only; e.g. RUN/generator.int8.onnx, to measure what int8 costs)."""
-    from sketchcolor.inference.engines import load_engine
-
-    if not hint_counts or min(hint_counts) < 0:
-        raise SketchcolorError(f"hint counts must be numbers of labels >= 0, got {hint_counts}")
-    if onnx is not None and len(run_dirs) != 1:
-        raise SketchcolorError("--onnx names one run's exported file: give one run")
+    check_benchmark_arguments(run_dirs, hint_counts, onnx)
     device = torch.device(device)
-    loaded = [(Path(run_dir), *load_engine(run_dir, engine, device, onnx=onnx)[:2])
-              for run_dir in run_dirs]  # fmt: skip
-    sizes = {image_size_of(config, Path(shard_dir)) for _, _, config in loaded}
-    if len(sizes) != 1:
-        raise SketchcolorError(f"the runs were trained at different sizes {sorted(sizes)}")
-    data = load_split(Path(shard_dir), split, sizes.pop(), max_images, backend)
-    label_size = max((hint_config_of(c).label_size or LABEL_SIZE) for _, _, c in loaded)
+    loaded, image_size = load_engines(run_dirs, Path(shard_dir), engine, device, onnx)
+    data = load_split(Path(shard_dir), split, image_size, max_images, backend)
+    label_size = max((c.hint_config.label_size or LABEL_SIZE) for _, _, c in loaded)
     labels = person_label_set(data, max(hint_counts), label_size, seed, hint_shape)
     shown = example_count_of(hint_counts)
-    rows, checkerboard, pictures = [], {}, {}
-    truth_power = stride_power(data.color)
-    work = tqdm(total=len(hint_counts) * (len(loaded) + 1), desc="interactive benchmark",
-                unit="count")  # fmt: skip
-    for count in hint_counts:
-        bucket = bucket_outputs(data, labels, count)
-        rows.append(row(BUCKET, count, scores(from_uint8(bucket), bucket, data)))
-        if count == shown:
-            pictures[BUCKET] = bucket[:examples]
-        work.update()
-        for run_dir, run_engine, config in loaded:
-            name = run_dir.name
-            output = run_outputs(run_engine, config, data, labels, count, batch_size, device)
-            output_u8 = to_uint8(output)
-            rows.append(row(name, count, scores(output, output_u8, data), run=str(run_dir)))
-            if count == shown:
-                pictures[name] = output_u8[:examples]
-                checkerboard[name] = stride_power(output) / truth_power
-            if flatten:
-                flat = flattened(output_u8, data, labels, count)
-                flat_name = f"{name} + flatten"
-                rows.append(row(flat_name, count, scores(from_uint8(flat), flat, data),
-                                run=str(run_dir)))  # fmt: skip
-                if count == shown:
-                    pictures[flat_name] = flat[:examples]
-            work.update()
-    work.close()
+    rows, checkerboard, pictures = measure_counts(
+        loaded, data, labels, hint_counts, shown=shown, examples=examples, flatten=flatten,
+        batch_size=batch_size, device=device,
+    )  # fmt: skip
     return Benchmark(rows, checkerboard, len(data), tuple(hint_counts), pictures, shown, data,
                      labels)  # fmt: skip

@@ -5,6 +5,7 @@ accuracy and L1 against the number of labels, one line per colorizer), examples.
 run's MODEL_CARD.md; each says whether the labels were dots or strokes.
 
 Usage: write_interactive(interactive_benchmark(runs, shards), Path("evaluation/"))
+       interactive_evaluation(EvaluateConfig(runs=runs, data=shards, hint_counts="0,4,16"))
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from sketchcolor.config import EvaluateConfig
 from sketchcolor.evaluation.interactive import (
     ACCURACY_TOLERANCE,
     BUCKET,
     WHITE_GROUND,
     Benchmark,
+    interactive_benchmark,
 )
 from sketchcolor.util.files import atomic_output, create_output_folder, write_text_atomically
 
@@ -200,3 +203,19 @@ def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
     for run in dict.fromkeys(r["run"] for r in benchmark.rows if "run" in r):
         update_model_card(Path(run) / MODEL_CARD_FILE, card_section(benchmark, run))
     return payload
+
+
+def interactive_evaluation(config: EvaluateConfig) -> Path:
+    """`sketchcolor evaluate --hint-counts`: `interactive_benchmark` with an EvaluateConfig's
+    options, its outputs written into config.out; returns the table it wrote (results.md)."""
+    from sketchcolor.data.storage.s3 import use_shard_cache
+
+    use_shard_cache(config.shard_cache)
+    benchmark = interactive_benchmark(
+        list(config.runs), config.data, split=config.split, hint_counts=config.label_counts,
+        flatten=config.flatten, seed=config.seed, max_images=config.max_images,
+        batch_size=config.batch_size, backend=config.backend, hint_shape=config.hint_shape,
+        engine=config.engine, onnx=config.onnx,
+    )  # fmt: skip
+    write_interactive(benchmark, config.out)
+    return config.out / INTERACTIVE_TABLE

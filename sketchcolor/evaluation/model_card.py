@@ -12,11 +12,12 @@ Usage: write_model_cards(results_payload, run_results, shard_dir)
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
+from sketchcolor.config import TrainConfig
+from sketchcolor.data.shards.manifest import read_manifest, shards_sha256, split_counts
 from sketchcolor.evaluation.report import RunResult, format_number, run_name
+from sketchcolor.runs import images_seen_at, read_train_config
 from sketchcolor.util.files import write_text_atomically
 
 MODEL_CARD_FILE = "MODEL_CARD.md"
@@ -33,41 +34,11 @@ KNOWN_LIMITS = (
 )
 
 
-def manifest_sha256(shard_dir: Path) -> str:
-    """The SHA-256 of the shards' manifest.json: names the exact data (files, splits, counts)."""
-    return hashlib.sha256((Path(shard_dir) / "manifest.json").read_bytes()).hexdigest()
-
-
-def read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
-def images_seen(result: RunResult) -> int | None:
-    """Training images seen at the result's step, from that step's checkpoint progress.json."""
-    if result.step is None:
-        return None
-    progress = Path(result.run_folder) / "checkpoints" / f"step-{result.step}" / "progress.json"
-    return read_json(progress).get("images_seen")
-
-
 def model_card(payload: dict, rows: list[RunResult], shard_dir: Path) -> str:
     """The card's markdown for one run; `rows` are its results, the last one described."""
     latest = max(rows, key=lambda row: (row.step or 0, not row.checkpoint))
     run_dir = Path(latest.run_folder or latest.run)
-    train_config = read_json(run_dir / "train_config.json")
-    model_options = train_config.get("model", {})
-    optim = train_config.get("optim", {})
-    seen = images_seen(latest)
-    manifest = read_json(Path(shard_dir) / "manifest.json")
-    splits = manifest.get("splits", {})
-    split_sizes = ", ".join(
-        f"{name} {sum(int(shard['count']) for shard in part.get('shards', []))}"
-        for name, part in splits.items()
-        if isinstance(part, dict)
-    )
+    train_config = read_train_config(run_dir)
     control = latest.color_control + (
         f" ({latest.hint_encoding} encoding)" if latest.hint_encoding else ""
     )
@@ -75,31 +46,76 @@ def model_card(payload: dict, rows: list[RunResult], shard_dir: Path) -> str:
         f"# Model card: {run_dir.name}",
         "",
         f"A sketchcolor generator: Model {latest.model}, color control {control}.",
+        *data_lines(payload, Path(shard_dir), train_config),
+        *model_lines(latest, control, train_config),
+        *training_lines(latest, run_dir, train_config),
+        *metrics_lines(payload, rows, latest),
+        "",
+        "## Known limits",
+        "",
+    ]
+    lines += [f"- {limit}" for limit in KNOWN_LIMITS]
+    return "\n".join(lines) + "\n"
+
+
+def data_lines(payload: dict, shard_dir: Path, train_config: TrainConfig | None) -> list[str]:
+    """## Data: the shards evaluated on (their manifest's hash and pairs per split) and the
+    data the run was trained on."""
+    split_sizes = ", ".join(
+        f"{name} {count}" for name, count in split_counts(read_manifest(shard_dir)).items()
+    )
+    data = "unknown" if train_config is None else train_config.data
+    lines = [
         "",
         "## Data",
         "",
-        f"- shards: `{payload['shards']}` (manifest sha256 `{manifest_sha256(shard_dir)}`)",
-        f"- training data: `{train_config.get('data', 'unknown')}`",
+        f"- shards: `{payload['shards']}` (manifest sha256 `{shards_sha256(shard_dir)}`)",
+        f"- training data: `{data}`",
     ]
     if split_sizes:
         lines.append(f"- pairs per split: {split_sizes}")
-    lines += [
+    return lines
+
+
+def model_lines(latest: RunResult, control: str, train_config: TrainConfig | None) -> list[str]:
+    """## Model: the generator, its size, color control and which weights."""
+    width = "?" if train_config is None else train_config.model.width
+    ema = train_config is not None and train_config.model.ema
+    return [
         "",
         "## Model",
         "",
         f"- generator: Model {latest.model}, {latest.parameters:,} parameters, "
-        f"width {model_options.get('width', '?')}, {latest.image_size} x {latest.image_size} px",
+        f"width {width}, {latest.image_size} x {latest.image_size} px",
         f"- color control: {control}",
-        f"- weights: {'EMA of the generator' if model_options.get('ema') else 'the generator'}"
+        f"- weights: {'EMA of the generator' if ema else 'the generator'}"
         + (f" (checkpoint `{latest.run}`)" if latest.checkpoint else " (`generator.safetensors`)"),
+    ]
+
+
+def training_lines(latest: RunResult, run_dir: Path, train_config: TrainConfig | None) -> list[str]:
+    """## Training: steps, images seen (from the step's checkpoint) and the optimizer."""
+    seen = images_seen_at(run_dir, latest.step)
+    if train_config is None:
+        batch_size = grad_accum = lr = seed = "?"
+    else:
+        optim = train_config.optim
+        batch_size, grad_accum, lr = optim.batch_size, optim.grad_accum, optim.lr
+        seed = train_config.seed
+    return [
         "",
         "## Training",
         "",
         f"- steps: {latest.step if latest.step is not None else 'unknown'}",
         f"- images seen: {seen if seen is not None else 'unknown (no checkpoint at this step)'}",
-        f"- batch size {optim.get('batch_size', '?')} per process x grad accumulation "
-        f"{optim.get('grad_accum', '?')}, lr {optim.get('lr', '?')}, seed "
-        f"{train_config.get('seed', '?')}",
+        f"- batch size {batch_size} per process x grad accumulation {grad_accum}, lr {lr}, "
+        f"seed {seed}",
+    ]
+
+
+def metrics_lines(payload: dict, rows: list[RunResult], latest: RunResult) -> list[str]:
+    """## Metrics: the latest result's, and a table of the other evaluated steps."""
+    lines = [
         "",
         "## Metrics",
         "",
@@ -124,9 +140,7 @@ def model_card(payload: dict, rows: list[RunResult], shard_dir: Path) -> str:
                     f"| {run_name(row)} | {row.step} | {format_number(row.l1, 4)} "
                     f"| {format_number(row.psnr, 2)} | {format_number(row.fid, 2)} |"
                 )
-    lines += ["", "## Known limits", ""]
-    lines += [f"- {limit}" for limit in KNOWN_LIMITS]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_model_cards(payload: dict, results: list[RunResult], shard_dir: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sketchcolor.config import ExportConfig
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.inference.onnx_graph import (
     DEFAULT_OPSET,
@@ -73,16 +74,23 @@ def export_onnx(
     if int8:
         from sketchcolor.export.quantize import quantize_int8
 
-        shard_dir = Path(data) if data else training_data(run.source_train_config_path())
-        names = input_names(run.config["color_control"])
+        shard_dir = Path(data) if data else training_data(run.run_folder())
+        names = input_names(run.config.color_control)
         model_proto = quantize_int8(model_proto, run.config, shard_dir, feeds=graph_feeds,
                                     metadata=onnx_metadata(run, names, "int8"),
                                     images=calibration_images)  # fmt: skip
         precision = "int8"
     write_model(model_proto.SerializeToString(), out)
     seconds = time.perf_counter() - started
-    return ExportReport(out, input_names(run.config["color_control"]), opset,
+    return ExportReport(out, input_names(run.config.color_control), opset,
                         run.generator.size_multiple, max_error, seconds, precision)  # fmt: skip
+
+
+def export_run(config: ExportConfig) -> ExportReport:
+    """`sketchcolor export`: `export_onnx` with an ExportConfig's options."""
+    return export_onnx(config.run, config.onnx, opset=config.opset, data=config.data,
+                       check=config.check, int8=config.int8,
+                       calibration_images=config.calibration_images)  # fmt: skip
 
 
 def write_model(model_bytes: bytes, out: Path) -> None:

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import hint_config_of, image_size_of, run_hints
+from sketchcolor.runs import RunConfig, image_size_of, run_hints
 
 
-def calibration_reader(config: dict, feeds, shard_dir: Path, images: int, seed: int = 0):
+def calibration_reader(config: RunConfig, feeds, shard_dir: Path, images: int, seed: int = 0):
     """A CalibrationDataReader over the first `images` val sketches, one per call, at the
     run's training size, fed as the engines feed them (fixed-seed training-style labels).
 
@@ -29,7 +29,7 @@ def calibration_reader(config: dict, feeds, shard_dir: Path, images: int, seed: 
 
     from sketchcolor.data.loading.loader import create_loader
 
-    hint_config = hint_config_of(config)
+    hint_config = config.hint_config
     size = image_size_of(config, shard_dir)
     loader = create_loader(shard_dir, split="val", image_size=size, batch_size=1,
                            device=torch.device("cpu"), backend="torch", training=False,
@@ -53,7 +53,7 @@ def calibration_reader(config: dict, feeds, shard_dir: Path, images: int, seed: 
     return ValSketches()
 
 
-def quantize_int8(model_proto, config: dict, shard_dir: Path, *, feeds, metadata: dict,
+def quantize_int8(model_proto, config: RunConfig, shard_dir: Path, *, feeds, metadata: dict,
                   images: int = 32):  # fmt: skip
     """The fp32 ModelProto `model_proto` of a run (its config.json `config`) as a static-int8
     ModelProto (QDQ) with `metadata` (inference.onnx_graph.onnx_metadata) as its metadata_props.

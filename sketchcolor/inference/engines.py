@@ -20,11 +20,16 @@ from pathlib import Path
 
 import torch
 
+from sketchcolor.config import ENGINES
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import generate, hint_config_of, load_run_generator, read_run_config
-from sketchcolor.util.files import file_sha256
+from sketchcolor.runs import (
+    RunConfig,
+    generate,
+    load_run_generator,
+    read_run_config,
+    weights_sha256,
+)
 
-ENGINES = ("torch", "onnxruntime")
 INSTALL_HINT = "pip install -e '.[onnx]'"
 
 
@@ -33,7 +38,7 @@ class TorchEngine:
     """The run's PyTorch generator (eval mode, on its device): `runs.generate`."""
 
     generator: torch.nn.Module
-    config: dict
+    config: RunConfig
     hint_config: object
     name = "torch"
 
@@ -50,7 +55,7 @@ class OnnxruntimeEngine:
     """An onnxruntime session of an exported run (sketchcolor.export.onnx's graph)."""
 
     session: object
-    config: dict
+    config: RunConfig
     hint_config: object
     size_multiple: int
     name = "onnxruntime"
@@ -132,7 +137,7 @@ def load_engine(
         return TorchEngine(generator, config, hint_config), config, hint_config
     require_onnxruntime()
     config = read_run_config(run_dir)
-    hint_config = hint_config_of(config)
+    hint_config = config.hint_config
     session = run_session(Path(run_dir), None if onnx is None else Path(onnx), threads, device)
     multiple = int(session_metadata(session)["size_multiple"])
     return OnnxruntimeEngine(session, config, hint_config, multiple), config, hint_config
@@ -143,8 +148,7 @@ def run_session(run_dir: Path, onnx: Path | None, threads: int | None, device):
     from sketchcolor.inference.onnx_graph import ONNX_FILE, onnx_model
     from sketchcolor.runs import load_inference_run
 
-    weights = run_dir / "generator.safetensors"
-    current = file_sha256(weights) if weights.is_file() else None
+    current = weights_sha256(run_dir)
     if onnx is not None:
         if not onnx.is_file():
             raise SketchcolorError(f"{onnx}: no such ONNX file")

@@ -30,6 +30,7 @@ import warnings
 import numpy as np
 import torch
 
+from sketchcolor.config import DEFAULT_OPSET
 from sketchcolor.data.controls.conditioning import (
     Hints,
     build_generator_input,
@@ -39,7 +40,7 @@ from sketchcolor.data.controls.conditioning import (
     uses_palette,
 )
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import InferenceRun, hint_config_of
+from sketchcolor.runs import InferenceRun, RunConfig
 
 INSTALL_HINT = "pip install -e '.[onnx]'"
 ONNX_FILE = "generator.onnx"
@@ -48,8 +49,6 @@ METADATA_PREFIX = "sketchcolor."
 OUTPUT_NAME = "color"
 MIN_OPSET = 18
 """The dynamo exporter writes opset 18 or later (older opsets only through a version converter)."""
-DEFAULT_OPSET = 18
-"""The lowest the exporter writes, so the widest range of runtimes (web, mobile, older ORTs) runs it."""
 CHECK_TOLERANCE = 1e-4
 """Largest difference allowed between onnxruntime's and PyTorch's outputs (fp32) at export."""
 
@@ -134,10 +133,10 @@ class GeneratorGraph(torch.nn.Module):
         return self.generator(inputs).clamp(-1, 1)  # (B, 3, H, W)
 
 
-def graph_inputs(config: dict, hint_config, sketch, palette, hints) -> dict[str, torch.Tensor]:
+def graph_inputs(config: RunConfig, hint_config, sketch, palette, hints) -> dict[str, torch.Tensor]:
     """What the graph takes for one batch, by input name: no hints become empty ones, and
     labels are spread over their regions here when the run was trained so."""
-    control = config["color_control"]
+    control = config.color_control
     inputs = {"sketch": sketch}
     if uses_palette(control):
         if palette is None:
@@ -151,7 +150,7 @@ def graph_inputs(config: dict, hint_config, sketch, palette, hints) -> dict[str,
     return inputs
 
 
-def graph_feeds(config: dict, hint_config, sketch, palette, hints) -> dict[str, np.ndarray]:
+def graph_feeds(config: RunConfig, hint_config, sketch, palette, hints) -> dict[str, np.ndarray]:
     """`graph_inputs` as contiguous float32 arrays, what an onnxruntime session is fed."""
     inputs = graph_inputs(config, hint_config, sketch, palette, hints)
     return {
@@ -167,23 +166,22 @@ def json_safe(value):
 
 def model_facts(run: InferenceRun, precision: str) -> dict:
     """The model card's key facts, from the run's own files (no evaluation needed)."""
-    config = run.config
-    model = run.train_config.get("model", {})
-    hint_config = hint_config_of(config)
+    config, train_config = run.config, run.train_config
+    hint_config = config.hint_config
     facts = {
-        "model": config.get("model"),
+        "model": config.model,
         "parameters": sum(parameter.numel() for parameter in run.generator.parameters()),
-        "width": config.get("width", model.get("width")),
-        "image_size": config.get("image_size"),
+        "width": config.width,
+        "image_size": config.image_size,
         "size_multiple": run.generator.size_multiple,
-        "color_control": config["color_control"],
-        "weights": "EMA of the generator" if config.get("ema") else "the generator",
-        "step": config.get("step"),
-        "images_seen": config.get("images_seen"),
-        "training_data": run.train_config.get("data"),
+        "color_control": config.color_control,
+        "weights": "EMA of the generator" if config.ema else "the generator",
+        "step": config.step,
+        "images_seen": config.images_seen,
+        "training_data": None if train_config is None else str(train_config.data),
         "precision": precision,
     }
-    if uses_hints(config["color_control"]):
+    if uses_hints(config.color_control):
         facts["hint_encoding"] = hint_config.encoding
         facts["hint_spread"] = hint_config.spread
         facts["hint_label_size"] = hint_config.label_size
@@ -204,19 +202,20 @@ def usage_text(names: list[str], multiple: int) -> str:
 def onnx_metadata(run: InferenceRun, names: list[str], precision: str) -> dict[str, str]:
     """metadata_props: everything a user of the file alone needs, as strings."""
     card = run.source / "MODEL_CARD.md"
+    train_config = {} if run.train_config is None else run.train_config.to_dict()
     metadata = {
         "format": FORMAT,
         "inputs": ",".join(names),
         "output": OUTPUT_NAME,
         "size_multiple": str(run.generator.size_multiple),
-        "image_size": str(run.config.get("image_size") or ""),
-        "color_control": run.config["color_control"],
-        "hint_spread": hint_config_of(run.config).spread,
+        "image_size": str(run.config.image_size or ""),
+        "color_control": run.config.color_control,
+        "hint_spread": run.config.hint_config.spread,
         "precision": precision,
         "weights_sha256": run.weights_sha256,
         "model_card": json.dumps(json_safe(model_facts(run, precision)), sort_keys=True),
-        "config": json.dumps(json_safe(run.config), sort_keys=True),
-        "train_config": json.dumps(json_safe(run.train_config), sort_keys=True),
+        "config": json.dumps(json_safe(run.config.to_dict()), sort_keys=True),
+        "train_config": json.dumps(json_safe(train_config), sort_keys=True),
         "usage": usage_text(names, run.generator.size_multiple),
     }
     if card.is_file():
@@ -340,10 +339,10 @@ def onnx_model(run: InferenceRun, *, opset: int = DEFAULT_OPSET, check: bool = T
     """The run's graph as a checked ModelProto with its metadata, and the forward check's
     largest error (None when not checked); refuses a graph that differs from PyTorch's."""
     onnx, _ = require_onnx()
-    names = input_names(run.config["color_control"])
+    names = input_names(run.config.color_control)
     multiple = run.generator.size_multiple
-    graph = GeneratorGraph(run.generator, run.config["color_control"],
-                           hint_config_of(run.config)).eval()  # fmt: skip
+    graph = GeneratorGraph(run.generator, run.config.color_control,
+                           run.config.hint_config).eval()  # fmt: skip
     model_proto = export_graph(graph, names, multiple, opset)
     set_metadata(model_proto, onnx_metadata(run, names, "float32"))
     model_proto.doc_string = usage_text(names, multiple)
@@ -351,8 +350,8 @@ def onnx_model(run: InferenceRun, *, opset: int = DEFAULT_OPSET, check: bool = T
     onnx.checker.check_model(model_proto, full_check=True)
     if not check:
         return model_proto, None
-    reference = GeneratorGraph(run.generator, run.config["color_control"],
-                               hint_config_of(run.config), two_pass=False).eval()  # fmt: skip
+    reference = GeneratorGraph(run.generator, run.config.color_control,
+                               run.config.hint_config, two_pass=False).eval()  # fmt: skip
     max_error = forward_error(model_proto.SerializeToString(), reference, names, multiple)
     if not max_error <= CHECK_TOLERANCE:
         raise SketchcolorError(

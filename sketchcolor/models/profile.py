@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from sketchcolor.config import ModelsCommandConfig
 from sketchcolor.models.discriminator import Discriminator
 from sketchcolor.models.registry import (
     create_generator,
@@ -129,3 +130,37 @@ def profile_models(*, size: int = 512, width: float = 1.0) -> list[ModelProfile]
     rows = [profile_generator(name, size=size, width=width) for name in list_generators()]
     rows.append(profile_discriminator(size=size, width=width))
     return rows
+
+
+def markdown_table(rows: list[ModelProfile]) -> str:
+    """A markdown table of model profiles, then a note for each size a model refuses."""
+    lines = [
+        "| model | aliases | in | params (M) | GFLOPs | description |",
+        "|---|---|---|---:|---:|---|",
+    ]
+    notes = []
+    for row in rows:
+        aliases = ", ".join(row.aliases) or "-"
+        gflops = f"{row.gflops:.1f}" if row.available else "n/a"
+        if not row.available:
+            notes.append(f"{row.name}: {row.note}")
+        lines.append(
+            f"| {row.name} | {aliases} | {row.in_channels} | {row.parameters / 1e6:.2f} "
+            f"| {gflops} | {row.description} |"
+        )
+    if notes:
+        lines.append("")
+        lines.extend(notes)
+    return "\n".join(lines)
+
+
+def models_report(config: ModelsCommandConfig) -> str:
+    """`sketchcolor models`: every profile at config.size and config.width, as JSON or as a
+    markdown table under a line saying what is counted."""
+    import json
+
+    rows = profile_models(size=config.size, width=config.width)
+    if config.json:
+        return json.dumps([dataclasses.asdict(row) for row in rows], indent=2)
+    header = f"forward cost of one {config.size}x{config.size} image (2 FLOPs per multiply-add)"
+    return f"{header}\n{markdown_table(rows)}"

@@ -1,7 +1,9 @@
 """Save a generator as `generator.safetensors` + `config.json`, and load it from that folder alone.
 
 `config.json` is flat: the generator's config (`model`, `in_channels`, `width`, ...) plus the
-caller's metadata (`color_control`, `hint_config`, `image_size`, ...).
+caller's metadata (`color_control`, `hint_config`, `image_size`, ...). `read_generator_config`
+is the one parser of the file; a run folder's is typed by `sketchcolor.runs.read_run_config`
+(a `RunConfig`), which is what everything past this package reads.
 
 Usage: save_generator(generator, "runs/a", metadata={"color_control": "palette"});
        generator, config = load_generator("runs/a")

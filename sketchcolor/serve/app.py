@@ -7,7 +7,8 @@ reference image's k-means colours) and "flat colours"; controls a run does not t
 hidden. Several sketches or a folder are coloured at once into a zip. The named endpoint
 `/colorize` takes (sketch file, run name, hints JSON, palette hex list[, hints image,
 flatten]) and returns the colorized image at the sketch's size. Both go through
-`sketchcolor.inference.colorize.colorize_sketch`, the path `sketchcolor colorize` uses.
+`sketchcolor.inference.colorizer.colorize_sketch`, the path `sketchcolor colorize` uses; the
+batch goes through `sketchcolor colorize`'s own batched steps.
 
 The page is laid out in serve_layout.py, its handlers are serve_handlers.py (serve_batch.py
 for several files); here they are connected. Usage:
@@ -26,7 +27,8 @@ import torch
 
 from sketchcolor.config import ServeConfig  # there, not here: `serve --help` imports no torch
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.colorize import Colorizer, load_colorizer, write_png
+from sketchcolor.inference.colorizer import Colorizer, load_colorizer
+from sketchcolor.inference.sketch_files import write_png
 from sketchcolor.serve.access import login_accounts, parse_file_size
 from sketchcolor.serve.controls import rgb_hex  # noqa: F401 (its old home; tests import it here)
 from sketchcolor.serve.request import (  # noqa: F401 (colorize_request: the API's path, used here by callers)
@@ -111,7 +113,7 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
     gr = require_gradio()
     names = list(models)
     handlers = Handlers(gr, config, models, OutputFiles())
-    control = models[names[0]].config["color_control"]
+    control = models[names[0]].config.color_control
     # Gradio's cache keeps every upload and output; files older than an hour are deleted.
     with gr.Blocks(title="sketchcolor", delete_cache=(1800, 3600)) as app:
         page = build_page(gr, names, describe_run(names[0], models[names[0]]), control)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.util.images import tensor_to_image
+from sketchcolor.util.images import tensor_to_image, to_uint8
 
 CSS_RGB = re.compile(r"^rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)")
 
@@ -107,5 +107,5 @@ def labels_from_reference(
 
 def rgb_hex(color: torch.Tensor) -> str:
     """(3,) in [-1, 1] -> '#rrggbb'."""
-    values = ((color.clamp(-1, 1) + 1) * 127.5).round().int().tolist()
+    values = to_uint8(color.reshape(1, 3, 1, 1))[0, 0, 0].tolist()
     return "#" + "".join(f"{value:02x}" for value in values)

@@ -19,7 +19,7 @@ from PIL import Image
 
 from sketchcolor.data.controls.conditioning import uses_hints, uses_palette
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.colorize import colorize_layers
+from sketchcolor.inference.colorizer import colorize_layers
 from sketchcolor.inference.layers import write_layers
 from sketchcolor.inference.palette_files import (
     Palette,
@@ -46,6 +46,7 @@ from sketchcolor.serve.request import (
     describe_run,
     find_run,
     read_uploaded_sketch,
+    request_controls,
     request_inputs,
 )
 from sketchcolor.util.images import from_uint8, to_uint8
@@ -76,7 +77,7 @@ class Handlers:
     def request(self, sketch: str, run: str, hints: str, editor, swatches) -> dict:
         """The controls the run takes, as colorize_request's keywords (hidden ones not sent):
         hints JSON, a hints image of the painted strokes, the swatches' palette."""
-        control = find_run(self.models, run).config["color_control"]
+        control = find_run(self.models, run).config.color_control
         takes_hints = uses_hints(control)
         return {
             "hints": (hints or "") if takes_hints else "",
@@ -109,7 +110,7 @@ class Handlers:
         target = self.outputs.write(output, Path(sketch).stem)
         height, width = output.shape[-2:]
         line = f"**{seconds:.2f} s**: {width}x{height} with {run}"
-        if uses_hints(find_run(self.models, run).config["color_control"]):
+        if uses_hints(find_run(self.models, run).config.color_control):
             line += f", {len(parse_labels(request['hints']))} hint label(s)"
             line += ", brush strokes" if request["hints_image"] else ""
         line += ", flat colours" if flatten else ""
@@ -137,7 +138,7 @@ class Handlers:
     def show_run(self, run):
         """A run chosen: its line, and the hint / palette controls it takes shown."""
         colorizer = find_run(self.models, run)
-        control = colorizer.config["color_control"]
+        control = colorizer.config.color_control
         return (describe_run(run, colorizer), self.gr.update(visible=uses_hints(control)),
                 self.gr.update(visible=uses_palette(control)))  # fmt: skip
 
@@ -168,7 +169,7 @@ class Handlers:
             return None
         colorizer = find_run(self.models, run)
         image = read_uploaded_sketch(sketch, self.config.max_pixels)
-        takes_hints = uses_hints(colorizer.config["color_control"])
+        takes_hints = uses_hints(colorizer.config.color_control)
         layers = (editor or {}).get("layers") or []
         rgba = strokes_rgba(layers, tuple(image.shape[-2:])) if takes_hints and layers else None
         if rgba is not None:
@@ -246,8 +247,10 @@ class Handlers:
             request["hints"] = json.dumps({"width": size[1], "height": size[0], "labels": labels})
         return request
 
-    def colorize_one(self, path: Path, run: str, request: dict, flat: bool) -> torch.Tensor:
-        """One sketch of a batch -> its colours (1, 3, H, W) in [-1, 1]."""
-        return colorize_request(self.models, str(path), run, **request,
-                                max_pixels=self.config.max_pixels,
-                                flatten=self.flatten(flat))  # fmt: skip
+    def batch_inputs(self, sketch, run, hints, editor, swatches):
+        """The run and the page's controls (batch_request's), checked once for every sketch
+        of a batch: -> (Colorizer, UserControls); one-line errors."""
+        request = self.batch_request(sketch, run, hints, editor, swatches)
+        colorizer = find_run(self.models, run)
+        return colorizer, request_controls(colorizer, run, request["hints"], request["palette"],
+                                           request["hints_image"])  # fmt: skip

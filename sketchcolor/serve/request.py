@@ -2,8 +2,10 @@
 files handed back to Gradio.
 
 Both the page and `/colorize` go through `colorize_request`, which calls
-`sketchcolor.inference.colorize.colorize_sketch`, the path `sketchcolor colorize` uses; the page's layered
-file takes `request_inputs` to `colorize_layers`, as `colorize --layers` does.
+`sketchcolor.inference.colorizer.colorize_sketch`, the path `sketchcolor colorize` uses; the
+page's layered file takes `request_inputs` to `colorize_layers`, as `colorize --layers` does;
+the page's batch takes `request_controls` to the batched steps of `sketchcolor colorize`
+(sketchcolor.serve.batch).
 
 Usage: colours = colorize_request(models, "sketch.png", "m21-hints", hints_json, "", flatten=True)
 """
@@ -19,24 +21,19 @@ from pathlib import Path
 
 import torch
 
+from sketchcolor.config import MAX_SKETCH_PIXELS
 from sketchcolor.data.controls.conditioning import uses_hints
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.colorize import (
-    MAX_SKETCH_PIXELS,
-    Colorizer,
-    UserControls,
-    colorize_sketch,
-    read_sketch,
-    user_controls,
-    write_png,
-)
+from sketchcolor.inference.colorizer import Colorizer, colorize_sketch
+from sketchcolor.inference.controls import UserControls, user_controls
+from sketchcolor.inference.sketch_files import read_sketch, write_png
 
 
 def describe_run(name: str, colorizer: Colorizer) -> str:
     """One line about a run: its model, colour control and training size."""
     config = colorizer.config
-    control = config["color_control"]
-    text = f"**{name}**: Model {config.get('model', '?')}, colour control `{control}`, "
+    control = config.color_control
+    text = f"**{name}**: Model {config.model}, colour control `{control}`, "
     text += f"trained at {colorizer.image_size} px"
     if uses_hints(control):
         text += f", hint labels {colorizer.hint_config.label_size} px"
@@ -78,8 +75,16 @@ def request_inputs(models: dict[str, Colorizer], sketch_path: str | None, run: s
     colorizer = find_run(models, run)
     if not sketch_path:
         raise SketchcolorError("no sketch given; upload an image")
-    controls = user_controls(
-        colorizer.config["color_control"],
+    controls = request_controls(colorizer, run, hints, palette, hints_image)
+    return colorizer, read_uploaded_sketch(sketch_path, max_pixels), controls
+
+
+def request_controls(colorizer: Colorizer, run: str, hints: str, palette: str,
+                     hints_image: str | Path | None = None) -> UserControls:  # fmt: skip
+    """A request's hints JSON and hex palette ("" for none) and hints image, checked against
+    the run's colour control: one-line errors. One set serves a whole batch of sketches."""
+    return user_controls(
+        colorizer.config.color_control,
         Path(run),
         palette=palette.strip() or None,
         palette_from=None,
@@ -87,7 +92,6 @@ def request_inputs(models: dict[str, Colorizer], sketch_path: str | None, run: s
         hints_json=None,
         hints_text=hints.strip() or None,
     )
-    return colorizer, read_uploaded_sketch(sketch_path, max_pixels), controls
 
 
 def read_uploaded_sketch(path: str, max_pixels: int) -> torch.Tensor:

@@ -16,7 +16,7 @@ import itertools
 import torch
 
 from sketchcolor.config import HintConfig, TrainConfig
-from sketchcolor.runs import generate, run_hints
+from sketchcolor.runs import generate, run_config_of, run_hints
 from sketchcolor.util import metrics
 
 VALIDATION_SEED = 0
@@ -30,8 +30,7 @@ class ValidationLogger:
                  backend: str):  # fmt: skip
         self.config, self.accelerator, self.checkpointer = config, accelerator, checkpointer
         self.every = config.output.eval_every
-        self.run_config = {"color_control": config.model.color_control,
-                           "hint_config": hint_config.to_dict()}  # fmt: skip
+        self.run_config = run_config_of(config, hint_config)
         self.hint_config = hint_config
         self.loader = None
         if self.every and accelerator.is_main_process:

@@ -18,7 +18,10 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 def from_uint8(images: np.ndarray) -> torch.Tensor:
     """(B, H, W, C) uint8 -> (B, C, H, W) float32 in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 127.5 - 1
+    images = np.ascontiguousarray(images)
+    if not images.flags.writeable:  # np.asarray of a PIL image: torch would warn, then share it
+        images = images.copy()
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
 
 
 def image_to_tensor(pixels: np.ndarray) -> torch.Tensor:

@@ -55,8 +55,7 @@ def test_without_a_gpu_it_reports_the_environment_and_skips(tmp_path):
 
 
 def test_fit_checks_flag_a_driver_older_than_the_builds():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    from gpu_env import fit_checks
+    from benchmarks.gpu_env import fit_checks
 
     facts = {"cuda_available": True, "driver_cuda": "12.8", "torch_cuda": "13.0",
              "capability": "sm_90", "torch_arch_list": ["sm_80", "sm_90"], "dali": "2.4.0",

@@ -164,6 +164,7 @@ def test_hints_are_built_on_the_gpu_with_the_right_colors():
     hints = sample_hints(color, config, torch.Generator(device="cuda").manual_seed(0))
     assert hints.rgb.device.type == hints.mask.device.type == "cuda"
     starts = node_starts(128, 8, 10).tolist()
+    assert starts  # a loop over nothing would pass
     for top in starts:
         for left in starts:
             square = hints.mask[:, 0, top : top + 10, left : left + 10]

@@ -99,6 +99,7 @@ def test_batches_have_the_contract_shapes(shard_dir, backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_halves_are_not_swapped_and_match_the_source(shard_dir, synth_root, backend):
     _, halves = train_halves_with_sources(shard_dir, synth_root, backend=backend)
+    assert halves  # a loop over nothing would pass
     for _, got_color, got_sketch, color, sketch in halves:
         # JPEG costs a little; the other half is far away.
         assert (got_color - color).abs().mean() < 0.06
@@ -111,7 +112,9 @@ def test_halves_are_not_swapped_and_match_the_source(shard_dir, synth_root, back
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_palette_is_the_stored_palette(shard_dir, backend):
     members = split_members(shard_dir, "val")
-    for batch, index, key in samples_of(collect(make_loader(shard_dir, backend=backend))):
+    samples = list(samples_of(collect(make_loader(shard_dir, backend=backend))))
+    assert samples  # a loop over nothing would pass
+    for batch, index, key in samples:
         stored = np.frombuffer(members[key]["palette"], dtype="<f4").reshape(9, 3)
         expected = torch.from_numpy(stored.copy()) * 2 - 1
         torch.testing.assert_close(batch["palette"][index], expected)
@@ -123,6 +126,7 @@ def test_flip_hits_both_halves_alike(shard_dir, synth_root, backend):
         shard_dir, synth_root, backend=backend, training=True, seed=3
     )
     flipped_count = 0
+    assert halves  # a loop over nothing would pass
     for key, got_color, got_sketch, color, sketch in halves:
         color_flipped = (got_color - color.flip(-1)).abs().mean() < (got_color - color).abs().mean()
         sketch_flipped = (got_sketch - sketch.flip(-1)).abs().mean() < (
@@ -284,6 +288,7 @@ def test_dali_gpu_decode_matches_cpu(shard_dir):
         device: collect(make_loader(shard_dir, image_size=64, device=device))
         for device in ("cpu", "cuda:0")
     }
+    assert batches["cpu"]  # a loop over nothing would pass
     for cpu_batch, gpu_batch in zip(batches["cpu"], batches["cuda:0"], strict=True):
         assert cpu_batch["key"] == gpu_batch["key"]
         assert gpu_batch["color"].device.type == "cuda"
@@ -393,7 +398,9 @@ def test_shards_at_the_training_size_skip_dali_resize_with_the_same_pixels(
             reference[key] = (batch["color"][index], batch["sketch"][index])
     training = create_loader(sized, image_size=64, batch_size=4, backend="dali", seed=3)
     flipped = []
-    for batch in training.epoch(0):
+    batches = list(training.epoch(0))
+    assert batches  # a loop over nothing would pass
+    for batch in batches:
         for index, key in enumerate(batch["key"]):
             color, sketch = reference[key]
             is_flipped = (batch["color"][index] - color.flip(-1)).abs().max() <= 4 / 127.5

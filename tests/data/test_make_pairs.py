@@ -295,6 +295,7 @@ def test_xdog_recovers_the_synthetic_sketches(synth_root):
     ]
     colours = torch.from_numpy(np.stack([p[:, :SIZE] for p in pairs])).permute(0, 3, 1, 2)
     lines = extract_line_art(colours.float() / 255, LineArtConfig())[:, 0].numpy()
+    assert pairs  # a loop over nothing would pass
     for pair, line in zip(pairs, lines, strict=True):
         truth, found = pair[:, SIZE:, 0] < 128, line < 0.5
         recall = (truth & binary_dilation(found)).sum() / truth.sum()
@@ -333,6 +334,7 @@ def test_line_art_of_photographs_is_dark_lines_on_the_edges(method, dark_band, m
     non-matching edges.
     """
     colours, lines = _photo_line_art(method)
+    assert colours  # a loop over nothing would pass
     for index, (colour, line) in enumerate(zip(colours, lines, strict=True)):
         dark_share = float((line < 128).mean())
         assert dark_band[0] <= dark_share <= dark_band[1], (PHOTOS[index], dark_share)

@@ -67,6 +67,7 @@ def test_as_good_as_scipy_kmeans(engine, synth_root):
     palettes, shares = extract_palettes(halves, engine=engine)
     assert np.all(np.diff(shares, axis=1) <= 0)
     np.testing.assert_allclose(shares.sum(1), 1.0, atol=1e-5)
+    assert halves  # a loop over nothing would pass
     for half, palette in zip(halves, palettes, strict=True):
         pixels = half.reshape(-1, 3).astype(np.float64) / 255
         # Independent reference on every pixel: best of 3 scipy k-means++ runs.

@@ -10,19 +10,7 @@ from sketchcolor.data.regions import (
     paint_bucket,
     segment_regions,
 )
-
-RED = (255, 0, 0)
-
-
-def boxed_sketch(gap: int) -> np.ndarray:
-    """A 64 px frame split by a vertical 2 px line with a `gap` px opening at its middle."""
-    sketch = np.full((64, 64, 3), 255, np.uint8)
-    sketch[[0, -1], :] = 0
-    sketch[:, [0, -1]] = 0
-    sketch[:, 31:33] = 0
-    if gap:
-        sketch[32 - gap // 2 : 32 - gap // 2 + gap, 31:33] = 255
-    return sketch
+from tests.support.sketches import RED, boxed_sketch
 
 
 def test_two_closed_regions_are_found_exactly():

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.support.processes import free_port
 
 pytest.importorskip("boto3")
 moto_server = pytest.importorskip("moto.server")
@@ -183,7 +183,9 @@ def test_train_resume_and_evaluate_from_s3_reuse_the_node_cache(s3_shards, node_
 
     recorded = json.loads((run / "train_config.json").read_text())
     assert recorded["data"] == s3_shards  # the URL, not the cache folder
-    for path in run.rglob("*"):  # no credential reaches the run folder
+    written = list(run.rglob("*"))
+    assert written  # a loop over nothing would pass
+    for path in written:  # no credential reaches the run folder
         if path.is_file() and path.suffix in (".json", ".md", ".txt", ".log", ""):
             text = path.read_text(errors="ignore")
             assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in text
@@ -536,7 +538,7 @@ def test_serve_takes_s3_data_for_its_examples(s3_shards, node_cache, tmp_path, c
 
 @pytest.mark.slow
 def test_torchrun_ranks_share_one_node_cache_and_read_disjoint_samples(s3_shards, tmp_path):
-    from tests.e2e.test_train_distributed import ENVIRONMENT, TORCHRUN, tiny_run_flags
+    from tests.support.processes import ENVIRONMENT, TORCHRUN, tiny_run_flags
 
     run, cache = tmp_path / "run", tmp_path / "node-cache"
     flags = tiny_run_flags(s3_shards, run, steps=2, batch_size=2)
@@ -556,6 +558,27 @@ def test_torchrun_ranks_share_one_node_cache_and_read_disjoint_samples(s3_shards
     assert len(set(fetched)) == len(fetched)
     assert {f"train-{index:06d}.tar" for index in range(4)} <= set(fetched)
     assert CREDENTIALS["AWS_SECRET_ACCESS_KEY"] not in result.stdout + result.stderr
+
+
+def test_a_foreign_manifest_at_a_prefix_is_refused_by_the_manifest_reader(
+    s3_server, node_cache, tmp_path
+):
+    """What s3.py fetches, stages and uploads goes through data/shards/manifest_format.py's
+    checks, as a local folder's manifest does."""
+    from sketchcolor.data.storage.s3 import local_folder, remote_manifest, upload_folder
+    from sketchcolor.errors import SketchcolorError
+
+    client = make_bucket("foreign")
+    client.put_object(Bucket="foreign", Key="run/manifest.json",
+                      Body=b'{"format": "other/1", "splits": {}}')  # fmt: skip
+    with pytest.raises(SketchcolorError, match="^s3://foreign/run/manifest.json: format is not "
+                                               "'sketchcolor-shards/1'$"):  # fmt: skip
+        remote_manifest("s3://foreign/run")
+    with pytest.raises(SketchcolorError, match="run/manifest.json: format is not"):
+        local_folder("s3://foreign/run")  # staged, then read for its .idx entries
+    assert remote_manifest("s3://foreign/nothing") is None  # an unfinished or new prefix
+    with pytest.raises(SketchcolorError, match="no manifest; is .* a shard folder"):
+        upload_folder(tmp_path, "s3://foreign/upload", progress=False)
 
 
 if __name__ == "__main__":

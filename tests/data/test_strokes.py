@@ -17,7 +17,7 @@ from sketchcolor.data.controls.conditioning import sample_hints
 from sketchcolor.data.controls.user_controls import hints_from_json, hints_from_png, hints_to_rgba
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation.interactive import label_ground, person_label_set
-from tests.evaluation.test_interactive import boxed_split
+from tests.support.sketches import boxed_split
 
 RED, GREEN, BLUE = (1.0, -1.0, -1.0), (-1.0, 1.0, -1.0), (-1.0, -1.0, 1.0)
 

@@ -26,7 +26,9 @@ def test_layout_sizes_and_counts(tmp_path):
 
 
 def test_color_left_sketch_right(synth_root):
-    for path in sorted((synth_root / "data" / "train").glob("*.png")):
+    pairs = sorted((synth_root / "data" / "train").glob("*.png"))
+    assert pairs  # a loop over nothing would pass
+    for path in pairs:
         color, sketch = _halves(path)
         # The sketch is black lines on white paper: grey levels only, mostly white.
         assert np.array_equal(sketch[..., 0], sketch[..., 1])

@@ -89,6 +89,7 @@ def test_hints_cli_writes_the_labels_training_would_sample(tmp_path, capsys):
     starts = node_starts(128, 8, 10).tolist()
     mask = loaded.mask[0, 0]
     found = 0
+    assert starts  # a loop over nothing would pass
     for top in starts:
         for left in starts:
             if mask[top, left]:

@@ -7,26 +7,14 @@ the ranks must have read disjoint data and must hold identical weights after the
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.processes import ACCELERATE, ENVIRONMENT, TORCHRUN, tiny_run_flags
+
 REPO = Path(__file__).resolve().parents[2]
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
-ACCELERATE = [sys.executable, "-m", "accelerate.commands.launch"]
-ENVIRONMENT = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
-
-
-def tiny_run_flags(shard_dir: Path, run: Path, steps: int, batch_size: int) -> list[str]:
-    return [
-        "--data", str(shard_dir), "--out", str(run), "--model", "1", "--color", "palette",
-        "--size", "256", "--width", "0.0625", "--batch-size", str(batch_size),
-        "--max-steps", str(steps), "--save-every", "2", "--sample-every", "0", "--log-every", "1",
-        "--no-feature-loss", "--loader", "torch", "--num-workers", "0",
-    ]  # fmt: skip
 
 
 @pytest.mark.slow

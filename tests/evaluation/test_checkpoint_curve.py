@@ -16,15 +16,16 @@ import torch
 from PIL import Image
 
 from sketchcolor.cli import main
+from sketchcolor.data.shards.manifest import shards_sha256
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid
 from sketchcolor.evaluation.evaluate import evaluate_runs
-from sketchcolor.evaluation.model_card import MODEL_CARD_FILE, manifest_sha256
+from sketchcolor.evaluation.model_card import MODEL_CARD_FILE
 from sketchcolor.evaluation.report import RESULTS_CURVE
 from sketchcolor.runs import load_checkpoint_generator, load_run, run_checkpoints
 from sketchcolor.training.loop import train
 from sketchcolor.training.presets import small_run_config
-from tests.evaluation.test_fid import write_standin_weights
+from tests.support.runs import write_standin_weights
 
 STEPS, EVERY = 30, 10
 
@@ -60,7 +61,7 @@ def test_the_final_checkpoint_loads_as_the_export(curve_run, shard_dir):
         checkpoints[-1], device, shard_dir=shard_dir, backend="torch"
     )
     exported, _ = load_run(curve_run, device)
-    assert config["step"] == 30 and config["images_seen"] == 30 * 4
+    assert config.step == 30 and config.images_seen == 30 * 4
     assert not from_checkpoint.training
     state, expected = from_checkpoint.state_dict(), exported.state_dict()
     assert state.keys() == expected.keys()
@@ -148,8 +149,8 @@ def test_the_model_card_describes_the_run(curve_run, shard_dir, tmp_path, monkey
     card = (curve_run / MODEL_CARD_FILE).read_text()
     row = results["runs"][0]
     assert card.startswith("# Model card: model-1-hints\n")
-    assert f"manifest sha256 `{manifest_sha256(shard_dir)}`" in card
-    assert len(manifest_sha256(shard_dir)) == 64
+    assert f"manifest sha256 `{shards_sha256(shard_dir)}`" in card
+    assert len(shards_sha256(shard_dir)) == 64
     assert "- pairs per split: train 24, val 8" in card or "val 8, train 24" in card
     assert "Model 1, color control hints (channels encoding)" in card
     assert f"{row['parameters']:,} parameters" in card and row["parameters"] > 1000
@@ -173,8 +174,10 @@ def test_an_ema_checkpoint_loads_its_averaged_weights(shard_dir, tmp_path):
         run / "checkpoints" / "step-2", device, shard_dir=shard_dir
     )
     exported, _ = load_run(run, device)
-    assert config["ema"] is True
-    for name, value in exported.state_dict().items():
+    assert config.ema is True
+    state = exported.state_dict()
+    assert state  # a loop over nothing would pass
+    for name, value in state.items():
         assert torch.equal(from_checkpoint.state_dict()[name], value), name
     # The plain generator's weights differ from the average.
     import safetensors.torch

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,24 +20,9 @@ from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid
 from sketchcolor.evaluation.evaluate import evaluate_runs, plan_reference
 from sketchcolor.evaluation.report import PAPER_FID, RunResult, results_markdown
-from sketchcolor.runs import sample_fixed_hints
+from sketchcolor.runs import read_run_config, sample_fixed_hints
 from sketchcolor.util import metrics
-from tests.evaluation.test_fid import write_standin_weights
-
-SIZE = 256  # the smallest size Models 1 and 2.1 (8 levels) accept
-
-
-def train_tiny_run(shard_dir: Path, out: Path, model: str, color_control: str) -> Path:
-    """A real run folder from 2 training steps."""
-    from sketchcolor.config import TrainConfig
-    from sketchcolor.training.loop import train
-
-    config = TrainConfig.from_flat(
-        data=shard_dir, out=out, model=model, color_control=color_control, size=SIZE,
-        width=1 / 16, max_steps=2, batch_size=2, feature_loss=False, loader_backend="torch",
-        sample_every=0, num_workers=0, log_every=1,
-    )  # fmt: skip
-    return train(config)
+from tests.support.runs import SIZE, train_tiny_run, write_standin_weights
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +95,7 @@ def test_fid_end_to_end_with_a_standin_network(runs, shard_dir, tmp_path):
     mu, sigma = fid.load_statistics_file(cached)
     np.testing.assert_allclose(mu, features.mean(0), rtol=1e-4, atol=1e-7)
     np.testing.assert_allclose(sigma, np.cov(features, rowvar=False), rtol=1e-3, atol=1e-8)
-    configs = [json.loads((runs[name] / "config.json").read_text()) for name in ("m1-none",)]
+    configs = [read_run_config(runs[name]) for name in ("m1-none",)]
     context = fid.statistics_context("dali", "cpu")
     planned = plan_reference(configs, shard_dir, "val", cache, weights, context=context)
     assert planned[SIZE]["cached"]

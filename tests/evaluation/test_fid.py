@@ -10,26 +10,11 @@ from PIL import Image
 from sketchcolor.cli import main
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation import fid
+from tests.support.runs import write_standin_weights
 
 # Tolerances: float64 Frechet distances and fp32 features, rel=1e-3/1e-5 against pytorch-fid;
 # checked with the CPU capped at AVX2 and at the default path as well.
 pytestmark = pytest.mark.precision
-
-
-def write_standin_weights(path):
-    """A seeded random-weight file in the layout of pt_inception-2015-12-05-6726825d.pth.
-
-    Kaiming-normal convolutions keep the activations at a sensible scale through ~90 layers,
-    so the stand-in's FIDs are ordinary numbers rather than ~1e-9 (PyTorch's default init
-    shrinks activations layer by layer).
-    """
-    torch.manual_seed(1234)
-    network = fid.build_fid_inception()
-    for module in network.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    torch.save(network.state_dict(), path)
-    return path
 
 
 @pytest.fixture(scope="session")

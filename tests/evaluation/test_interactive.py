@@ -18,28 +18,15 @@ from sketchcolor.data.controls.conditioning import (
 )
 from sketchcolor.data.regions import fill_labelled_regions, label_points, segment_regions
 from sketchcolor.evaluation.interactive import (
-    Split,
     colour_accuracy,
     person_labels,
     stride_power,
 )
 from sketchcolor.inference.flattening import flatten_picture
 from sketchcolor.util.images import from_uint8, to_uint8
-from tests.data.test_regions import RED, boxed_sketch
+from tests.support.sketches import BLUE, RED, boxed_sketch, boxed_split
 
 REPO = Path(__file__).resolve().parents[2]
-BLUE = (0, 0, 255)
-
-
-def boxed_split(count: int = 2) -> Split:
-    """`count` copies of the two-region frame, the left half red and the right blue."""
-    sketch = boxed_sketch(0)
-    truth = sketch.copy()
-    truth[1:-1, 1:31] = RED
-    truth[1:-1, 33:-1] = BLUE
-    keys = [f"val_{index:08d}" for index in range(count)]
-    return Split(keys, from_uint8(np.stack([sketch] * count)),
-                 from_uint8(np.stack([truth] * count)), torch.zeros(count, 9, 3))  # fmt: skip
 
 
 def test_colour_accuracy_counts_only_coloured_pixels_within_the_tolerance():
@@ -233,7 +220,7 @@ def test_small_run_config_file_equals_the_preset():
 def test_serve_flattens_when_asked(spread_run, tmp_path):
     from PIL import Image
 
-    from sketchcolor.inference.colorize import load_colorizer
+    from sketchcolor.inference.colorizer import load_colorizer
     from sketchcolor.serve.app import colorize_request
 
     sketch_path = tmp_path / "frame.png"

@@ -15,8 +15,8 @@ from sketchcolor.data.controls.user_controls import palette_from_hex
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation.grid import colorize_validation_grid
 from sketchcolor.inference.colorize import colorize
-from sketchcolor.runs import hint_config_of, load_run
-from tests.evaluation.test_evaluate import SIZE, train_tiny_run
+from sketchcolor.runs import load_run, read_run_config
+from tests.support.runs import SIZE, train_tiny_run
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +45,8 @@ def direct_output(run_dir, sketch_path, *, palette=None, hints=None) -> torch.Te
     generator, config = load_run(run_dir, torch.device("cpu"))
     pixels = np.asarray(Image.open(sketch_path).convert("RGB"))
     sketch = torch.from_numpy(pixels.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-    inputs = build_generator_input(config["color_control"], sketch, palette=palette, hints=hints,
-                                   hint_config=hint_config_of(config))  # fmt: skip
+    inputs = build_generator_input(config.color_control, sketch, palette=palette, hints=hints,
+                                   hint_config=config.hint_config)  # fmt: skip
     with torch.no_grad():
         return generator(inputs).clamp(-1, 1)
 
@@ -73,7 +73,7 @@ def test_palette_output_is_the_generators_and_follows_the_palette(runs, tmp_path
 
 def test_hints_from_png_and_json_are_the_same_labels(runs, tmp_path):
     sketch = write_sketch(tmp_path / "sketch.png", SIZE, SIZE)
-    label_size = hint_config_of(json.loads((runs["hints"] / "config.json").read_text())).label_size
+    label_size = read_run_config(runs["hints"]).hint_config.label_size
     top, left = 58, 98  # a label centred on (x=100, y=60)
     (tmp_path / "hints.json").write_text(json.dumps([{"x": 100, "y": 60, "color": "#00ff00"}]))
     rgba = np.zeros((SIZE, SIZE, 4), np.uint8)

@@ -23,13 +23,8 @@ from PIL import Image, ImageDraw
 from sketchcolor.cli import main
 from sketchcolor.data.regions import draw_lines, line_mask, segment_regions
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.colorize import (
-    colorize_layers,
-    colorize_sketch,
-    load_colorizer,
-    read_sketch,
-    user_controls,
-)
+from sketchcolor.inference.colorizer import colorize_layers, colorize_sketch, load_colorizer
+from sketchcolor.inference.controls import user_controls
 from sketchcolor.inference.layers import (
     Layers,
     default_layer_kind,
@@ -37,8 +32,9 @@ from sketchcolor.inference.layers import (
     line_layer,
     write_layers,
 )
+from sketchcolor.inference.sketch_files import read_sketch
 from sketchcolor.util.images import to_uint8
-from tests.magick import identify, magick_rgba, needs_magick, psd_layers_by_magick
+from tests.support.magick import identify, magick_rgba, needs_magick, psd_layers_by_magick
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = ["hints", "line art", "flat colours", "shaded (network output)"]  # top to bottom

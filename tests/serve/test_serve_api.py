@@ -10,8 +10,7 @@ import torch
 from PIL import Image
 
 from sketchcolor.inference.colorize import colorize
-
-from .conftest import SERVED_MAX_PIXELS
+from tests.support.sizes import SERVED_MAX_PIXELS
 
 gradio_client = pytest.importorskip("gradio_client", reason="needs the test extra")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -78,12 +77,10 @@ def test_a_hints_image_is_what_colorize_hints_writes(client, sketch, served_runs
 
 
 def test_strokes_and_dots_together_and_flatten(client, sketch, served_runs, strokes_png, tmp_path):
-    from sketchcolor.inference.colorize import (
-        colorize_sketch,
-        load_colorizer,
-        read_sketch,
-        user_controls,
-    )
+    from sketchcolor.inference.colorizer import colorize_sketch, load_colorizer
+    from sketchcolor.inference.controls import user_controls
+    from sketchcolor.inference.sketch_files import read_sketch
+    from sketchcolor.util.images import tensor_to_image
 
     dots = json.dumps(HINTS)
     out = client.predict(handle_file(str(sketch)), "hints", dots, "",
@@ -92,8 +89,7 @@ def test_strokes_and_dots_together_and_flatten(client, sketch, served_runs, stro
     controls = user_controls("hints", served_runs["hints"], palette=None, palette_from=None,
                              hints_png=strokes_png, hints_json=None, hints_text=dots)  # fmt: skip
     expected = colorize_sketch(colorizer, read_sketch(sketch), controls, flatten=True)
-    expected = ((expected[0] + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).numpy()
-    assert np.array_equal(pixels(out), expected)
+    assert np.array_equal(pixels(out), tensor_to_image(expected))
     unflattened = client.predict(handle_file(str(sketch)), "hints", dots, "",
                                  handle_file(str(strokes_png)), api_name="/colorize")  # fmt: skip
     assert not np.array_equal(pixels(out), pixels(unflattened))

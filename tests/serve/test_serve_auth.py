@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from sketchcolor.serve.access import AUTH_VARIABLE
-
-from .conftest import SERVED_MAX_PIXELS, free_port
+from tests.support.processes import free_port
+from tests.support.sizes import SERVED_MAX_PIXELS
 
 gradio_client = pytest.importorskip("gradio_client", reason="needs the test extra")
 from gradio_client import Client, handle_file  # noqa: E402
@@ -156,7 +156,7 @@ def log_in(page, user: str, password: str) -> None:
 
 
 def test_the_page_opens_after_logging_in_only(browser, auth_url, files):
-    from tests.browser_page import TIMEOUT_MS, fetch_image
+    from tests.support.browser_page import TIMEOUT_MS, fetch_image
 
     page = browser.new_page(viewport={"width": 1280, "height": 1100})
     page.goto(auth_url)

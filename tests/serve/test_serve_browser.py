@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from tests.browser_page import (
+from tests.support.browser_page import (
     TIMEOUT_MS,
     add_hint,
     fetch_image,

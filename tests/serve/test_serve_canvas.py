@@ -12,7 +12,8 @@ from PIL import Image
 
 from sketchcolor.data.regions import line_mask, segment_regions
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.colorize import Placement, hints_for, user_controls
+from sketchcolor.inference.controls import hints_for, user_controls
+from sketchcolor.inference.placement import Placement
 from sketchcolor.serve.canvas import region_colors, region_picture, strokes_rgba
 
 

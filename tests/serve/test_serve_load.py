@@ -7,17 +7,13 @@ the memory are the benchmark's, not asserted here.
 
 from __future__ import annotations
 
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-
 pytest.importorskip("gradio", reason="the web app needs the ui extra: pip install -e '.[ui]'")
 pytest.importorskip("gradio_client", reason="needs the test extra")
-import bench_serve_load  # noqa: E402
+from benchmarks import bench_serve_load  # noqa: E402
 
 CLIENTS, PER_CLIENT = 4, 6
 

@@ -9,7 +9,6 @@ CPU of the development VM: 107 s of CPU for the whole module, single-threaded.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -102,13 +101,12 @@ def test_exported_model_1_scores_the_same_in_eval_mode_as_in_batch_statistics_mo
     dropout (asserted: at most 3% above it; the 150-step hints run of docs/learning.md measured
     0.338 in eval mode vs 0.360 in train mode). With the running statistics instead
     (`--batchnorm-batches 0`) issue 10 measured 0.619 vs 0.305 after 1200 steps."""
-    from sketchcolor.data.controls.conditioning import HintConfig
     from sketchcolor.data.loading.loader import create_loader
     from sketchcolor.training.inputs import step_inputs
 
     run = hints_and_sketch_only_runs["runs"][1]
     generator, config = load_run(run, torch.device("cpu"))
-    hint_config = HintConfig(**config["hint_config"])
+    hint_config = config.hint_config
     loader = create_loader(learning_shards, split="train", image_size=256, batch_size=8,
                            backend="torch", training=True, seed=5, num_workers=0)  # fmt: skip
     batches = [
@@ -133,4 +131,4 @@ def test_exported_model_1_scores_the_same_in_eval_mode_as_in_batch_statistics_mo
     assert abs(eval_mode - batch_mode) <= 0.03 * batch_mode, (eval_mode, batch_mode)
     # Dropout only adds noise, so eval mode is not worse than train mode (issue 10: 2x worse).
     assert eval_mode <= 1.03 * train_mode, (eval_mode, train_mode)
-    assert json.loads((run / "config.json").read_text())["image_size"] == 256
+    assert config.image_size == 256

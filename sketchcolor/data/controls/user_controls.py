@@ -24,7 +24,12 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from sketchcolor.config import PALETTE_SIZE, HintConfig, scaled_label_size
+from sketchcolor.config import (
+    PALETTE_SIZE,
+    HintConfig,
+    HintsCommandConfig,
+    scaled_label_size,
+)
 from sketchcolor.data.controls.conditioning import Hints, sample_hints, sample_label_counts
 from sketchcolor.data.controls.strokes import paint_strokes
 from sketchcolor.errors import SketchcolorError
@@ -359,3 +364,15 @@ def write_reference_hints(
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(hints_to_rgba(hints), mode="RGBA").save(out)
     return labels
+
+
+def write_hints_png(config: HintsCommandConfig) -> int:
+    """`sketchcolor hints`: `write_reference_hints` with a HintsCommandConfig's options (no
+    --label-size: the paper's 10 px at 512 scaled to the image); the number of labels."""
+    scale_label_size = config.label_size is None
+    hint_config = HintConfig(
+        grid=config.grid, **({} if scale_label_size else {"label_size": config.label_size})
+    )
+    return write_reference_hints(config.reference, config.out, hint_config, count=config.count,
+                                 seed=config.seed, size=config.size,
+                                 scale_label_size=scale_label_size)  # fmt: skip

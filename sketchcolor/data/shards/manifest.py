@@ -1,46 +1,46 @@
-"""The shard folder's manifest.json: its format name and the one reader of it.
+"""The shard folder's manifest.json by location: the one reader of it.
 
-`sketchcolor shards` writes it (data/shards/write.py); the loaders, evaluation and runs read it here.
-A location may be an s3:// URL: data/storage/s3.py stages it into a local cache folder first.
+`sketchcolor shards` writes it (data/shards/write.py); the loaders, evaluation, runs and model
+cards read it here. A location may be an s3:// URL: data/storage/s3.py stages it into a local
+cache folder first. The text itself is parsed and checked in data/shards/manifest_format.py
+(which s3.py uses too, for what it fetches and uploads).
 
 Usage: manifest = read_manifest("shards"); shards = read_split("shards", "train")
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sketchcolor.data.shards.manifest_format import (
+    MANIFEST_FILE,
+    MANIFEST_FORMAT,
+    manifest_sha256,
+    read_manifest_file,
+)
 from sketchcolor.errors import SketchcolorError
 
 if TYPE_CHECKING:
     from sketchcolor.data.storage.s3 import RemoteShards
 
-MANIFEST_FILE = "manifest.json"
-MANIFEST_FORMAT = "sketchcolor-shards/1"
+__all__ = ["MANIFEST_FILE", "MANIFEST_FORMAT", "read_manifest", "read_split", "shards_sha256",
+           "split_counts"]  # fmt: skip
 
 
 def read_manifest(shard_dir: str | Path) -> dict:
     """SHARD_DIR/manifest.json, checked to be a finished shard folder of this format."""
     from sketchcolor.data.storage.s3 import local_folder
 
-    shard_dir = local_folder(shard_dir)
-    manifest_path = shard_dir / MANIFEST_FILE
-    if not manifest_path.is_file():
-        raise SketchcolorError(
-            f"{manifest_path}: no manifest; is {shard_dir} a shard folder? (no manifest.json)"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text())
-    except (OSError, ValueError) as error:
-        raise SketchcolorError(f"{manifest_path}: not a readable manifest ({error})") from error
-    if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-        raise SketchcolorError(f"{manifest_path}: format is not {MANIFEST_FORMAT!r}")
-    if not isinstance(manifest.get("splits"), dict):
-        raise SketchcolorError(f"{manifest_path}: malformed manifest (no 'splits' table)")
-    return manifest
+    return read_manifest_file(local_folder(shard_dir))
+
+
+def shards_sha256(shard_dir: str | Path) -> str:
+    """The SHA-256 of SHARD_DIR/manifest.json's bytes: names the exact data."""
+    from sketchcolor.data.storage.s3 import local_folder
+
+    return manifest_sha256(local_folder(shard_dir))
 
 
 @dataclass(kw_only=True)
@@ -91,3 +91,12 @@ def read_split(shard_dir: str | Path, split: str) -> SplitShards:
         half_size=manifest.get("half_size"),
         remote=remote_shards(shard_dir),
     )
+
+
+def split_counts(manifest: dict) -> dict[str, int]:
+    """Pairs per split of a manifest (`read_manifest`'s), in its order."""
+    return {
+        name: sum(int(shard["count"]) for shard in part.get("shards", []))
+        for name, part in manifest["splits"].items()
+        if isinstance(part, dict)
+    }

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from sketchcolor.config import VerifyConfig
 from sketchcolor.data.shards.check import (  # noqa: F401 (verify's own API, kept importable here)
     expected_record,
     index_problem,
@@ -182,3 +183,23 @@ class VerifiedCache:
             write_text_atomically(self.path, json.dumps(self.entries))
         except OSError:
             pass  # a read-only or full home: verification still ran, it is only not remembered
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """What `verify_location` found."""
+
+    total: int
+    """Tars the manifest lists."""
+    problems: list[ShardProblem]
+    """The bad ones ([] when every tar is intact)."""
+
+
+def verify_location(config: VerifyConfig) -> VerifyReport:
+    """`sketchcolor verify`: every tar of config.shards checked against its manifest (s3://
+    ones fetched into the config's shard cache first), with a progress bar."""
+    from sketchcolor.data.storage.s3 import use_shard_cache
+
+    use_shard_cache(config.shard_cache, config.shard_cache_max_gb)
+    total = len(manifest_shards(read_manifest(config.shards)))
+    return VerifyReport(total, verify_shards(config.shards, progress=True))

@@ -36,6 +36,7 @@ from sketchcolor.data.shards.dali_index import IndexedTarWriter, write_dali_inde
 from sketchcolor.data.shards.guard import (
     LOCK_FILE,
     die_with_parent,
+    exit_on_stop_signals,
     folder_lock,
     remember_written,
     remove_damaged_shards,
@@ -46,6 +47,7 @@ from sketchcolor.data.sources.pairs import SPLITS, InvalidPair, join_halves, lis
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.disk import describe_write_error
 from sketchcolor.util.files import file_sha256, write_text_atomically
+from sketchcolor.util.locations import data_location, is_remote
 
 PARTS = ".parts"
 PLAN = "plan.json"
@@ -163,6 +165,18 @@ def publish_shards(
     upload_folder(local, url, progress=progress)
     shutil.rmtree(local, ignore_errors=True)
     return result
+
+
+def write_shards(
+    source: Path, out: str | Path, config: ShardConfig, *, progress: bool = True
+) -> PrepareResult:
+    """`sketchcolor shards SRC OUT`: `prepare_shards` into a folder, or `publish_shards` to an
+    s3:// URL; SIGINT or SIGTERM ends the run with one line (guard.exit_on_stop_signals)."""
+    out = data_location(out)
+    with exit_on_stop_signals(out):
+        if is_remote(out):
+            return publish_shards(source, out, config, progress=progress)
+        return prepare_shards(source, out, config, progress=progress)
 
 
 def plan_tasks(source: Path, config: ShardConfig) -> list[ShardTask]:

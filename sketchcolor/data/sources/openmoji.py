@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sketchcolor.config import DatasetsConfig
 from sketchcolor.data.sources.pairs import is_grayscale
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.files import atomic_output, write_text_atomically
@@ -148,6 +149,12 @@ def write_openmoji_pairs(
         result.splits[split] += 1
     write_notes(out, size, result)
     return result
+
+
+def write_dataset(config: DatasetsConfig) -> OpenmojiResult:
+    """`sketchcolor datasets`: the data set config.name (openmoji, the one built in) written
+    as pairs into config.out."""
+    return write_openmoji_pairs(config.out, size=config.size, limit=config.limit)
 
 
 def write_notes(out: Path, size: int, result: OpenmojiResult) -> None:

@@ -34,12 +34,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from sketchcolor.data.shards.check import expected_record, manifest_shards, shard_problem
+from sketchcolor.data.shards.manifest_format import (
+    MANIFEST_FILE,
+    parse_manifest,
+    read_manifest_file,
+)
 from sketchcolor.data.storage.cache import GB, file_lock, keep_under, lease, marker_path, touch
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.files import write_text_atomically
 from sketchcolor.util.locations import data_location, is_remote, split_url
 
-MANIFEST_FILE = "manifest.json"  # data/shards/manifest.py's name (that module imports this one)
 REMOTE_FILE = "remote.json"  # in a cache folder: which URL it mirrors
 DOWNLOADS_LOG = "downloads.log"  # in a cache folder: one line per tar fetched (name, pid)
 CACHE_VARIABLE = "SKETCHCOLOR_SHARD_CACHE"
@@ -241,8 +245,7 @@ class RemoteShards:
     def entries(self) -> dict[str, dict]:
         """Manifest shard entries by tar name."""
         if self._entries is None:
-            # Checked by data/shards/manifest.py's read_manifest before anything reads entries.
-            shards = manifest_shards(json.loads((self.folder / MANIFEST_FILE).read_text()))
+            shards = manifest_shards(read_manifest_file(self.folder))
             self._entries = {entry["tar"]: entry for entry in shards}
         return self._entries
 
@@ -412,13 +415,14 @@ def remote_manifest(url: str) -> dict | None:
     bucket, prefix = split_url(url)
     try:
         body = s3_client().get_object(Bucket=bucket, Key=object_key(prefix, MANIFEST_FILE))
-        return json.loads(body["Body"].read())
+        text = body["Body"].read()
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
             return None
         raise SketchcolorError(f"{url}/{MANIFEST_FILE}: {describe_error(error)}") from None
     except _transfer_errors() as error:
         raise SketchcolorError(f"{url}/{MANIFEST_FILE}: {describe_error(error)}") from None
+    return parse_manifest(text, f"{url}/{MANIFEST_FILE}")
 
 
 def upload_folder(local: Path, url: str, *, progress: bool = True) -> int:
@@ -428,7 +432,7 @@ def upload_folder(local: Path, url: str, *, progress: bool = True) -> int:
 
     bucket, prefix = split_url(url)
     client = s3_client()
-    manifest = json.loads((local / MANIFEST_FILE).read_text())  # a finished folder's
+    manifest = read_manifest_file(local)  # a finished folder's
     files = [(entry[kind], entry["sha256"] if kind == "tar" else None)
              for entry in manifest_shards(manifest) for kind in ("tar", "idx")]  # fmt: skip
     put = 0

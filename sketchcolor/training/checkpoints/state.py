@@ -4,22 +4,28 @@ A checkpoint is first written to `checkpoints/.partial-step-N/` by every process
 saves weights and optimizers from the main process and RNG states from each), then renamed to
 `step-N` in one `os.replace`. A crash mid-save leaves only a `.partial-` folder, which is ignored
 and cleaned up, so the newest `step-N` is always complete. `progress.json` inside it holds the
-step and the data position, which is what `--resume` continues from.
+step and the data position, which is what `--resume` continues from (runs.py reads and writes
+it: `TrainingProgress`, `read_progress`, `write_progress`).
 
 Usage: path = save_checkpoint(accelerator, run_dir / "checkpoints", progress, keep=3)
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import CHECKPOINT_GENERATOR_FILE, CHECKPOINT_PREFIX, CHECKPOINT_PROGRESS_FILE
+from sketchcolor.runs import (
+    CHECKPOINT_GENERATOR_FILE,
+    CHECKPOINT_PREFIX,
+    CHECKPOINT_PROGRESS_FILE,
+    TrainingProgress,
+    read_progress,
+    write_progress,
+)
 from sketchcolor.util.disk import write_errors
 
 # The folder names are runs.py's, which evaluation reads checkpoints by.
@@ -27,27 +33,6 @@ PREFIX = CHECKPOINT_PREFIX
 PARTIAL_PREFIX = ".partial-"
 PROGRESS_FILE = CHECKPOINT_PROGRESS_FILE
 _STEP_PATTERN = re.compile(rf"^{PREFIX}(\d+)$")
-
-
-@dataclass(kw_only=True)
-class TrainingProgress:
-    """Where a run stands: optimizer steps done and the position in the data."""
-
-    step: int = 0
-    """Optimizer steps completed."""
-    epoch: int = 0
-    """The epoch the next batch comes from."""
-    batch_in_epoch: int = 0
-    """Batches of that epoch already consumed by this rank (the loader skips them on resume)."""
-    images_seen: int = 0
-    """Training images seen by all processes together."""
-
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2) + "\n"
-
-    @classmethod
-    def from_file(cls, path: Path) -> TrainingProgress:
-        return cls(**json.loads(path.read_text()))
 
 
 def checkpoint_folder(checkpoints: Path, step: int) -> Path:
@@ -69,8 +54,8 @@ def list_checkpoints(checkpoints: Path) -> list[tuple[int, Path]]:
 def is_complete(folder: Path) -> bool:
     """True when the folder holds a readable progress.json and the model weights."""
     try:
-        TrainingProgress.from_file(folder / PROGRESS_FILE)
-    except (OSError, ValueError, TypeError):
+        read_progress(folder)
+    except SketchcolorError:
         return False
     return (folder / CHECKPOINT_GENERATOR_FILE).is_file() or (
         folder / "pytorch_model.bin"
@@ -122,7 +107,7 @@ def _save_partial(accelerator, partial: Path, progress: TrainingProgress) -> Non
     accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        (partial / PROGRESS_FILE).write_text(progress.to_json())
+        write_progress(partial, progress)
 
 
 def rotate_checkpoints(checkpoints: Path, *, keep: int) -> list[Path]:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import scaling  # noqa: E402
+from benchmarks import scaling
 
 
 def test_allreduce_inside_one_node_is_the_ring_formula():

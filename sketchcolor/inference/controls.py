@@ -1,0 +1,124 @@
+"""The colour control a user gives (hex colours or a reference image for a palette; a hints PNG
+or JSON, or the web app's hints text, drawn on the sketch's own pixel grid), checked against
+the colour control the run was trained with, and fitted to each sketch's canvas.
+
+Usage: controls = user_controls("hints", run_dir, palette=None, palette_from=None,
+                                hints_png="hints.png", hints_json=None)
+       hints = hints_for(controls, placement, label_size=8)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.inference.placement import Placement, to_canvas
+
+
+@dataclass(kw_only=True)
+class UserControls:
+    """The colour control a user gave, before it is fitted to each sketch."""
+
+    palette: torch.Tensor | None = None
+    """(1, 9, 3) in [-1, 1], from hex colours or a reference image."""
+
+    hints_path: Path | None = None
+    """A hints PNG or JSON, in the sketch's own pixel coordinates."""
+
+    hints_labels: list | dict | None = None
+    """Parsed hints JSON (the `--hints-json` format) given as text rather than a file; with
+    a hints PNG too (the web app's brush strokes and dots), the labels go over the PNG's."""
+
+    @property
+    def has_hints(self) -> bool:
+        return self.hints_path is not None or self.hints_labels is not None
+
+
+def user_controls(
+    color_control: str,
+    run_dir: Path,
+    *,
+    palette: list[str] | str | None,
+    palette_from: str | Path | None,
+    hints_png: str | Path | None,
+    hints_json: str | Path | None,
+    hints_text: str | None = None,
+) -> UserControls:
+    """Check the given controls against the run's colour control and load the palette.
+
+    hints_text: hints JSON as a string ("" or None for none), as the web app's API takes it;
+    it may come with a hints PNG (painted strokes), its labels drawn over the PNG's.
+    """
+    from sketchcolor.data.controls.user_controls import parse_hints_text
+
+    if palette and palette_from:
+        raise SketchcolorError("give either a palette or --palette-from, not both")
+    if sum(bool(given) for given in (hints_png, hints_json)) > 1 or (hints_json and hints_text):
+        raise SketchcolorError("give either a hints PNG or a hints JSON, not both")
+    hints_path = Path(hints_png or hints_json) if (hints_png or hints_json) else None
+    labels = parse_hints_text(hints_text) if hints_text else None
+    check_takes(color_control, run_dir, has_palette=bool(palette or palette_from),
+                has_hints=hints_path is not None or labels is not None)  # fmt: skip
+    if hints_path is not None and not hints_path.is_file():
+        raise SketchcolorError(f"{hints_path}: no such hints file")
+    return UserControls(palette=palette_tensor(palette, palette_from), hints_path=hints_path,
+                        hints_labels=labels)  # fmt: skip
+
+
+def check_takes(color_control: str, run_dir: Path, *, has_palette: bool, has_hints: bool) -> None:
+    """One-line errors for a control the run does not take, or a palette it needs and lacks."""
+    from sketchcolor.data.controls.conditioning import uses_hints, uses_palette
+
+    trained = f"{run_dir} was trained with colour control {color_control!r}"
+    takes_palette = uses_palette(color_control)
+    if has_palette and not takes_palette:
+        raise SketchcolorError(f"{trained}; it takes no palette")
+    if has_hints and not uses_hints(color_control):
+        raise SketchcolorError(f"{trained}; it takes no hints")
+    if takes_palette and not has_palette:
+        raise SketchcolorError(f"{trained}; give --palette COLOURS or --palette-from IMAGE")
+
+
+def palette_tensor(palette: list[str] | str | None,
+                   palette_from: str | Path | None) -> torch.Tensor | None:  # fmt: skip
+    """Hex colours ("#ff0000,#00ff00" or a list) or a reference image's 9 k-means colours ->
+    (1, 9, 3) in [-1, 1]; None when neither is given."""
+    from sketchcolor.data.controls import user_controls as controls
+
+    if palette:
+        colors = palette.split(",") if isinstance(palette, str) else list(palette)
+        return controls.palette_from_hex([color.strip() for color in colors if color.strip()])
+    if palette_from:
+        if not Path(palette_from).is_file():
+            raise SketchcolorError(f"{palette_from}: no such reference image")
+        return controls.palette_from_image(Path(palette_from))
+    return None
+
+
+def hints_for(controls: UserControls, placement: Placement, label_size: int):
+    """The user's hints fitted to one sketch's canvas; no label in the padding."""
+    from sketchcolor.data.controls.conditioning import Hints
+    from sketchcolor.data.controls.user_controls import hints_from_json, load_hints
+
+    # JSON coordinates are pixels of the original sketch; scale them to the scaled sketch.
+    where = dict(label_size=label_size, source_size=placement.original)
+    parts = []
+    if controls.hints_path is not None:
+        parts.append(load_hints(controls.hints_path, placement.scaled, **where))
+    if controls.hints_labels is not None:
+        parts.append(hints_from_json(controls.hints_labels, placement.scaled, **where))
+    hints = parts[0] if len(parts) == 1 else over(parts[1], parts[0])
+    rgb = to_canvas(hints.rgb, placement, fill=1.0, mode="nearest")
+    mask = to_canvas(hints.mask, placement, fill=0.0, mode="nearest")
+    return Hints(rgb=rgb, mask=mask)
+
+
+def over(top, bottom):
+    """Two Hints at one size as one: `top`'s labels where it has them, else `bottom`'s."""
+    from sketchcolor.data.controls.conditioning import Hints
+
+    rgb = torch.where(top.mask > 0, top.rgb, bottom.rgb)
+    return Hints(rgb=rgb, mask=torch.maximum(top.mask, bottom.mask))
