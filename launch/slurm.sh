@@ -29,6 +29,11 @@
 # and exit (code 143), then requeues the job, which resumes from that checkpoint by itself.
 # A preemption sends SIGTERM to the training processes directly, with the same effect (SLURM's
 # KillWait, often 30 s, must cover one step plus one save).
+# A rank that fails prints one line naming itself and the step, and its node's launcher exits
+# non-zero; srun's --kill-on-bad-exit then ends the other nodes, and ranks left waiting on one
+# that hangs fail after --collective-timeout (default 300 s; --init-timeout, 900 s, covers the
+# start). `scontrol requeue JOBID` (SLURM does it itself after a node failure) continues from
+# the last checkpoint, since --resume is always passed.
 #
 #SBATCH --job-name=sketchcolor
 #SBATCH --nodes=2

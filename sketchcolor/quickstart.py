@@ -1,57 +1,28 @@
-"""The quickstart: the whole pipeline on built-in data, on a CPU in a few minutes.
+"""The quickstart: the product at its best on real line art, on a CPU, in minutes.
 
-synth pairs (or OpenMoji's real line art, `--data openmoji`) -> shards -> train Model 1 with colour controls none, palette and hints (the
-small-run preset, training/presets.py) -> evaluate them (FID only when the Inception weights
-are present) and print how much each control lowers val L1 -> colorize a few validation
-sketches with the hints run into one side-by-side picture; on OpenMoji also the interactive
-benchmark (colour accuracy from 0-64 labels beside a paint bucket, flattened too). Every step is the library call behind
-the matching CLI command, so the quickstart is also a smoke test of the real paths.
-Re-running into the same folder reuses what is already there (shards are complete, runs
-resume from their last checkpoint).
+OpenMoji's designer line art (or synthetic shapes, `--data synth`) -> shards -> Model 1 trained
+with the recipe (training/presets.py SMALL_RUN = launch/configs/small-run.toml: brush-stroke
+labels spread over their regions, resize-convolution) under the controls a user meets in the
+app: hint labels, and labels with a palette (mixed) -> val L1 per control -> the interactive
+benchmark (colour accuracy at 0/4/16/64 labels for the network, flattened, and a paint bucket
+given the same labels) -> quickstart.png: sketch with its labels | network | flat colours |
+paint bucket | truth. Every step is the library call behind the matching CLI command.
+Re-running into the same folder reuses what is there (shards are complete, runs resume).
 
 Usage: run_quickstart(QuickstartConfig(out=Path("quickstart")))
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
-from typing import Literal
 
-from sketchcolor.errors import SketchcolorError
+from sketchcolor.config.quickstart import QuickstartConfig
 
 SYNTH_COUNT = 300
-
-
-@dataclasses.dataclass(kw_only=True)
-class QuickstartConfig:
-    """What `sketchcolor quickstart` does."""
-
-    out: Path = Path("quickstart")
-    """Folder for everything: synth/ (or openmoji/), shards/, runs/, evaluation/, colorized.png."""
-    data: Literal["synth", "openmoji"] = "synth"
-    """synth: generated shapes; openmoji: OpenMoji's designer-drawn line art, all of it (about
-    4,000 pairs; needs `pip install -e '.[openmoji]'`, CC BY-SA 4.0)."""
-    count: int | None = None
-    """Pairs in all (train + val). synth: 300 when not given (270 + 30; fewer makes the val L1
-    noisy); openmoji: every emoji when not given, else N spread over the collection."""
-    size: int = 256
-    """Half size of the synthetic pairs and training size (the smallest Model 1 and 2.1 take)."""
-    steps: int = 1200
-    """Training steps per run (batches of 8)."""
-    samples: int = 4
-    """Validation sketches in colorized.png."""
-    seed: int = 0
-    """Seed of the synthetic data, training and hint sampling."""
-
-    def __post_init__(self):
-        self.out = Path(self.out)
-        if self.count is not None and self.count < 20:
-            raise SketchcolorError(f"--count must be at least 20, got {self.count}")
-        if self.steps < 1:
-            raise SketchcolorError(f"--steps must be at least 1, got {self.steps}")
-        if self.samples < 1:
-            raise SketchcolorError(f"--samples must be at least 1, got {self.samples}")
+OPENMOJI_COUNT = 1500
+BENCHMARK_COUNTS = (0, 4, 16, 64)
+PICTURE = "quickstart.png"
+NETWORK_RUN = "model-1-hints"  # the run quickstart.png shows
 
 
 def run_quickstart(config: QuickstartConfig) -> dict:
@@ -59,16 +30,17 @@ def run_quickstart(config: QuickstartConfig) -> dict:
     shard_dir = make_shards(config)
     run_dirs = train_runs(config, shard_dir)
     results = evaluate(config, run_dirs, shard_dir)
-    print(control_comparison(results))
-    picture = colorize_examples(config, run_dirs, shard_dir)
-    print(f"quickstart: side-by-side colorizations in {picture}")
     if config.data == "openmoji":
-        interactive(config, run_dirs, shard_dir)
+        picture = interactive(config, run_dirs, shard_dir)
+    else:
+        picture = colorize_examples(config, run_dirs, shard_dir)
+    print(f"quickstart: {picture_caption(config)} in {picture}")
+    print(next_steps(config, run_dirs))
     return results
 
 
 def pairs_folder(config: QuickstartConfig) -> Path:
-    """Where the chosen data set's pairs go: OUT/synth or OUT/openmoji."""
+    """Where the chosen data set's pairs go: OUT/openmoji or OUT/synth."""
     return config.out / config.data
 
 
@@ -78,7 +50,8 @@ def write_pairs(config: QuickstartConfig) -> None:
     if config.data == "openmoji":
         from sketchcolor.data.sources.openmoji import write_openmoji_pairs
 
-        result = write_openmoji_pairs(root, size=config.size, limit=config.count)
+        count = config.count or OPENMOJI_COUNT
+        result = write_openmoji_pairs(root, size=config.size, limit=count)
         print(f"quickstart: OpenMoji pairs: {result.summary()}")
         return
     from sketchcolor.data.sources.synth import SynthConfig, write_synthetic_dataset
@@ -103,82 +76,87 @@ def make_shards(config: QuickstartConfig) -> Path:
 
 
 def train_runs(config: QuickstartConfig, shard_dir: Path) -> list[Path]:
-    """The small CPU runs (Model 1 x color controls none, palette and hints)."""
+    """Model 1 on the recipe, once per quickstart colour control."""
     from sketchcolor.training.loop import train
-    from sketchcolor.training.presets import quickstart_configs
+    from sketchcolor.training.presets import RECIPE_SUMMARY, quickstart_configs
 
     run_dirs = []
     for train_config in quickstart_configs(shard_dir, config.out / "runs", steps=config.steps):
         train_config.seed = config.seed
         train_config.resume = True  # a re-run continues (or finds the run finished)
         print(f"quickstart: training model {train_config.model.name} with colour control "
-              f"{train_config.model.color_control} ({config.steps} steps)")  # fmt: skip
+              f"{train_config.model.color_control} ({config.steps} steps; {RECIPE_SUMMARY})")  # fmt: skip
         run_dirs.append(train(train_config))
     return run_dirs
 
 
 def evaluate(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> dict:
-    """FID (when the Inception weights are there), PSNR, SSIM and L1 on the val split."""
+    """PSNR, SSIM, L1 (and FID when the Inception weights are there) on the val split; prints
+    the val L1 per control and, once, what FID needs."""
     from sketchcolor.evaluation.evaluate import evaluate_runs
-    from sketchcolor.evaluation.report import summary_text
 
     out_dir = config.out / "evaluation"
     results = evaluate_runs(run_dirs, shard_dir, "val", out_dir=out_dir, seed=config.seed,
                             backend="torch", device="cpu")  # fmt: skip
-    print(summary_text(results, out_dir, "quickstart"))
+    print(l1_line(results))
+    if results["fid_unavailable"]:
+        print(f"quickstart: no FID: {results['fid_unavailable']}")
+    print(f"quickstart: PSNR, SSIM and L1 per run in {out_dir}")
     return results
 
 
-INTERACTIVE_IMAGES = 132
-"""Val pictures the quickstart's interactive benchmark colours (the issue's own measurement)."""
+def l1_line(results: dict) -> str:
+    """`val L1 (evaluate's seeded labels): hints 0.1012, mixed 0.0934` from results.json."""
+    values = ", ".join(f"{run['color_control']} {run['l1']:.4f}" for run in results["runs"])
+    return f"quickstart: val L1 per colour control (evaluate's seeded labels): {values}"
 
 
-def interactive(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> None:
-    """Colour accuracy against the number of labels, each run beside the paint bucket."""
+def interactive(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> Path:
+    """Colour accuracy against the number of labels, each run beside the paint bucket, and
+    quickstart.png; returns the picture's path."""
     from sketchcolor.evaluation.interactive import interactive_benchmark
-    from sketchcolor.evaluation.interactive_report import accuracy_table, write_interactive
+    from sketchcolor.evaluation.interactive_report import (
+        accuracy_table,
+        write_front_picture,
+        write_interactive,
+    )
 
     out_dir = config.out / "interactive"
-    benchmark = interactive_benchmark(run_dirs, shard_dir, flatten=True, seed=config.seed,
-                                      max_images=INTERACTIVE_IMAGES, backend="torch")  # fmt: skip
+    benchmark = interactive_benchmark(
+        run_dirs, shard_dir, flatten=True, seed=config.seed, hint_counts=BENCHMARK_COUNTS,
+        max_images=config.benchmark_images, backend="torch", examples=config.samples,
+        hint_shape="strokes",
+    )  # fmt: skip
     write_interactive(benchmark, out_dir)
     print(accuracy_table(benchmark))
-    print(f"quickstart: the interactive benchmark in {out_dir}")
-
-
-TARGET_GAINS = {"hints": 0.15, "palette": 0.05}
-"""How much lower than sketch-only each colour control's val L1 should be (issue 10's targets)."""
-
-
-def control_comparison(results: dict) -> str:
-    """Val L1 per colour control against the same model without one, and whether each control
-    lowered it by its target: the quickstart's evidence that the controls carry colour."""
-    runs = {(run["model"], run["color_control"]): run["l1"] for run in results["runs"]}
-    lines = ["| model | colour control | val L1 | vs none |", "|---|---|---|---|"]
-    verdicts = []
-    for (model, control), l1 in runs.items():
-        baseline = runs.get((model, "none"))
-        change = "" if baseline is None or control == "none" else f"{l1 / baseline - 1:+.1%}"
-        lines.append(f"| {model} | {control} | {l1:.4f} | {change} |")
-        if baseline is not None and control in TARGET_GAINS:
-            gain, target = 1 - l1 / baseline, TARGET_GAINS[control]
-            verdicts.append(
-                f"model {model} {control} {gain:.0%} lower (target {target:.0%}: "
-                f"{'met' if gain >= target else 'NOT met'})"
-            )
-    met = all(verdict.endswith(": met)") for verdict in verdicts)
-    summary = "; ".join(verdicts) or "no runs to compare"
-    lines.append(
-        f"quickstart: colour controls {'lowered' if met else 'did NOT all lower'} val L1 "
-        f"as targeted: {summary}"
-    )
-    return "\n".join(lines)
+    print(f"quickstart: the interactive benchmark (curves, examples, every metric) in {out_dir}")
+    picture = config.out / PICTURE
+    run = next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
+    write_front_picture(benchmark, run.name, picture)
+    return picture
 
 
 def colorize_examples(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path) -> Path:
-    """sketch | hints | output | truth for a few validation pairs, with the Model 1 hints run."""
+    """sketch | labels | output | truth for a few val pairs with the hints run (synth data:
+    no interactive benchmark, whose labels follow real line art's regions)."""
     from sketchcolor.evaluation.grid import colorize_validation_grid
 
-    hints_run = next(run for run in run_dirs if run.name == "model-1-hints")
-    return colorize_validation_grid(hints_run, shard_dir, config.out / "colorized.png",
-                                    count=config.samples, seed=config.seed, device="cpu")  # fmt: skip
+    run = next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
+    return colorize_validation_grid(run, shard_dir, config.out / PICTURE, count=config.samples,
+                                    seed=config.seed, device="cpu")  # fmt: skip
+
+
+def picture_caption(config: QuickstartConfig) -> str:
+    if config.data == "openmoji":
+        return "sketch with its labels | network | flat colours | paint bucket | truth"
+    return "sketch | labels | network | truth"
+
+
+def next_steps(config: QuickstartConfig, run_dirs: list[Path]) -> str:
+    """The two commands a user runs next: the app on these runs, and their own sketch."""
+    run = next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
+    return "\n".join([
+        "quickstart: next, open the app on these runs, then colour your own sketch:",
+        f"  sketchcolor serve {config.out / 'runs'}",
+        f"  sketchcolor colorize path/to/sketch.png --run {run} -o colored.png --flatten",
+    ])  # fmt: skip

@@ -14,7 +14,9 @@ HELP = "check shards against their manifest (size, sha256, samples, .idx)"
 DESCRIPTION = (
     "Check each tar's size, sha256 and sample count and each DALI .idx against manifest.json. "
     "Names every bad tar and exits 1; exits 0 on an intact folder. Tars that passed before "
-    "and are unchanged (same size, mtime, inode) are not hashed again."
+    "and are unchanged (same size, mtime, inode) are not hashed again. For s3://BUCKET/PREFIX "
+    "the store itself is checked: each object's ETag and size and its .idx, and a tar whose "
+    "object differs from the node cache's verified copy is fetched and checked again."
 )
 
 

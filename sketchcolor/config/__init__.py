@@ -8,6 +8,8 @@ Usage: from sketchcolor.config import TrainConfig, ModelConfig
 
 from sketchcolor.config.constants import (  # noqa: F401
     COLOR_CONTROLS,
+    DEFAULT_COLLECTIVE_TIMEOUT,
+    DEFAULT_INIT_TIMEOUT,
     DEFAULT_MAX_FILE_SIZE,
     DEFAULT_OPSET,
     ENGINES,
@@ -77,6 +79,9 @@ from sketchcolor.config.inference import (  # noqa: F401
 from sketchcolor.config.models import (  # noqa: F401
     ModelsCommandConfig,
 )
+from sketchcolor.config.quickstart import (  # noqa: F401
+    QuickstartConfig,
+)
 from sketchcolor.config.serve import (  # noqa: F401
     ServeConfig,
 )
@@ -87,6 +92,7 @@ from sketchcolor.config.shared import (  # noqa: F401
     ShardCacheMaxGb,
 )
 from sketchcolor.config.training import (  # noqa: F401
+    DistributedConfig,
     LoaderConfig,
     LossConfig,
     LossWeights,

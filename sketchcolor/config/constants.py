@@ -38,6 +38,12 @@ file can claim a huge size."""
 DEFAULT_MAX_FILE_SIZE = "32MB"
 """Largest upload `serve` takes: a line sketch at the pixel limit is a few MB as PNG, a noisy
 RGB one nearer 30."""
+DEFAULT_INIT_TIMEOUT = 900.0
+"""Seconds the processes of a run wait for each other until its first step (process-group
+start, the shard check, a checkpoint load); torch's own default is 30 min for gloo."""
+DEFAULT_COLLECTIVE_TIMEOUT = 300.0
+"""Seconds a process waits in one collective once the steps run: a dead or hung rank ends the
+job in about this much time instead of torch's 10 (NCCL) or 30 (gloo) minutes."""
 DEFAULT_OPSET = 18
 """ONNX opset `sketchcolor export` writes: the lowest the exporter writes, so the widest range
 of runtimes (web, mobile, older ORTs) runs it."""

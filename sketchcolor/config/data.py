@@ -215,15 +215,23 @@ class SynthCommandConfig:
 class ShardsCommandConfig:
     """Options of `sketchcolor shards` (sketchcolor.data.shards.write.write_shards)."""
 
-    source: Positional[Path]
+    source: Positional[Path | None] = None
     """SRC: folder of pair images."""
-    out: Positional[str | Path]
+    out: Positional[str | Path | None] = None
     """OUT: output folder for the shards, or s3://BUCKET/PREFIX (written locally under the
     shard cache, then uploaded: each tar and .idx, the manifest last)."""
+    add_regions: str | None = None
+    """SHARDS: instead of writing shards, add region maps in place to shards written before
+    they were stored (a folder or s3://BUCKET/PREFIX; atomic: the manifest switches last;
+    resumable: re-run to finish)."""
     shards: OmitArgPrefixes[ShardConfig] = field(default_factory=ShardConfig)
 
     def __post_init__(self):
-        if not is_template(self):  # a --config file's defaults may leave SRC and OUT out
+        if self.add_regions is not None:
+            self.add_regions = str(data_location(self.add_regions))
+        elif not is_template(self):  # a --config file's defaults may leave SRC and OUT out
+            if self.source is None or self.out is None:
+                raise SketchcolorError("shards needs SRC and OUT (or --add-regions SHARDS)")
             self.out = data_location(self.out)
 
 
@@ -244,8 +252,9 @@ class VerifyConfig:
     """Options of `sketchcolor verify` (sketchcolor.data.shards.verify.verify_location)."""
 
     shards: Positional[str | Path]
-    """SHARDS: shard folder (holds manifest.json), or s3://BUCKET/PREFIX (every tar is
-    fetched into the shard cache and checked there)."""
+    """SHARDS: shard folder (holds manifest.json), or s3://BUCKET/PREFIX (each object is
+    checked in the store: its ETag and size against the copy verified into the shard cache,
+    fetched and checked again on any difference)."""
     shard_cache: ShardCache = None
     shard_cache_max_gb: ShardCacheMaxGb = None
 

@@ -16,6 +16,18 @@ from sketchcolor.errors import SketchcolorError
 # --- reading configs: JSON (train_config.json), YAML or TOML, nested or the old flat layout
 
 
+def parse_problem(error: Exception) -> str:
+    """What is wrong with a config file, in one line that quotes none of its text (a config may
+    hold a password: YAML's messages show the offending line)."""
+    problem, mark = getattr(error, "problem", None), getattr(error, "problem_mark", None)
+    if problem is not None:  # yaml.MarkedYAMLError
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"{problem}{where}"
+    if isinstance(error, OSError):
+        return error.strerror or type(error).__name__
+    return str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+
+
 def read_config_file(path: Path) -> dict:
     """The values in a .json, .yaml/.yml or .toml file, as a dict."""
     path = Path(path)
@@ -32,7 +44,7 @@ def read_config_file(path: Path) -> dict:
         else:
             values = json.loads(text)
     except Exception as error:  # OSError, JSON/TOML ValueErrors, yaml.YAMLError
-        raise SketchcolorError(f"{path}: not a readable config ({error})") from error
+        raise SketchcolorError(f"{path}: not a readable config ({parse_problem(error)})") from None
     if not isinstance(values, dict):
         raise SketchcolorError(f"{path}: a config must be a mapping of option names to values")
     return values

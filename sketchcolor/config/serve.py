@@ -43,6 +43,10 @@ class ServeConfig:
     max_file_size: str = DEFAULT_MAX_FILE_SIZE
     """Uploads larger than this (20MB, 512KB, 1GB; KB = 1024 bytes) are refused with a message."""
 
+    url_inputs: bool = False
+    """Let API calls give a file as an http(s) URL that the server fetches (public addresses
+    only, stopped at --max-file-size). Off: such a call is refused before anything is fetched."""
+
     auth: str | None = field(default=None, repr=False)
     """USER:PASSWORD needed to open the app and its API. Other users of this machine see it in
     the process list: prefer --auth-file or $SKETCHCOLOR_SERVE_AUTH (one USER:PASSWORD)."""
@@ -52,6 +56,19 @@ class ServeConfig:
 
     no_auth: Annotated[bool, FlagCreatePairsOff] = False
     """Serve a non-loopback --host without a login: anyone who reaches it may use it."""
+
+    login_failures: int = 5
+    """Failed logins one client address may make within --login-window seconds; its next
+    attempts are refused, with a message saying when to retry, until the window has passed
+    (0: no bound)."""
+
+    login_user_failures: int = 20
+    """Failed logins for one user name, from all addresses together, within --login-window
+    seconds, before that name's attempts are refused the same way (0: no bound). Keep it above
+    --login-failures, so that one guessing address cannot lock a user out."""
+
+    login_window: float = 60.0
+    """Seconds a failed login counts against its address and its user name."""
 
     concurrency: int = 2
     """Requests colored at once; the rest wait in Gradio's queue."""

@@ -19,6 +19,8 @@ from tyro.conf import OmitArgPrefixes, arg
 
 from sketchcolor.config.constants import (
     COLOR_CONTROLS,
+    DEFAULT_COLLECTIVE_TIMEOUT,
+    DEFAULT_INIT_TIMEOUT,
     LOADER_BACKENDS,
     MIXED_PRECISION_MODES,
     RESUME_LOCKED_FIELDS,
@@ -141,6 +143,22 @@ class OptimConfig:
 
 
 @dataclass(kw_only=True)
+class DistributedConfig:
+    """How long the processes of a multi-process run wait for each other (one process: unused)."""
+
+    init_timeout: float = DEFAULT_INIT_TIMEOUT
+    """Seconds the processes wait for each other while the run starts: joining the process
+    group, and every collective before the first step (one process per machine checks the
+    shards while the others wait; a checkpoint loads)."""
+    collective_timeout: float = DEFAULT_COLLECTIVE_TIMEOUT
+    """Seconds a process waits for the others in any collective once the steps run (gradients,
+    the stop-signal vote, a checkpoint save, validation). A rank that died or hangs fails the
+    others after this, and the launcher (torchrun, accelerate launch, srun) ends the job with a
+    non-zero exit; --resume continues from the last checkpoint. Raise it when one process's
+    checkpoint save or validation keeps the others waiting longer."""
+
+
+@dataclass(kw_only=True)
 class OutputConfig:
     """What the run writes while it trains, and how often."""
 
@@ -194,6 +212,7 @@ class TrainConfig:
     loader: OmitArgPrefixes[LoaderConfig] = field(default_factory=LoaderConfig)
     optim: OmitArgPrefixes[OptimConfig] = field(default_factory=OptimConfig)
     output: OmitArgPrefixes[OutputConfig] = field(default_factory=OutputConfig)
+    distributed: OmitArgPrefixes[DistributedConfig] = field(default_factory=DistributedConfig)
     hints: HintConfig = field(default_factory=_scaled_hints)
     """Hint labels (color controls hints and mixed); label_size None scales 10 px at 512."""
     loss: Annotated[LossConfig, arg(name="")] = field(default_factory=LossConfig)
@@ -244,6 +263,12 @@ class TrainConfig:
             raise SketchcolorError(f"betas must be two numbers in [0, 1), got {optim.betas}")
         if not 0 < model.ema_decay < 1:
             raise SketchcolorError(f"ema_decay must be in (0, 1), got {model.ema_decay}")
+        timeouts = self.distributed
+        if not (timeouts.init_timeout > 0 and timeouts.collective_timeout > 0):
+            raise SketchcolorError(
+                f"init_timeout and collective_timeout must be more than 0 seconds, got "
+                f"{timeouts.init_timeout} and {timeouts.collective_timeout}"
+            )
 
     @staticmethod
     def from_flat_layout(values: dict) -> dict:
@@ -298,7 +323,8 @@ def unflatten_legacy(values: dict) -> dict:
     """An old flat train_config.json as the tree (hint_grid -> hints.grid, lr -> optim.lr)."""
     places = {}
     for section, kind in (("model", ModelConfig), ("loader", LoaderConfig),
-                          ("optim", OptimConfig), ("output", OutputConfig)):  # fmt: skip
+                          ("optim", OptimConfig), ("output", OutputConfig),
+                          ("distributed", DistributedConfig)):  # fmt: skip
         places.update({item.name: f"{section}.{item.name}" for item in dataclasses.fields(kind)})
     places.update(
         {f"hint_{item.name}": f"hints.{item.name}" for item in dataclasses.fields(HintConfig)}

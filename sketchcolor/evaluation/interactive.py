@@ -50,6 +50,7 @@ ACCURACY_TOLERANCE = 24
 LABEL_SIZE = 5
 """Side in pixels of the square a label covers where a run records no label size."""
 BUCKET = "paint bucket"
+FLATTEN_SUFFIX = " + flatten"  # a run's flattened row: "model-1-hints + flatten"
 HINT_SHAPES = ("dots", "strokes")
 """What the benchmark's labels are: label squares, or short strokes from the same centres."""
 STROKE_STREAM = 1
@@ -339,7 +340,7 @@ def run_rows(run_dir: Path, output: torch.Tensor, split: Split, labels: PersonLa
     outputs = {name: output_u8}
     if flatten:
         flat = flattened(output_u8, split, labels, count)
-        flat_name = f"{name} + flatten"
+        flat_name = f"{name}{FLATTEN_SUFFIX}"
         rows.append(row(flat_name, count, scores(from_uint8(flat), flat, split),
                         run=str(run_dir)))  # fmt: skip
         outputs[flat_name] = flat

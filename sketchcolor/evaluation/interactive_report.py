@@ -18,9 +18,11 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from sketchcolor.config import EvaluateConfig
+from sketchcolor.errors import SketchcolorError
 from sketchcolor.evaluation.interactive import (
     ACCURACY_TOLERANCE,
     BUCKET,
+    FLATTEN_SUFFIX,
     WHITE_GROUND,
     Benchmark,
     interactive_benchmark,
@@ -167,9 +169,37 @@ def write_examples(benchmark: Benchmark, path: Path) -> None:
         canvas.save(temporary, format="PNG")
 
 
+FRONT_COLUMNS = ("sketch + labels", "network", "flat colours", "paint bucket", "truth")
+
+
+def write_front_picture(benchmark: Benchmark, run: str, path: Path) -> None:
+    """One run's examples as a person would want to see them first, a row per sketch:
+    sketch with its labels | network | flat colours | paint bucket | truth (at the example
+    count of labels; the flat column needs the benchmark measured with flatten)."""
+    flat = f"{run}{FLATTEN_SUFFIX}"
+    if run not in benchmark.examples or flat not in benchmark.examples:
+        raise SketchcolorError(f"{run}: no examples (and flattened ones) in this benchmark")
+    shown = len(benchmark.examples[run])
+    height, width = benchmark.split.sketch_u8.shape[1:3]
+    header = 16
+    canvas = Image.new("RGB", (width * len(FRONT_COLUMNS), header + height * shown), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(FRONT_COLUMNS):
+        draw.text((column * width + 4, 2), f"{title} ({benchmark.example_count})"
+                  if column == 0 else title, fill=(0, 0, 0))  # fmt: skip
+    for index in range(shown):
+        tiles = [labelled_sketch(benchmark, index), benchmark.examples[run][index],
+                 benchmark.examples[flat][index], benchmark.examples[BUCKET][index],
+                 benchmark.split.truth_u8[index]]  # fmt: skip
+        for column, tile in enumerate(tiles):
+            canvas.paste(Image.fromarray(tile), (column * width, header + index * height))
+    with atomic_output(path) as temporary:
+        canvas.save(temporary, format="PNG")
+
+
 def card_section(benchmark: Benchmark, run: str) -> str:
     """The model card's interactive section: this run's rows beside the paint bucket."""
-    mine = (Path(run).name, f"{Path(run).name} + flatten")
+    mine = (Path(run).name, f"{Path(run).name}{FLATTEN_SUFFIX}")
     names = [BUCKET] + [name for name in names_in_order(benchmark) if name in mine]
     return f"{CARD_HEADING}\n\n{markdown(benchmark, names)}"
 

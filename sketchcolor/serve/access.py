@@ -5,6 +5,7 @@ blank lines and `#` comments allowed) and `$SKETCHCOLOR_SERVE_AUTH` (one `user:p
 the file and the variable keep passwords out of the process list. Gradio's login page and its
 API routes check them (`launch(auth=...)`). A server listening beyond the loopback address
 needs an account, or `--no-auth` saying in words that anyone who reaches it may use it.
+Failed logins are bounded per address and per user name (`login_limits`, serve/logins.py).
 Messages name where a bad account came from (the file and its line), never its password.
 This module imports neither torch nor gradio.
 
@@ -19,6 +20,7 @@ import re
 from pathlib import Path
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.serve.logins import LoginLimits
 
 AUTH_VARIABLE = "SKETCHCOLOR_SERVE_AUTH"
 FILE_SIZE_UNITS = {"": 1, "B": 1, "KB": 1024, "MB": 1024**2, "GB": 1024**3}
@@ -29,6 +31,8 @@ _FILE_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
 def parse_account(text: str, where: str) -> tuple[str, str]:
     """`user:password` -> (user, password); the password may hold colons, the user may not.
     `where` ("--auth", "FILE line 3") names the source in errors, which never show the text."""
+    if not isinstance(text, str):  # a config file's `auth: 5` or a list
+        raise SketchcolorError(f"{where}: expected user:password text")
     user, colon, password = text.strip().partition(":")
     if not colon:
         raise SketchcolorError(f"{where}: expected user:password, found no colon")
@@ -89,6 +93,20 @@ def login_accounts(config, environ=os.environ) -> list[tuple[str, str]] | None:
             f"(user:password lines) or ${AUTH_VARIABLE}, or say --no-auth to serve without a login"
         )
     return [account for _, account in sources] or None
+
+
+def login_limits(config) -> LoginLimits:
+    """The bound on failed logins a ServeConfig asks for (serve/logins.py), checked."""
+    if config.login_failures < 0 or config.login_user_failures < 0:
+        raise SketchcolorError(
+            "--login-failures and --login-user-failures must be 0 (no bound) or more"
+        )
+    if not config.login_window > 0:
+        raise SketchcolorError(
+            f"--login-window must be more than 0 seconds, got {config.login_window}"
+        )
+    return LoginLimits(failures=config.login_failures, user_failures=config.login_user_failures,
+                       window=float(config.login_window))  # fmt: skip
 
 
 def is_loopback(host: str) -> bool:

@@ -29,14 +29,16 @@ from sketchcolor.config import ServeConfig  # there, not here: `serve --help` im
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.inference.colorizer import Colorizer, load_colorizer
 from sketchcolor.inference.sketch_files import write_png
-from sketchcolor.serve.access import login_accounts, parse_file_size
+from sketchcolor.serve.access import login_accounts, login_limits, parse_file_size
 from sketchcolor.serve.controls import rgb_hex  # noqa: F401 (its old home; tests import it here)
+from sketchcolor.serve.logins import LoginLimits, LoginRateLimit
 from sketchcolor.serve.request import (  # noqa: F401 (colorize_request: the API's path, used here by callers)
     OutputFiles,
     colorize_request,
     describe_run,
     find_run,
 )
+from sketchcolor.serve.url_inputs import guard_url_inputs
 from sketchcolor.util.devices import choose_device
 
 INSTALL_HINT = "pip install -e '.[ui]'"
@@ -130,6 +132,9 @@ def build_app(config: ServeConfig, models: dict[str, Colorizer]):
         app.load(user_errors(gr, handlers.palette_file), [page.palette_name, *page.swatches],
                  page.palette_download, **PRIVATE)  # the palette download is ready at once  # fmt: skip
     app.queue(default_concurrency_limit=config.concurrency)
+    guard_url_inputs(
+        app, enabled=config.url_inputs, max_bytes=parse_file_size(config.max_file_size)
+    )
     return app
 
 
@@ -225,6 +230,7 @@ def start(config: ServeConfig, *, block: bool = True):
     if config.max_pixels < 1:
         raise SketchcolorError(f"max pixels must be at least 1, got {config.max_pixels}")
     accounts = login_accounts(config)  # before any model loads: a refused set-up costs nothing
+    limits = login_limits(config)
     max_file_size = parse_file_size(config.max_file_size)
     if config.data is not None:
         from sketchcolor.data.storage.s3 import local_folder, use_shard_cache
@@ -239,9 +245,30 @@ def start(config: ServeConfig, *, block: bool = True):
     models = load_models(config.runs, device, config.engine)
     app = build_app(config, models)
     # share and mcp_server are pinned: GRADIO_SHARE or GRADIO_MCP_SERVER in the environment
-    # would open a public tunnel or routes past the host and login checks made above.
+    # would open a public tunnel or routes past the host and login checks made above; so is
+    # ssr_mode: GRADIO_SSR_MODE would put a Node proxy in front, and every client would reach
+    # the login bound (serve/logins.py) from the proxy's address.
     app.launch(server_name=config.host, server_port=config.port, prevent_thread_lock=not block,
                theme=theme(gr), show_error=True, quiet=not block, auth=accounts,
-               auth_message=LOGIN_MESSAGE if accounts else None, max_file_size=max_file_size,
-               share=False, mcp_server=False)  # fmt: skip
+               auth_message=login_message(limits) if accounts else None,
+               max_file_size=max_file_size, share=False, mcp_server=False, ssr_mode=False,
+               app_kwargs=login_middleware(limits) if accounts else None)  # fmt: skip
     return app
+
+
+def login_message(limits: LoginLimits) -> str:
+    """The login page's note: who may log in, and the bound on failures (the page itself
+    shows nothing when a login is refused for it)."""
+    if limits.failures <= 0:
+        return LOGIN_MESSAGE
+    return (
+        f"{LOGIN_MESSAGE} After {limits.failures} failed logins within {limits.window:g} s, "
+        f"logins from your address are refused for up to {limits.window:g} s."
+    )
+
+
+def login_middleware(limits: LoginLimits) -> dict:
+    """The FastAPI arguments that put `LoginRateLimit` in front of Gradio's /login."""
+    from starlette.middleware import Middleware
+
+    return {"middleware": [Middleware(LoginRateLimit, limits=limits)]}

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import datetime
 import importlib.util
 import os
+import sys
 
 import torch
 
-from sketchcolor.config import MIXED_PRECISION_MODES
+from sketchcolor.config import DEFAULT_INIT_TIMEOUT, MIXED_PRECISION_MODES
 from sketchcolor.errors import SketchcolorError
 
 
@@ -27,13 +29,68 @@ def has_gpu() -> bool:
     )
 
 
-def create_accelerator(**options):
-    """An Accelerator on the GPU when there is one; `options` go to `accelerate.Accelerator`."""
+def create_accelerator(*, init_timeout: float = DEFAULT_INIT_TIMEOUT, **options):
+    """An Accelerator on the GPU when there is one, its process group (several processes)
+    waiting `init_timeout` seconds in joining and in each collective until
+    `set_collective_timeout`; `options` go to `accelerate.Accelerator`."""
     from accelerate import Accelerator
 
+    handlers = [*options.pop("kwargs_handlers", []), process_group_timeout(init_timeout)]
     # Without a GPU, Accelerate only turns torchrun's environment into a (gloo) process
     # group when told to use the CPU; with cpu=False each rank would work on its own.
-    return Accelerator(cpu=not has_gpu(), **options)
+    return Accelerator(cpu=not has_gpu(), kwargs_handlers=handlers, **options)
+
+
+def process_group_timeout(seconds: float):
+    """Accelerate's InitProcessGroupKwargs with this timeout, always passed on (its own drops
+    a value equal to its default, which then falls back to torch's 30 min for gloo)."""
+    from accelerate.utils import InitProcessGroupKwargs
+
+    handler = InitProcessGroupKwargs(timeout=datetime.timedelta(seconds=seconds))
+    # On the instance: Accelerate looks handlers up by their exact class, so no subclass.
+    handler.to_kwargs = lambda: {"timeout": handler.timeout}
+    return handler
+
+
+def set_collective_timeout(accelerator, seconds: float) -> None:
+    """From now on a collective of this process waits at most `seconds` for the others, then
+    fails (gloo raises; NCCL's watchdog ends the process); no-op in one process."""
+    if accelerator.num_processes == 1 or not torch.distributed.is_initialized():
+        return
+    from torch.distributed import distributed_c10d
+
+    # torch.distributed.set_timeout (newer torch), else its older private name; without
+    # either the process group keeps the timeout it started with (init_timeout).
+    setter = getattr(torch.distributed, "set_timeout", None) or getattr(
+        distributed_c10d, "_set_pg_timeout", None
+    )
+    if setter is not None:
+        setter(datetime.timedelta(seconds=seconds))
+
+
+def report_rank_failure(accelerator, error: BaseException, step: int | None,
+                        collective_timeout: float) -> None:  # fmt: skip
+    """Under several processes, one line on stderr naming this rank, the last step it
+    finished (`step`; None: set-up) and the error, before the error ends the process (its
+    traceback follows) and the launcher stops the other ranks with a non-zero exit. A
+    collective that timed out says that it waited for another rank."""
+    if accelerator.num_processes == 1:
+        return
+    where = f"after step {step}" if step is not None else "before the first step"
+    text = " ".join(str(error).split())[:300] or type(error).__name__
+    waited = "timed out" in text.lower() or "timeout" in type(error).__name__.lower()
+    note = (
+        f"; no answer from another rank within --collective-timeout {collective_timeout:g} s"
+        if waited and step is not None
+        else ""
+    )
+    print(  # on a line of its own: rank 0's progress bar may hold the line without a newline
+        f"\nsketchcolor train: rank {accelerator.process_index} of {accelerator.num_processes} "
+        f"failed {where} ({type(error).__name__}: {text}){note}; the launcher stops the other "
+        "ranks; --resume continues from the last checkpoint",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def trains_on_cpu() -> bool:

@@ -13,6 +13,7 @@ import torch
 from sketchcolor.config import HintConfig
 from sketchcolor.data.controls.conditioning import (
     Hints,
+    batch_regions,
     build_generator_input,
     sample_hints,
     uses_hints,
@@ -40,13 +41,15 @@ def step_inputs(
     streams), which validation samples want; training keeps its draws on the GPU.
     """
     sketch, color = batch["sketch"], batch["color"]  # (B, 3, H, W) each
-    hints = None
+    hints, regions = None, None
     if uses_hints(color_control):
+        regions = batch_regions(batch, hint_config)
         generator = seeded_generator(torch.device(hint_device or color.device), seed)
-        hints = sample_hints(color, hint_config, generator, sketch=sketch)
+        hints = sample_hints(color, hint_config, generator, sketch=sketch, regions=regions)
     generator_input = build_generator_input(
-        color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config
-    )  # (B, C, H, W)
+        color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config,
+        regions=regions,
+    )  # (B, C, H, W)  # fmt: skip
     if channels_last:
         generator_input = generator_input.contiguous(memory_format=torch.channels_last)
         sketch = sketch.contiguous(memory_format=torch.channels_last)

@@ -29,7 +29,9 @@ from sketchcolor.runs import tracker_hparams, write_rank_audit
 from sketchcolor.training.accelerators import (
     PrecisionChoice,
     release_accelerator,
+    report_rank_failure,
     resolve_backend,
+    set_collective_timeout,
 )
 from sketchcolor.training.checkpoints import state as checkpoints
 from sketchcolor.training.checkpoints.checkpointer import Checkpointer, prepare_run_folder
@@ -64,13 +66,21 @@ def train(config: TrainConfig) -> Path:
     config, precision = run_precision(config)
     accelerator = training_accelerator(config)
     stop = StopSignals(accelerator).install()  # SIGTERM/SIGUSR1/SIGINT: save, then stop
+    run = None
     try:
         run = build_run(config, accelerator, precision)
+        # Set-up waits (the shard check, a checkpoint load) had init_timeout; steps wait less.
+        set_collective_timeout(accelerator, config.distributed.collective_timeout)
         run_loop(config, accelerator, run, stop)
         if config.output.write_rank_audit:
             write_rank_audit(config, accelerator, run.generator, run.discriminator, run.keys_seen)
         accelerator.wait_for_everyone()
         return config.out
+    except Exception as error:
+        if not isinstance(error, SketchcolorError):  # those are one line already
+            step = run.progress.step if run is not None else None  # the last step done
+            report_rank_failure(accelerator, error, step, config.distributed.collective_timeout)
+        raise
     finally:
         stop.restore()
         release_accelerator(accelerator)

@@ -71,6 +71,7 @@ def training_accelerator(config: TrainConfig):
     # --sync-batchnorm synchronizes the batch statistics themselves.
     ddp = DistributedDataParallelKwargs(broadcast_buffers=False)
     return create_accelerator(
+        init_timeout=config.distributed.init_timeout,
         kwargs_handlers=[ddp],
         mixed_precision=config.optim.mixed_precision,
         gradient_accumulation_steps=config.optim.grad_accum,

@@ -235,6 +235,44 @@ def test_a_flipped_byte_in_a_stored_tar_is_named(s3_server, shard_dir, node_cach
     )
 
 
+def test_verify_checks_the_store_not_the_node_cache(s3_server, shard_dir, node_cache, capsys):
+    """A byte flipped in the bucket after a run cached the tars: the cache's verified copy must
+    not answer for the object (issue 36)."""
+    from sketchcolor.cli import main
+    from sketchcolor.data.storage.s3 import RemoteShards, local_folder, upload_folder
+
+    client = make_bucket("rotted")
+    url = "s3://rotted/shards"
+    upload_folder(shard_dir, url, progress=False)
+    folder = local_folder(url)
+    names = [f"{split}-{index:06d}.tar" for split, count in (("train", 4), ("val", 2))
+             for index in range(count)]  # fmt: skip
+    RemoteShards(folder).ensure_all(names)  # what a run's loader stages: every tar, verified
+    fetched = downloads(node_cache, url)
+    assert sorted(fetched) == sorted(names)
+
+    forget_clients()  # a later process on the same node
+    assert main(["verify", url]) == 0
+    assert "all 6 tars intact" in capsys.readouterr().out
+    assert downloads(node_cache, url) == fetched  # an unchanged store: no tar fetched again
+
+    original = (shard_dir / "train-000001.tar").read_bytes()
+    damaged = bytearray(original)
+    damaged[2000] ^= 0x01  # inside a sample's bytes: the tar still reads
+    client.put_object(Bucket="rotted", Key="shards/train-000001.tar", Body=bytes(damaged))
+    forget_clients()
+    assert main(["verify", url]) == 1
+    out = capsys.readouterr().out
+    assert f"bad shard {url}/train-000001.tar: sha256 differs" in out
+    assert "1 of 6 tars damaged" in out
+    assert not (folder / "train-000001.tar").exists()  # the cache no longer vouches for it
+
+    client.put_object(Bucket="rotted", Key="shards/train-000001.tar", Body=original)
+    forget_clients()
+    assert main(["verify", url]) == 0  # repaired in the store: intact again
+    assert downloads(node_cache, url).count("train-000001.tar") == 2
+
+
 def test_a_stopped_server_gives_a_retry_then_one_line_and_keeps_the_checkpoint(
     shard_dir, node_cache, tmp_path, monkeypatch, capsys
 ):
@@ -275,6 +313,78 @@ def test_a_stopped_server_gives_a_retry_then_one_line_and_keeps_the_checkpoint(
         f"sketchcolor train: error: {url}/manifest.json: cannot read the manifest"
     )
     assert (run / "checkpoints" / "step-2" / "progress.json").is_file()
+
+
+def test_an_unreachable_store_with_a_warm_cache_goes_on_from_it(
+    shard_dir, node_cache, tmp_path, monkeypatch, capsys
+):
+    """Issue 36: the store is gone at start, the node cache holds the manifest and every tar
+    verified: training and evaluation go on, saying so in one line; a cold cache, a tar the
+    split needs missing, or a changed manifest copy fail in one line."""
+    from sketchcolor.cli import main
+    from sketchcolor.data.storage.s3 import local_folder, upload_folder
+    from sketchcolor.evaluation.evaluate import evaluate_runs
+
+    server, environment = start_server()
+    try:
+        for name, value in environment.items():
+            monkeypatch.setenv(name, value)
+        forget_clients()
+        make_bucket("away")
+        url = "s3://away/shards"
+        upload_folder(shard_dir, url, progress=False)
+        run = tmp_path / "run"
+        flags = tiny_train_flags(url, run, num_workers=1)
+        assert main(["train", *flags, "--max-steps", "2"]) == 0  # the train tars
+        evaluate_runs([run], url, "val", out_dir=tmp_path / "eval-1", batch_size=4,
+                      backend="torch", device="cpu")  # fmt: skip  # and the val tars
+        folder = local_folder(url)
+    finally:
+        server.stop()
+    capsys.readouterr()
+
+    def unreachable_lines() -> list[str]:
+        return [line for line in capsys.readouterr().err.splitlines() if "unreachable" in line]
+
+    forget_clients()
+    started = time.monotonic()
+    assert main(["train", *flags, "--max-steps", "4", "--resume"]) == 0
+    (line,) = unreachable_lines()
+    assert line.startswith(f"sketchcolor: {url} is unreachable (Could not connect")
+    assert f"going on from the node cache {folder}" in line
+    assert step_of_run(run, 4) == 4
+    forget_clients()
+    results = evaluate_runs([run], url, "val", out_dir=tmp_path / "eval-2", batch_size=4,
+                            backend="torch", device="cpu")  # fmt: skip
+    assert results["runs"][0]["images"] == 8 and results["shards"] == url
+    assert len(unreachable_lines()) == 1
+    assert time.monotonic() - started < 300
+
+    # A tar the split needs is not in the cache: one line naming it, before any step.
+    (folder / ".train-000001.tar.ok").unlink()
+    forget_clients()
+    assert main(["train", *flags, "--max-steps", "6", "--resume"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith(f"sketchcolor train: error: {url}/train-000001.tar: the store is "
+                            "unreachable (")  # fmt: skip
+    assert "1 of the 4 tars needed are not verified in the node cache" in error
+    # A manifest copy that differs from the one fetched is not trusted; a cold cache neither.
+    for cache, damage in ((node_cache, True), (tmp_path / "cold-node", False)):
+        if damage:
+            with open(folder / "manifest.json", "a") as manifest:
+                manifest.write(" ")
+        forget_clients()
+        assert main(["train", *flags, "--max-steps", "6", "--resume",
+                     "--shard-cache", str(cache)]) == 2  # fmt: skip
+        error = capsys.readouterr().err.strip().splitlines()[-1]
+        assert error.startswith(
+            f"sketchcolor train: error: {url}/manifest.json: cannot read the manifest"
+        )
+    assert not (run / "checkpoints" / "step-6").exists()
+
+
+def step_of_run(run: Path, step: int) -> int:
+    return json.loads((run / "checkpoints" / f"step-{step}" / "progress.json").read_text())["step"]
 
 
 def test_a_store_lost_mid_run_stops_training_with_one_line_and_keeps_the_checkpoint(

@@ -74,6 +74,7 @@ def walk_strokes(
     allowed: torch.Tensor,
     color: torch.Tensor,
     tolerance: float = COLOR_TOLERANCE,
+    regions: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Walk each stroke from its start: (N, STROKE_SEGMENTS + 1, 2) float (y, x) vertices.
 
@@ -81,11 +82,13 @@ def walk_strokes(
     (B, H, W) bool, where the brush's centre may go (off the lines); color: (B, 3, H, W), the
     truth. A segment ends at its last checked point that is allowed and whose truth colour is
     within `tolerance` of the start's; a cut segment ends the stroke. Batched: one gather per
-    segment for all strokes, no per-stroke Python.
+    segment for all strokes, no per-stroke Python. regions: (B, H, W) region ids; a checked
+    point must then also lie in its start's region (a stroke stays inside it).
     """
     batch, height, width = allowed.shape
     point = starts.to(color.dtype)
     start_color = color[owner, :, starts[:, 0], starts[:, 1]]  # (N, 3)
+    start_region = None if regions is None else regions[owner, starts[:, 0], starts[:, 1]]
     fractions = torch.arange(1, SEGMENT_SAMPLES + 1, device=color.device) / SEGMENT_SAMPLES
     angle, alive, vertices = draws.angle, torch.ones_like(owner, dtype=torch.bool), [point]
     for segment in range(STROKE_SEGMENTS):
@@ -101,6 +104,8 @@ def walk_strokes(
         here = color[images, :, rows, columns]  # (N, S, 3)
         close = (here - start_color[:, None]).abs().amax(dim=-1) <= tolerance
         good = inside & allowed[images, rows, columns] & close
+        if start_region is not None:
+            good &= regions[images, rows, columns] == start_region[:, None]
         steps = good.long().cumprod(dim=1).sum(dim=1)  # (N,) checked points before the first bad
         point = point + step * (steps / SEGMENT_SAMPLES)[:, None]
         alive = alive & (steps == SEGMENT_SAMPLES)
@@ -136,6 +141,8 @@ def paint_strokes(
     truth: torch.Tensor | None = None,
     keep: torch.Tensor | None = None,
     tolerance: float = COLOR_TOLERANCE,
+    regions: torch.Tensor | None = None,
+    stroke_regions: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paint N strokes into (B, 3, H, W) rgb (white elsewhere) and (B, 1, H, W) mask.
 
@@ -143,6 +150,7 @@ def paint_strokes(
     (N,) brush diameters in pixels; size: (B, H, W). Where strokes overlap the later one wins,
     as later dots do. truth and keep (simulated strokes): the painted pixels are then cut to
     where `keep` (B, H, W) holds and the truth is within `tolerance` of the stroke's colour.
+    regions (B, H, W) ids and stroke_regions (N,): each stroke is cut to its own region.
 
     Each segment is painted in a window around it (distance of every window pixel to the
     segment, then one scatter), so the work is about the strokes' area, not the image's;
@@ -173,6 +181,8 @@ def paint_strokes(
         inside &= keep
     if truth is not None:
         inside &= (truth.permute(0, 2, 3, 1) - painted).abs().amax(dim=-1) <= tolerance
+    if regions is not None:
+        inside &= regions == stroke_regions[(winner - 1).clamp(min=0)]
     mask = inside[:, None].to(colors.dtype)
     rgb = torch.where(mask > 0, painted.permute(0, 3, 1, 2), 1.0)
     return rgb, mask

@@ -77,7 +77,7 @@ def dali_epoch(
     """
     from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
-    from sketchcolor.data.loading.dali_pipeline import OUTPUT_NAMES, READER_NAME
+    from sketchcolor.data.loading.dali_pipeline import OUTPUT_NAMES, READER_NAME, REGIONS_OUTPUT
 
     config = builder.config
     # Each epoch has its own pipeline, seeded from (seed, epoch, rank): the epoch's batches do
@@ -85,9 +85,10 @@ def dali_epoch(
     pipeline = builder.take(epoch)
     if config.training:
         builder.ahead(epoch + 1)
+    names = [*OUTPUT_NAMES, REGIONS_OUTPUT] if builder.shards.regions else list(OUTPUT_NAMES)
     iterator = DALIGenericIterator(
         [pipeline],
-        list(OUTPUT_NAMES),
+        names,
         reader_name=READER_NAME,
         last_batch_policy=LastBatchPolicy.DROP if config.training else LastBatchPolicy.PARTIAL,
     )
@@ -122,6 +123,7 @@ def dali_pipeline_config(shards: SplitShards, config: LoaderConfig, epoch: int):
         index_paths=index_paths,
         seed=mixed_seed(config.seed, epoch, config.rank, bits=31),
         stored_half_size=shards.half_size,
+        regions=shards.regions,
     )
 
 
@@ -177,12 +179,15 @@ def dali_batch(outputs: dict, device: torch.device) -> dict:
     for row in outputs["source"].numpy():  # (B, L) uint8 "tar:offset:KEY.ext", zero-padded
         name = bytes(row[row > 0]).decode().rsplit(":", 1)[-1]
         keys.append(name.split(".", 1)[0])
-    return {
+    batch = {
         "sketch": to_unit_range(outputs["sketch"], device),  # (B, 3, H, W)
         "color": to_unit_range(outputs["color"], device),  # (B, 3, H, W)
         "palette": outputs["palette"].view(-1, 9, 3).to(device, non_blocking=True),
         "key": keys,
     }
+    if "regions" in outputs:  # (B, H, W) int32 region ids, aligned with the pair
+        batch["regions"] = outputs["regions"].to(device, non_blocking=True)
+    return batch
 
 
 @functools.cache

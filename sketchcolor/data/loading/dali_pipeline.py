@@ -17,10 +17,12 @@ import torch
 from nvidia.dali import fn, pipeline_def, types
 
 from sketchcolor.data.loading.options import LoaderConfig
+from sketchcolor.data.shards.region_maps import REGIONS_MEMBER
 from sketchcolor.errors import SketchcolorError
 
 READER_NAME = "Reader"
 OUTPUT_NAMES = ("color", "sketch", "palette", "source")
+REGIONS_OUTPUT = "regions"
 
 
 @dataclass(kw_only=True)
@@ -45,6 +47,10 @@ class DaliPipelineConfig:
     """Side of every stored half (the manifest's half_size), None for mixed sizes: when it is
     the training size the resize is skipped (on a CPU it was half of the pipeline's time)."""
 
+    regions: bool = False
+    """The shards carry region maps (KEY.regions.png): read, decode, resize and flip them with
+    the pair, as the output "regions" (S, S) int32."""
+
     shuffle_buffer: int = 1024
     """Samples held for shuffling (DALI `initial_fill`); the shards are also globally shuffled."""
 
@@ -58,6 +64,10 @@ class DaliPipelineConfig:
             )
 
     @property
+    def output_names(self) -> tuple[str, ...]:
+        return (*OUTPUT_NAMES, REGIONS_OUTPUT) if self.regions else OUTPUT_NAMES
+
+    @property
     def device_id(self) -> int | None:
         """CUDA device for decoding and processing when the loader's device is CUDA; None
         (everything on the CPU) otherwise."""
@@ -68,12 +78,16 @@ class DaliPipelineConfig:
 
 
 def read_shards(config: DaliPipelineConfig):
-    """The webdataset reader: encoded pair bytes, palette floats (27,), source-info bytes."""
-    encoded, palette = fn.readers.webdataset(
+    """The webdataset reader: encoded pair bytes, palette floats (27,), source-info bytes, and
+    the encoded region map when the shards carry them (else None)."""
+    extensions, dtypes = ["jpg;png", "palette"], [types.UINT8, types.FLOAT]
+    if config.regions:
+        extensions, dtypes = [*extensions, REGIONS_MEMBER], [*dtypes, types.UINT8]
+    encoded, palette, *regions = fn.readers.webdataset(
         paths=config.paths,
         index_paths=config.index_paths,
-        ext=["jpg;png", "palette"],
-        dtypes=[types.UINT8, types.FLOAT],  # the palette member is raw little-endian float32
+        ext=extensions,
+        dtypes=dtypes,  # the palette member is raw little-endian float32
         missing_component_behavior="error",
         # `paths` hold this rank's part alone (dali_loader.rank_tars), so the reader reads
         # them all rather than sharding them again.
@@ -90,7 +104,23 @@ def read_shards(config: DaliPipelineConfig):
     )
     # "tar:offset:KEY.jpg", padded with zeros to the batch's longest, decoded to keys in Python.
     source = fn.pad(fn.get_property(encoded, key="source_info"), axes=(0,), fill_value=0)
-    return encoded, palette, source
+    return encoded, palette, source, (regions[0] if regions else None)
+
+
+def process_regions(encoded, flip, config: DaliPipelineConfig):
+    """A stored 16-bit region map -> (S, S) int32 ids at the training size, flipped with the
+    pair (the same coin). Resized nearest-neighbour (ids are not blended); decoded on the CPU
+    (PNG has no GPU decoder) in the pipeline that decodes the pair, then moved to its GPU."""
+    decode = {"device": "cpu", "output_type": types.ANY_DATA, "dtype": types.UINT16}
+    regions = fn.decoders.image(encoded, **decode)  # (S, S, 1) uint16
+    if config.device_id is not None:
+        regions = regions.gpu()
+    size = config.loader.image_size
+    if config.stored_half_size != size:
+        regions = fn.resize(regions, size=[size, size], interp_type=types.INTERP_NN,
+                            antialias=False)  # fmt: skip
+    regions = fn.flip(regions, horizontal=flip)
+    return fn.cast(fn.reshape(regions, layout="HW", rel_shape=[1, 1]), dtype=types.INT32)
 
 
 def process_pairs(encoded, palette, config: DaliPipelineConfig):
@@ -137,12 +167,12 @@ def process_pairs(encoded, palette, config: DaliPipelineConfig):
         )
     if device_id is not None:
         palette = palette.gpu()
-    return color, sketch, palette * 2.0 - 1.0
+    return color, sketch, palette * 2.0 - 1.0, flip
 
 
 def build_pipeline(config: DaliPipelineConfig):
-    """A DALI pipeline whose outputs are OUTPUT_NAMES: color, sketch (3, S, S) uint8, palette
-    (27,) in [-1, 1], source."""
+    """A DALI pipeline whose outputs are `config.output_names`: color, sketch (3, S, S) uint8,
+    palette (27,) in [-1, 1], source, and regions (S, S) int32 when the shards carry them."""
 
     @pipeline_def(
         batch_size=config.loader.batch_size,
@@ -154,8 +184,10 @@ def build_pipeline(config: DaliPipelineConfig):
         **config.extra,
     )
     def pairs_pipeline():
-        encoded, palette, source = read_shards(config)
-        color, sketch, palette = process_pairs(encoded, palette, config)
-        return color, sketch, palette, source
+        encoded, palette, source, encoded_regions = read_shards(config)
+        color, sketch, palette, flip = process_pairs(encoded, palette, config)
+        if encoded_regions is None:
+            return color, sketch, palette, source
+        return color, sketch, palette, source, process_regions(encoded_regions, flip, config)
 
     return pairs_pipeline()

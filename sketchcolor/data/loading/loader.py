@@ -9,6 +9,7 @@ Usage:
     loader = create_loader("shards", split="train", image_size=256, batch_size=16)
     for batch in loader.epoch(0):
         batch["sketch"], batch["color"], batch["palette"], batch["key"]
+        batch["regions"]  # (B, H, W) int32 region ids, when the shards carry region maps
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class PairLoader:
 
         if self._torch_epochs is None:
             samples = read_samples(self.shards.tar_paths, self.shards.index_paths)
-            self._torch_epochs = TorchEpochs(samples, self.config, self.shards.remote)
+            self._torch_epochs = TorchEpochs(samples, self.config, self.shards.remote,
+                                             self.shards.regions)  # fmt: skip
         yield from self._torch_epochs.epoch(epoch, skip_batches)
 
 

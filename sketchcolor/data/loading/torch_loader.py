@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from sketchcolor.data.loading.options import LoaderConfig, to_unit_range
 from sketchcolor.data.shards.dali_index import INDEX_VERSION
+from sketchcolor.data.shards.region_maps import REGIONS_MEMBER
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.seeding import mixed_seed
 from sketchcolor.util.stop_signals import ignore_stop_signals
@@ -47,6 +48,9 @@ class Sample(NamedTuple):
     image_size: int
     palette_offset: int
     palette_size: int
+    regions_offset: int = -1
+    """Where the sample's region map (KEY.regions.png) lies; -1 when it has none."""
+    regions_size: int = 0
 
 
 def read_samples(tar_paths: list[str], index_paths: list[str]) -> list[Sample]:
@@ -72,18 +76,19 @@ def _read_index(tar: Path, index: Path) -> list[Sample]:
         if image is None or "palette" not in members:
             raise SketchcolorError(f"{index}:{line_number}: sample lacks an image or a palette")
         key = image[2].split(".", 1)[0]
-        samples.append(
-            Sample(key, str(tar), image[0], image[1], members["palette"][0], members["palette"][1])
-        )
+        regions = members.get(REGIONS_MEMBER, (-1, 0))
+        samples.append(Sample(key, str(tar), image[0], image[1], *members["palette"][:2],
+                              *regions[:2]))  # fmt: skip
     return samples
 
 
 class PairDataset(Dataset):
     """Reads, decodes, splits and resizes pair `index`: uint8 halves, float palette, key."""
 
-    def __init__(self, samples: list[Sample], image_size: int, remote=None):
+    def __init__(self, samples: list[Sample], image_size: int, remote=None, regions=False):
         self.samples = samples
         self.image_size = image_size
+        self.regions = regions  # read each sample's stored region map too
         self.remote = remote  # s3:// shards: RemoteShards stages a tar before its first read
         self._files: dict[str, object] = {}  # opened lazily, once per worker process
 
@@ -116,7 +121,35 @@ class PairDataset(Dataset):
             halves.append(resized.flip(-1) if flip else resized)
         raw = self._read(sample.tar, sample.palette_offset, sample.palette_size)
         palette = torch.from_numpy(np.frombuffer(raw, dtype="<f4").copy()).view(9, 3)
-        return {"color": halves[0], "sketch": halves[1], "palette": palette, "key": sample.key}
+        item = {"color": halves[0], "sketch": halves[1], "palette": palette, "key": sample.key}
+        if self.regions:
+            item["regions"] = self._regions(sample, flip)
+        return item
+
+    def _regions(self, sample: Sample, flip: bool) -> torch.Tensor:
+        """The stored region map, resized nearest-neighbour and flipped with the pair: (S, S)
+        int32."""
+        if sample.regions_offset < 0:
+            raise SketchcolorError(f"{sample.tar}: sample {sample.key} has no region map")
+        encoded = torch.frombuffer(
+            bytearray(self._read(sample.tar, sample.regions_offset, sample.regions_size)),
+            dtype=torch.uint8,
+        )
+        mode = torchvision.io.ImageReadMode.UNCHANGED
+        regions = nearest_resize(torchvision.io.decode_image(encoded, mode=mode)[0].to(torch.int32),
+                                 self.image_size)  # fmt: skip
+        return regions.flip(-1) if flip else regions
+
+
+def nearest_resize(ids: torch.Tensor, size: int) -> torch.Tensor:
+    """(H, W) ids -> (size, size), each output pixel the id under its centre (as DALI's
+    INTERP_NN: no id is blended or invented)."""
+    height, width = ids.shape[-2:]
+    if (height, width) == (size, size):
+        return ids
+    rows = ((torch.arange(size) + 0.5) * (height / size)).long().clamp(max=height - 1)
+    columns = ((torch.arange(size) + 0.5) * (width / size)).long().clamp(max=width - 1)
+    return ids[..., rows[:, None], columns[None, :]]
 
 
 def epoch_order(count: int, config: LoaderConfig, epoch: int) -> tuple[list[int], torch.Tensor]:
@@ -156,6 +189,8 @@ def finish_batch(batch: dict, device: torch.device) -> dict:
     for name in ("color", "sketch"):
         finished[name] = to_unit_range(batch[name], device)  # (B, 3, H, W)
     finished["palette"] = batch["palette"].to(device, non_blocking=True) * 2.0 - 1.0  # (B, 9, 3)
+    if "regions" in batch:
+        finished["regions"] = batch["regions"].to(device, non_blocking=True)  # (B, H, W) int32
     return finished
 
 
@@ -208,13 +243,13 @@ class TorchEpochs:
     epoch cost more than a short epoch's decoding (0.3-1 s on 2 cores).
     """
 
-    def __init__(self, samples: list[Sample], config: LoaderConfig, remote=None):
+    def __init__(self, samples: list[Sample], config: LoaderConfig, remote=None, regions=False):
         self.samples = samples
         self.config = config
         self.remote = remote
         workers = config.num_workers > 0
         self.loader = DataLoader(
-            PairDataset(samples, config.image_size, remote),
+            PairDataset(samples, config.image_size, remote, regions),
             batch_sampler=EpochBatches(),
             num_workers=config.num_workers,
             # prefetch_factor and persistent workers are only valid with worker processes

@@ -13,6 +13,7 @@ import tarfile
 from pathlib import Path
 
 from sketchcolor.data.shards.dali_index import INDEX_VERSION
+from sketchcolor.data.shards.region_maps import REGIONS_MEMBER
 from sketchcolor.util.files import file_sha256
 
 
@@ -28,7 +29,10 @@ def manifest_shards(manifest: dict, splits=None) -> list[dict]:
 def expected_record(entry: dict) -> dict:
     """What the verified-tar cache compares for a manifest shard entry (KeyError when the
     entry lacks its sha256 or count; manifests older than the byte size give None)."""
-    return {"sha256": entry["sha256"], "count": entry["count"], "bytes": entry.get("bytes")}
+    expected = {"sha256": entry["sha256"], "count": entry["count"], "bytes": entry.get("bytes")}
+    if entry.get("regions"):  # shards with region maps: how many (one per sample)
+        expected["regions"] = entry["regions"]
+    return expected
 
 
 def shard_problem(tar: Path, idx: Path, expected: dict, sha256: str | None = None) -> str | None:
@@ -45,9 +49,29 @@ def shard_problem(tar: Path, idx: Path, expected: dict, sha256: str | None = Non
     samples = len({name.split(".", 1)[0] for name in members})
     if samples != expected["count"]:
         return f"{samples} samples, the manifest says {expected['count']}"
+    maps = [name for name in members if name.endswith(f".{REGIONS_MEMBER}")]
+    if expected.get("regions") and len(maps) != expected["regions"]:
+        return f"{len(maps)} region maps, the manifest says {expected['regions']}"
     if (sha256 or file_sha256(tar)) != expected["sha256"]:
-        return "sha256 differs from the manifest (the file is damaged)"
+        damaged = damaged_map(tar, members, maps)
+        reason = "sha256 differs from the manifest (the file is damaged)"
+        return f"{damaged}; {reason}" if damaged else reason
     return index_problem(idx, members, expected["count"])
+
+
+def damaged_map(tar: Path, members: dict[str, tuple[int, int]], maps: list[str]) -> str | None:
+    """'sample KEY: region map ...' for the first stored map that does not decode (PNG's CRCs
+    catch a flipped byte), or None; looked for only once the tar's sha256 differs."""
+    from sketchcolor.data.shards.region_maps import map_problem
+
+    with open(tar, "rb") as file:
+        for name in maps:
+            offset, size = members[name]
+            file.seek(offset)
+            problem = map_problem(file.read(size))
+            if problem:
+                return f"sample {name.split('.', 1)[0]}: region map damaged ({problem})"
+    return None
 
 
 def tar_members(tar: Path) -> tuple[dict[str, tuple[int, int]], str | None]:

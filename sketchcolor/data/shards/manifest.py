@@ -20,6 +20,7 @@ from sketchcolor.data.shards.manifest_format import (
     manifest_sha256,
     read_manifest_file,
 )
+from sketchcolor.data.shards.region_maps import stale_regions
 from sketchcolor.errors import SketchcolorError
 
 if TYPE_CHECKING:
@@ -60,6 +61,10 @@ class SplitShards:
     """Side of every stored half when the shards were written at one size (the manifest's
     `half_size`); None when they keep each source's size."""
 
+    regions: bool = False
+    """Every sample carries its region map (KEY.regions.png, data/shards/region_maps.py) made
+    with this version's parameters; False for shards written before the maps were stored."""
+
     remote: RemoteShards | None = None
     """For a cache of s3:// shards: stages each tar before it is opened (`remote.ensure`)."""
 
@@ -84,12 +89,16 @@ def read_split(shard_dir: str | Path, split: str) -> SplitShards:
             f"{manifest_path}: no split {split!r} (has {', '.join(sorted(splits)) or 'none'})"
         )
     shards = splits[split]["shards"]
+    remote = remote_shards(shard_dir)
+    if remote is not None:  # a store unreachable at start: every tar from the cache, verified
+        remote.require_cached([shard["tar"] for shard in shards])
     return SplitShards(
         tar_paths=[str(shard_dir / shard["tar"]) for shard in shards],
         index_paths=[str(shard_dir / shard["idx"]) for shard in shards],
         count=sum(int(shard["count"]) for shard in shards),
         half_size=manifest.get("half_size"),
-        remote=remote_shards(shard_dir),
+        regions=stale_regions(manifest) is None,
+        remote=remote,
     )
 
 

@@ -6,8 +6,9 @@ that passed is remembered per machine in `~/.cache/sketchcolor/verified.json` (o
 `$SKETCHCOLOR_CACHE_DIR/verified.json`) under its path, size, mtime and inode, together with
 the manifest's sha256: a file that is unchanged since it passed is not hashed again.
 
-Shards in s3:// are checked as data/storage/s3.py stages them: `verify_shards` fetches every tar
-into the cache (each checked before it is kept), and training checks each tar as it arrives.
+Shards in s3:// are checked in the store: `verify_shards` asks the store for each tar's ETag and
+size and for its .idx, and fetches and checks the tar again unless the node cache holds a copy
+verified from that very object (data/storage/s3.py); training checks each tar as it arrives.
 
 Usage: problems = verify_shards(Path("shards"))  # [] when every shard is intact
 """
@@ -79,22 +80,33 @@ def verify_shards(shard_dir: Path, *, splits=None, progress: bool = False) -> li
     return problems
 
 
+REMOTE_CHECKS = 8  # tars of s3:// shards checked at once (each is a HEAD and a small GET)
+
+
 def remote_problems(remote, entries: list[dict], *, progress: bool) -> list[ShardProblem]:
-    """Stage each tar of s3:// shards (verified as it arrives); a tar that cannot be staged
-    is a problem named by its object URL. Each is let go once checked, so a bounded shard
-    cache evicts the ones checked before (--shard-cache-max-gb)."""
+    """Check each tar of s3:// shards against the store (`RemoteShards.check_in_store`: the
+    object's ETag and size and its .idx, the tar fetched and checked again on any difference
+    from the verified copy in the node cache); a tar that fails is a problem named by its
+    object URL. Each is let go once checked, so a bounded shard cache evicts the ones checked
+    before (--shard-cache-max-gb)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from tqdm import tqdm
 
-    problems = []
-    for entry in tqdm(entries, desc="verify shards", unit="tar", disable=not progress):
+    def check(entry: dict) -> ShardProblem | None:
         try:
-            remote.ensure(entry["tar"])
+            remote.check_in_store(entry["tar"])
         except SketchcolorError as error:
             url = remote.object_url(entry["tar"])
-            problems.append(ShardProblem(url, str(error).removeprefix(f"{url}: ")))
+            return ShardProblem(url, str(error).removeprefix(f"{url}: "))
         finally:
             remote.release(entry["tar"])
-    return problems
+        return None
+
+    with ThreadPoolExecutor(max_workers=REMOTE_CHECKS, thread_name_prefix="s3-verify") as pool:
+        found = tqdm(pool.map(check, entries), total=len(entries), desc="verify shards",
+                     unit="tar", disable=not progress)  # fmt: skip
+        return [problem for problem in found if problem is not None]
 
 
 def verify_before_use(shard_dir: Path, *, splits=None, accelerator=None) -> None:
@@ -197,9 +209,11 @@ class VerifyReport:
 
 def verify_location(config: VerifyConfig) -> VerifyReport:
     """`sketchcolor verify`: every tar of config.shards checked against its manifest (s3://
-    ones fetched into the config's shard cache first), with a progress bar."""
-    from sketchcolor.data.storage.s3 import use_shard_cache
+    ones in the store: each object compared with the copy verified into the config's shard
+    cache, fetched and checked again on any difference), with a progress bar."""
+    from sketchcolor.data.storage.s3 import local_folder, use_shard_cache
 
     use_shard_cache(config.shard_cache, config.shard_cache_max_gb)
+    local_folder(config.shards, cache_only_if_unreachable=False)  # the store's, or an error
     total = len(manifest_shards(read_manifest(config.shards)))
     return VerifyReport(total, verify_shards(config.shards, progress=True))

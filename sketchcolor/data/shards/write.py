@@ -43,6 +43,12 @@ from sketchcolor.data.shards.guard import (
     stop_signals_blocked,
 )
 from sketchcolor.data.shards.manifest import MANIFEST_FILE, MANIFEST_FORMAT, read_manifest
+from sketchcolor.data.shards.region_maps import (
+    REGIONS_MEMBER,
+    encode_region_map,
+    pair_regions,
+    region_parameters,
+)
 from sketchcolor.data.sources.pairs import SPLITS, InvalidPair, join_halves, list_pairs, read_pair
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.disk import describe_write_error
@@ -279,6 +285,7 @@ def reopen_for_repair(manifest: dict, tasks: list[ShardTask], out: Path) -> None
             if not (tar_path.is_file() and idx_path.is_file()):
                 continue  # no record: this shard is written again
             record |= {key: shard[key] for key in ("tar", "idx", "count", "sha256")}
+            record["regions"] = shard.get("regions", 0)
             record["bytes"] = tar_path.stat().st_size
         elif len(record["rejected"]) != len(task.files):
             continue  # not in the manifest although it had good pairs: write it again
@@ -388,7 +395,7 @@ def write_shard(
     task: ShardTask, source: Path, out: Path, config: ShardConfig, on_pair=None
 ) -> dict:
     """Write one tar + idx for `task` and record it in OUT/.parts; return the record."""
-    seconds = {"decode": 0.0, "palette": 0.0, "encode": 0.0, "write": 0.0}
+    seconds = {"decode": 0.0, "palette": 0.0, "encode": 0.0, "regions": 0.0, "write": 0.0}
     rejected = []
     tar_path, idx_path = out / f"{task.name}.tar", out / f"{task.name}.idx"
     partial = out / f"{task.name}.tar.partial"
@@ -413,7 +420,7 @@ def write_shard(
         os.replace(partial, tar_path)  # the tar appears only when whole
         # Hashed after the rename: the manifest describes the file on disk, not the partial.
         record |= {"tar": tar_path.name, "idx": idx_path.name, "sha256": file_sha256(tar_path)}
-        record["bytes"] = tar_path.stat().st_size
+        record |= {"bytes": tar_path.stat().st_size, "regions": count}
         seconds["write"] += time.perf_counter() - started
     record["seconds"] = seconds
     _write_json_atomically(out / PARTS / f"{task.name}.json", record)
@@ -453,12 +460,17 @@ def _write_chunk(writer, pairs, split, config, seconds) -> None:
         image = encode_pair(join_halves(color, sketch), config)
         seconds["encode"] += time.perf_counter() - started
         started = time.perf_counter()
+        # Segmented from the sketch as the loaders will decode it (JPEG's loss included).
+        regions = encode_region_map(pair_regions(image), name)
+        seconds["regions"] += time.perf_counter() - started
+        started = time.perf_counter()
         writer.add_sample(
             f"{split}_{sequence:08d}",
             {
                 IMAGE_FORMATS[config.image_format]: image,
                 "palette": palette.astype("<f4").tobytes(),
                 "share": share.astype("<f4").tobytes(),
+                REGIONS_MEMBER: regions,
                 "id": Path(name).stem.encode(),
             },
         )
@@ -489,7 +501,10 @@ def build_manifest(
             continue
         splits[task.split]["count"] += record["count"]
         splits[task.split]["shards"].append(
-            {key: record[key] for key in ("tar", "idx", "count", "sha256", "bytes")}
+            {
+                key: record.get(key, 0)
+                for key in ("tar", "idx", "count", "sha256", "bytes", "regions")
+            }
         )
     options = dataclasses.asdict(config)
     return {
@@ -498,6 +513,7 @@ def build_manifest(
         "half_size": config.size,
         "splits": splits,
         "rejected": sorted(rejected, key=lambda item: item["file"]),
+        "regions": region_parameters(),
         "options": options,
         "versions": library_versions(),
         "plan_sha256": fingerprint,

