@@ -19,7 +19,7 @@ from pathlib import Path
 from sketchcolor.config.quickstart import QuickstartConfig
 
 SYNTH_COUNT = 300
-OPENMOJI_COUNT = 1500
+OPENMOJI_COUNT = 1000
 BENCHMARK_COUNTS = (0, 4, 16, 64)
 PICTURE = "quickstart.png"
 NETWORK_RUN = "model-1-hints"  # the run quickstart.png shows

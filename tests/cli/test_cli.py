@@ -1,5 +1,5 @@
 """The generated CLI: --config files (YAML, TOML, a run's train_config.json), old flag
-spellings, fast --help, and every command example in README.md parsing as written.
+spellings and fast --help (tests/test_docs.py parses every command of README.md and docs/).
 
 Usage: python -m pytest tests/cli/test_cli.py -q
 """
@@ -173,65 +173,6 @@ def test_a_closed_pipe_ends_the_command_quietly(command, first, tmp_path):
     assert "Traceback" not in stderr and "BrokenPipeError" not in stderr, stderr
     assert "Exception ignored" not in stderr, stderr
     assert status == cli.BROKEN_PIPE_STATUS == 141
-
-
-# --- README.md: every command example must parse with the generated parsers
-
-
-def readme_code_lines() -> list[str]:
-    """The lines of README.md's shell code blocks (```bash, ```sh or untagged), continuations joined."""
-    lines, language, inside = [], "", False
-    for line in (REPO / "README.md").read_text().splitlines():
-        if line.startswith("```"):
-            inside, language = not inside, line[3:].strip()
-            continue
-        if inside and language in ("", "bash", "sh"):
-            if lines and lines[-1].endswith("\\"):
-                lines[-1] = lines[-1][:-1] + " " + line.strip()
-            else:
-                lines.append(line)
-    return lines
-
-
-def readme_commands() -> list[list[str]]:
-    """Each `sketchcolor ...` (or `-m sketchcolor[.train] ...`) command in README code blocks."""
-    commands = []
-    for line in readme_code_lines():
-        for part in line.split("&&"):
-            if "sketchcolor" not in part:
-                continue
-            words = shlex.split(part.replace("[", " ").replace("]", " "), comments=True)
-            words = [word for word in words if word != "..."]
-            if "sketchcolor" in words:
-                commands.append(words[words.index("sketchcolor") + 1 :])
-            elif "sketchcolor.train" in words:
-                commands.append(["train", *words[words.index("sketchcolor.train") + 1 :]])
-    return commands
-
-
-def test_the_readme_has_command_examples():
-    commands = readme_commands()
-    assert len(commands) >= 15
-    assert {c[0] for c in commands} >= {"synth", "shards", "train", "evaluate", "colorize", "hints"}
-
-
-@pytest.mark.parametrize("words", readme_commands(), ids=lambda words: " ".join(words)[:60])
-def test_every_readme_command_parses(words):
-    command, arguments = words[0], words[1:]
-    # A command's module is named after it (NAME, for the dataclass ones).
-    modules = {module.__name__.rpartition(".")[2]: module for module in cli.COMMAND_MODULES}
-    assert command in modules, f"README names an unknown command {command!r}"
-    module = modules[command]
-    if "--data" in arguments and "--out" not in arguments and command == "train":
-        arguments += ["--out", "runs/x"]  # the `...` examples leave the rest to the reader
-    try:
-        options = parse_options(module.options(), arguments, prog=command, description="")
-    except SystemExit as exit:  # --help
-        assert exit.code == 0
-        return
-    if command in ("synth", "shards"):
-        # Run from a fresh clone: an output name must not be a tracked folder (shards/ is one).
-        assert not (REPO / options.out).exists(), f"{options.out} exists in the repository"
 
 
 @pytest.mark.parametrize(

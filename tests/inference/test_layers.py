@@ -401,15 +401,15 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, suffix):
     assert (tmp_path / f"out{suffix}").read_bytes() == b"an earlier file"
 
 
-# ----------------------------------------------------------------------------- README
+# ----------------------------------------------------------------------------- docs
 
 
 def readme_layers_commands() -> list[str]:
-    section = (REPO / "README.md").read_text().split("## 6. Colorize your sketches")[1]
+    section = (REPO / "docs" / "colorize-and-app.md").read_text().split("## Colorize your sketches")[1]
     return re.findall(r"^sketchcolor colorize .*--layers.*$", section.split("\n## ")[0], re.M)
 
 
-def test_the_readme_layers_commands_run_as_written(served_runs, tmp_path, monkeypatch):
+def test_the_docs_layers_commands_run_as_written(served_runs, tmp_path, monkeypatch):
     pytest.importorskip("psd_tools", reason="PSD needs the layers extra")
     commands = readme_layers_commands()
     assert len(commands) == 2

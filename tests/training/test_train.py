@@ -357,10 +357,10 @@ def test_a_generator_the_size_does_not_fit_is_refused_before_training(shard_dir,
         train(tiny_config(shard_dir, tmp_path / "a-file" / "run"))
 
 
-def test_quickstart_configs_cover_model_1_with_none_palette_and_hints(tmp_path):
+def test_quickstart_configs_are_the_recipe_under_hints_and_mixed(tmp_path):
     configs = quickstart_configs("shards", tmp_path, steps=10)
     assert [(c.model.name, c.model.color_control) for c in configs] == [
-        ("1", "none"), ("1", "palette"), ("1", "hints")
+        ("1", "hints"), ("1", "mixed")
     ]  # fmt: skip
     assert all(
         c.optim.max_steps == 10 and c.model.size == 256 and not c.loss.feature_loss for c in configs
@@ -369,7 +369,10 @@ def test_quickstart_configs_cover_model_1_with_none_palette_and_hints(tmp_path):
     assert all(c.optim.lr == 1e-3 and c.loss.weights.adversarial == 0 for c in configs)
     assert all(c.hints.encoding == "channels" and c.hints.grid == 16 for c in configs)
     assert all(c.output.batchnorm_batches == 8 for c in configs)
-    assert len({c.out for c in configs}) == 3
+    # The recipe's labels and upsampling (docs/learning.md section 6).
+    assert all(c.hints.placement == "dots" and c.hints.shape == "strokes" for c in configs)
+    assert all(c.hints.spread == "regions" and c.model.upsampling == "resize" for c in configs)
+    assert len({c.out for c in configs}) == 2
 
 
 def test_launch_configs_are_valid_accelerate_configs():
