@@ -18,6 +18,7 @@ from sketchcolor.config.constants import (  # noqa: F401
     HINT_SHAPES,
     HINT_SPREADS,
     IMAGE_FORMATS,
+    LINE_LEVEL,
     LINE_THRESHOLD,
     LOADER_BACKENDS,
     MAX_SKETCH_PIXELS,

@@ -18,6 +18,8 @@ HINT_PLACEMENTS = ("grid", "dots")
 HINT_SHAPES = ("dots", "strokes", "both")
 HINT_SPREADS = ("none", "regions")
 LINE_THRESHOLD = 200
+LINE_LEVEL = LINE_THRESHOLD / 127.5 - 1
+"""LINE_THRESHOLD in [-1, 1]: a darker sketch pixel (channel mean) is line."""
 """A sketch pixel whose mean channel value is below this (of 255) is line."""
 PALETTE_SIZE = 9
 """Colours in a palette (the paper's 9)."""

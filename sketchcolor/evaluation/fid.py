@@ -31,6 +31,7 @@ from sketchcolor.data.shards.manifest import shards_sha256
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.devices import choose_device
 from sketchcolor.util.files import atomic_output, file_sha256
+from sketchcolor.util.images import as_saved_pixels
 
 WEIGHTS_FILE_NAME = "pt_inception-2015-12-05-6726825d.pth"
 WEIGHTS_URL = (
@@ -123,8 +124,7 @@ def to_inception_input(images: torch.Tensor) -> torch.Tensor:
 
     Rounding makes FID on in-memory images equal pytorch-fid on the same images written out.
     """
-    pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round()  # (B, 3, H, W) in 0..255
-    return pixels / 255.0
+    return as_saved_pixels(images)
 
 
 @torch.no_grad()

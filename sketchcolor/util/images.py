@@ -34,6 +34,14 @@ def tensor_to_image(image: torch.Tensor) -> np.ndarray:
     return to_uint8(image if image.dim() == 4 else image[None])[0]
 
 
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] -> [0, 1], clamped (what torchvision's image writers and Inception expect)."""
-    return (images.float().clamp(-1, 1) + 1) / 2
+def pixels_to_images(pixels: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 (B, C, H, W) in [0, 255] -> float [-1, 1] on `device`, on the device: one float
+    copy, then in place (at 512 px a batch is tens of MB, and each extra full-size temporary
+    cost the loader's main process more than a worker's decode of a pair)."""
+    return pixels.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)
+
+
+def as_saved_pixels(images: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) in [-1, 1] -> [0, 1] rounded to 8-bit levels, on the tensors' device: the
+    values a PNG of the images would hold."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round() / 255.0

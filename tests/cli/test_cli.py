@@ -6,7 +6,6 @@ Usage: python -m pytest tests/cli/test_cli.py -q
 
 from __future__ import annotations
 
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from sketchcolor import cli
-from sketchcolor.cli.options import parse_options
 from sketchcolor.cli.train import parse_train_config
 from sketchcolor.config import HintConfig, TrainConfig
 from sketchcolor.errors import SketchcolorError

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from sketchcolor.config import (
     COLOR_CONTROLS,
-    LINE_THRESHOLD,
+    LINE_LEVEL,
     PALETTE_SIZE,
     HintConfig,
 )
@@ -38,9 +38,6 @@ from sketchcolor.data.controls.strokes import (
 )
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.seeding import mixed_seed
-
-LINE_LEVEL = LINE_THRESHOLD / 127.5 - 1
-"""config.LINE_THRESHOLD in [-1, 1]: a darker sketch pixel is line."""
 
 
 class Hints(NamedTuple):

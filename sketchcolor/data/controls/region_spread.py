@@ -24,9 +24,8 @@ import sys
 
 import torch
 
-from sketchcolor.config import LINE_THRESHOLD
+from sketchcolor.config import LINE_LEVEL
 
-LINE_LEVEL = LINE_THRESHOLD / 127.5 - 1
 SPREAD_RULES = ("nearest", "mean")
 MOST_STORED_REGIONS = 65535
 FEATURE_CHUNK = 1 << 23

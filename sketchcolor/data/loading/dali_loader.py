@@ -21,8 +21,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sketchcolor.data.loading.options import LoaderConfig, to_unit_range
+from sketchcolor.data.loading.options import LoaderConfig
 from sketchcolor.data.shards.manifest import SplitShards
+from sketchcolor.util.images import pixels_to_images
 from sketchcolor.util.seeding import mixed_seed
 
 
@@ -180,8 +181,8 @@ def dali_batch(outputs: dict, device: torch.device) -> dict:
         name = bytes(row[row > 0]).decode().rsplit(":", 1)[-1]
         keys.append(name.split(".", 1)[0])
     batch = {
-        "sketch": to_unit_range(outputs["sketch"], device),  # (B, 3, H, W)
-        "color": to_unit_range(outputs["color"], device),  # (B, 3, H, W)
+        "sketch": pixels_to_images(outputs["sketch"], device),  # (B, 3, H, W)
+        "color": pixels_to_images(outputs["color"], device),  # (B, 3, H, W)
         "palette": outputs["palette"].view(-1, 9, 3).to(device, non_blocking=True),
         "key": keys,
     }

@@ -73,12 +73,3 @@ class LoaderConfig:
             raise SketchcolorError("image_size and batch_size must be positive, num_workers >= 0")
         if not 0 <= self.rank < self.world_size:
             raise SketchcolorError(f"rank {self.rank} is outside world size {self.world_size}")
-
-
-def to_unit_range(image: torch.Tensor, device: torch.device) -> torch.Tensor:
-    """uint8 [0, 255] -> float [-1, 1] on `device`, in place after the one float copy.
-
-    In place: at 512 px a batch is tens of MB, and each extra full-size temporary cost the
-    main process more than a worker's decode of a pair.
-    """
-    return image.to(device, non_blocking=True).float().div_(127.5).sub_(1.0)

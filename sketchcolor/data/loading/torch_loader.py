@@ -29,10 +29,11 @@ import torchvision.io
 import torchvision.transforms.v2.functional as functional
 from torch.utils.data import DataLoader, Dataset
 
-from sketchcolor.data.loading.options import LoaderConfig, to_unit_range
+from sketchcolor.data.loading.options import LoaderConfig
 from sketchcolor.data.shards.dali_index import INDEX_VERSION
 from sketchcolor.data.shards.region_maps import REGIONS_MEMBER
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.util.images import pixels_to_images
 from sketchcolor.util.seeding import mixed_seed
 from sketchcolor.util.stop_signals import ignore_stop_signals
 
@@ -187,7 +188,7 @@ def finish_batch(batch: dict, device: torch.device) -> dict:
     """uint8 halves (already flipped in the workers) -> float [-1, 1] on the device."""
     finished = {"key": list(batch["key"])}
     for name in ("color", "sketch"):
-        finished[name] = to_unit_range(batch[name], device)  # (B, 3, H, W)
+        finished[name] = pixels_to_images(batch[name], device)  # (B, 3, H, W)
     finished["palette"] = batch["palette"].to(device, non_blocking=True) * 2.0 - 1.0  # (B, 9, 3)
     if "regions" in batch:
         finished["regions"] = batch["regions"].to(device, non_blocking=True)  # (B, H, W) int32
