@@ -25,7 +25,7 @@ from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-from tests.browser_page import (  # noqa: E402
+from tests.support.browser_page import (  # noqa: E402
     TIMEOUT_MS,
     chromium_path,
     open_app,
@@ -33,7 +33,7 @@ from tests.browser_page import (  # noqa: E402
     upload_sketch,
     wait_for_latency,
 )
-from tests.conftest import free_port  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 
 def region_points(truth: np.ndarray, sketch: np.ndarray, count: int) -> list[tuple[int, int, str]]:

@@ -405,7 +405,9 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, suffix):
 
 
 def readme_layers_commands() -> list[str]:
-    section = (REPO / "docs" / "colorize-and-app.md").read_text().split("## Colorize your sketches")[1]
+    section = (
+        (REPO / "docs" / "colorize-and-app.md").read_text().split("## Colorize your sketches")[1]
+    )
     return re.findall(r"^sketchcolor colorize .*--layers.*$", section.split("\n## ")[0], re.M)
 
 
