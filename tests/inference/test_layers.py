@@ -404,7 +404,7 @@ def test_a_failed_write_leaves_no_partial_file(tmp_path, monkeypatch, suffix):
 # ----------------------------------------------------------------------------- docs
 
 
-def readme_layers_commands() -> list[str]:
+def docs_layers_commands() -> list[str]:
     section = (
         (REPO / "docs" / "colorize-and-app.md").read_text().split("## Colorize your sketches")[1]
     )
@@ -413,14 +413,15 @@ def readme_layers_commands() -> list[str]:
 
 def test_the_docs_layers_commands_run_as_written(served_runs, tmp_path, monkeypatch):
     pytest.importorskip("psd_tools", reason="PSD needs the layers extra")
-    commands = readme_layers_commands()
+    commands = docs_layers_commands()
     assert len(commands) == 2
-    # What the commands name, where they name it: a sketch, hints, a folder, the run.
+    # What the commands name, where they name it: a sketch, hints, a folder (the user's
+    # files, under the placeholder path/to/), the run.
     monkeypatch.chdir(tmp_path)
-    Image.fromarray(draw_sketch(*SKETCH_SIZE)).save("sketch.png")
-    Path("h.json").write_text(json.dumps([{"x": 24, "y": 36, "color": "#e03020"}]))
-    Path("sketches").mkdir()
-    Image.fromarray(draw_sketch(48, 40)).save("sketches/a.png")
+    Path("path/to/sketches").mkdir(parents=True)
+    Image.fromarray(draw_sketch(*SKETCH_SIZE)).save("path/to/sketch.png")
+    Path("path/to/hints.json").write_text(json.dumps([{"x": 24, "y": 36, "color": "#e03020"}]))
+    Image.fromarray(draw_sketch(48, 40)).save("path/to/sketches/a.png")
     Path("runs").mkdir()
     (tmp_path / "runs" / "model-2.1-hints").symlink_to(served_runs["hints"])
     for command in commands:
