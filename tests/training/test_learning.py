@@ -96,8 +96,11 @@ def test_exported_model_1_scores_the_same_in_eval_mode_as_in_batch_statistics_mo
     hints_and_sketch_only_runs, learning_shards
 ):
     """The export's BatchNorm statistics are recomputed from its own weights, so eval mode (what
-    evaluate and colorize run) matches batch-statistics mode on training batches: measured
-    0.2884 vs 0.2931 (1.6%); asserted within 3%. Nor is eval mode worse than train mode with
+    evaluate and colorize run) is not worse than batch-statistics mode on training batches:
+    measured 0.2884 vs 0.2931 with the earlier preset (grid labels, transposed convolutions)
+    and 0.1704 vs 0.1900 with the recipe (resize-conv, spread strokes), where the statistics
+    of 8 batches beat each 8-sample batch's own at the 1x1-4x4 inner levels; asserted: at
+    most 3% above, and within 15% either way. Nor is eval mode worse than train mode with
     dropout (asserted: at most 3% above it; the 150-step hints run of docs/learning.md measured
     0.338 in eval mode vs 0.360 in train mode). With the running statistics instead
     (`--batchnorm-batches 0`) issue 10 measured 0.619 vs 0.305 after 1200 steps."""
@@ -128,7 +131,8 @@ def test_exported_model_1_scores_the_same_in_eval_mode_as_in_batch_statistics_mo
         return float(sum(values) / len(values))
 
     eval_mode, batch_mode, train_mode = mean_l1("eval"), mean_l1("batch"), mean_l1("train")
-    assert abs(eval_mode - batch_mode) <= 0.03 * batch_mode, (eval_mode, batch_mode)
+    assert eval_mode <= 1.03 * batch_mode, (eval_mode, batch_mode)  # stale statistics: 2x
+    assert abs(eval_mode - batch_mode) <= 0.15 * batch_mode, (eval_mode, batch_mode)
     # Dropout only adds noise, so eval mode is not worse than train mode (issue 10: 2x worse).
     assert eval_mode <= 1.03 * train_mode, (eval_mode, train_mode)
     assert config.image_size == 256
