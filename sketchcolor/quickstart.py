@@ -131,7 +131,7 @@ def interactive(config: QuickstartConfig, run_dirs: list[Path], shard_dir: Path)
     print(accuracy_table(benchmark))
     print(f"quickstart: the interactive benchmark (curves, examples, every metric) in {out_dir}")
     picture = config.out / PICTURE
-    run = next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
+    run = network_run(run_dirs)
     write_front_picture(benchmark, run.name, picture)
     return picture
 
@@ -141,9 +141,14 @@ def colorize_examples(config: QuickstartConfig, run_dirs: list[Path], shard_dir:
     no interactive benchmark, whose labels follow real line art's regions)."""
     from sketchcolor.evaluation.grid import colorize_validation_grid
 
-    run = next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
+    run = network_run(run_dirs)
     return colorize_validation_grid(run, shard_dir, config.out / PICTURE, count=config.samples,
                                     seed=config.seed, device="cpu")  # fmt: skip
+
+
+def network_run(run_dirs: list[Path]) -> Path:
+    """The run quickstart.png and the next commands show: the hints run, else the first."""
+    return next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
 
 
 def picture_caption(config: QuickstartConfig) -> str:
@@ -154,7 +159,7 @@ def picture_caption(config: QuickstartConfig) -> str:
 
 def next_steps(config: QuickstartConfig, run_dirs: list[Path]) -> str:
     """The two commands a user runs next: the app on these runs, and their own sketch."""
-    run = next((run for run in run_dirs if run.name == NETWORK_RUN), run_dirs[0])
+    run = network_run(run_dirs)
     return "\n".join([
         "quickstart: next, open the app on these runs, then colour your own sketch:",
         f"  sketchcolor serve {config.out / 'runs'}",

@@ -149,24 +149,34 @@ def labelled_sketch(benchmark: Benchmark, index: int) -> np.ndarray:
     return np.asarray(image)
 
 
+HEADER = 16  # pixels of column titles above the tiles
+
+
+def save_tile_grid(path: Path, titles: list[str], rows: list[list[np.ndarray]]) -> None:
+    """Equal-sized uint8 tiles as a PNG, a row of `rows` per sketch under one line of column
+    titles; written under a temporary name and renamed."""
+    height, width = rows[0][0].shape[:2]
+    canvas = Image.new("RGB", (width * len(titles), HEADER + height * len(rows)), "white")
+    draw = ImageDraw.Draw(canvas)
+    for column, title in enumerate(titles):
+        draw.text((column * width + 4, 2), title, fill=(0, 0, 0))
+    for index, tiles in enumerate(rows):
+        for column, tile in enumerate(tiles):
+            canvas.paste(Image.fromarray(tile), (column * width, HEADER + index * height))
+    with atomic_output(path) as temporary:
+        canvas.save(temporary, format="PNG")
+
+
 def write_examples(benchmark: Benchmark, path: Path) -> None:
     """Rows of examples: labelled sketch | truth | paint bucket | each run (and flattened)."""
     names = names_in_order(benchmark)
     shown = len(next(iter(benchmark.examples.values())))
-    height, width = benchmark.split.sketch_u8.shape[1:3]
-    header = 16
-    columns = ["sketch + labels", "truth", *names]
-    canvas = Image.new("RGB", (width * len(columns), header + height * shown), "white")
-    draw = ImageDraw.Draw(canvas)
-    for column, title in enumerate(columns):
-        draw.text((column * width + 4, 2), title[: width // 6], fill=(0, 0, 0))
-    for index in range(shown):
-        tiles = [labelled_sketch(benchmark, index), benchmark.split.truth_u8[index]]
-        tiles += [benchmark.examples[name][index] for name in names]
-        for column, tile in enumerate(tiles):
-            canvas.paste(Image.fromarray(tile), (column * width, header + index * height))
-    with atomic_output(path) as temporary:
-        canvas.save(temporary, format="PNG")
+    width = benchmark.split.sketch_u8.shape[2]
+    titles = [title[: width // 6] for title in ["sketch + labels", "truth", *names]]
+    rows = [[labelled_sketch(benchmark, index), benchmark.split.truth_u8[index],
+             *(benchmark.examples[name][index] for name in names)]
+            for index in range(shown)]  # fmt: skip
+    save_tile_grid(path, titles, rows)
 
 
 FRONT_COLUMNS = ("sketch + labels", "network", "flat colours", "paint bucket", "truth")
@@ -179,22 +189,12 @@ def write_front_picture(benchmark: Benchmark, run: str, path: Path) -> None:
     flat = f"{run}{FLATTEN_SUFFIX}"
     if run not in benchmark.examples or flat not in benchmark.examples:
         raise SketchcolorError(f"{run}: no examples (and flattened ones) in this benchmark")
-    shown = len(benchmark.examples[run])
-    height, width = benchmark.split.sketch_u8.shape[1:3]
-    header = 16
-    canvas = Image.new("RGB", (width * len(FRONT_COLUMNS), header + height * shown), "white")
-    draw = ImageDraw.Draw(canvas)
-    for column, title in enumerate(FRONT_COLUMNS):
-        draw.text((column * width + 4, 2), f"{title} ({benchmark.example_count})"
-                  if column == 0 else title, fill=(0, 0, 0))  # fmt: skip
-    for index in range(shown):
-        tiles = [labelled_sketch(benchmark, index), benchmark.examples[run][index],
-                 benchmark.examples[flat][index], benchmark.examples[BUCKET][index],
-                 benchmark.split.truth_u8[index]]  # fmt: skip
-        for column, tile in enumerate(tiles):
-            canvas.paste(Image.fromarray(tile), (column * width, header + index * height))
-    with atomic_output(path) as temporary:
-        canvas.save(temporary, format="PNG")
+    titles = [f"{FRONT_COLUMNS[0]} ({benchmark.example_count})", *FRONT_COLUMNS[1:]]
+    rows = [[labelled_sketch(benchmark, index), benchmark.examples[run][index],
+             benchmark.examples[flat][index], benchmark.examples[BUCKET][index],
+             benchmark.split.truth_u8[index]]
+            for index in range(len(benchmark.examples[run]))]  # fmt: skip
+    save_tile_grid(path, titles, rows)
 
 
 def card_section(benchmark: Benchmark, run: str) -> str:
