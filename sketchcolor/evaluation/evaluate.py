@@ -73,18 +73,16 @@ def keep_mask(keys: list[str], max_images: int | None) -> list[bool]:
 
 
 def kept_samples(batch: dict, max_images: int | None) -> dict | None:
-    """The batch's sketch, color, palette and keys of the samples `keep_mask` keeps; None
-    when it keeps none."""
+    """The batch's sketch, color, palette, region maps (when the shards carry them) and keys
+    of the samples `keep_mask` keeps; None when it keeps none."""
     keep = keep_mask(batch["key"], max_images)
     if not any(keep):
         return None
     index = torch.tensor(keep, device=batch["sketch"].device).nonzero().flatten()
-    return {
-        "sketch": batch["sketch"][index],
-        "color": batch["color"][index],
-        "palette": batch["palette"][index],
-        "key": [key for key, kept in zip(batch["key"], keep, strict=True) if kept],
-    }
+    kept = {name: batch[name][index] for name in ("sketch", "color", "palette", "regions")
+            if name in batch}  # fmt: skip
+    kept["key"] = [key for key, chosen in zip(batch["key"], keep, strict=True) if chosen]
+    return kept
 
 
 # ----------------------------------------------------------------------------- one run

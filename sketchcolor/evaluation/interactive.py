@@ -29,7 +29,13 @@ import torch
 from scipy import ndimage
 from tqdm import tqdm
 
-from sketchcolor.data.controls.conditioning import Hints, paint_dots, uses_hints, uses_palette
+from sketchcolor.data.controls.conditioning import (
+    Hints,
+    pad_centres,
+    paint_dots,
+    uses_hints,
+    uses_palette,
+)
 from sketchcolor.data.controls.strokes import (
     DRAW_COLUMNS,
     paint_strokes,
@@ -68,6 +74,8 @@ class Split:
     sketch_u8: np.ndarray = field(init=False)
     truth_u8: np.ndarray = field(init=False)
     coloured: np.ndarray = field(init=False)
+    stored_regions: torch.Tensor | None = None
+    """(N, H, W) the shards' region maps, when they carry them (else each sketch is segmented)."""
     regions: list[np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -75,7 +83,10 @@ class Split:
         self.truth_u8 = to_uint8(self.color)
         lines = np.stack([line_mask(sketch) for sketch in self.sketch_u8])
         self.coloured = (self.truth_u8.min(axis=3) < WHITE_GROUND) & ~lines
-        self.regions = [segment_regions(mask) for mask in lines]
+        if self.stored_regions is not None:
+            self.regions = list(self.stored_regions.numpy().astype(np.int32))
+        else:
+            self.regions = [segment_regions(mask) for mask in lines]
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -91,18 +102,23 @@ def load_split(shard_dir: Path, split: str, image_size: int, max_images: int | N
     loader = create_loader(shard_dir, split=split, image_size=image_size, batch_size=16,
                            device=torch.device("cpu"), backend=resolve_backend(backend),
                            training=False)  # fmt: skip
-    keys, parts = [], {"sketch": [], "color": [], "palette": []}
+    keys, parts = [], {"sketch": [], "color": [], "palette": [], "stored_regions": []}
+    # The shards' maps spare segmenting every sketch again, where they are at this size: a
+    # map resized with the sketch is not the segmentation of the resized sketch.
+    stored = loader.shards.regions and loader.shards.half_size == image_size
     for batch in loader.epoch(0):
         batch = kept_samples(batch, max_images)
         if batch is None:
             continue
         keys += batch["key"]
+        batch["stored_regions"] = batch.get("regions") if stored else None
         for name, values in parts.items():
-            values.append(batch[name].cpu())
+            if batch[name] is not None:
+                values.append(batch[name].cpu())
     if not keys:
         raise SketchcolorError(f"{shard_dir}: split {split!r} gave no images to evaluate")
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    tensors = {name: torch.cat(values)[order] for name, values in parts.items()}
+    tensors = {name: torch.cat(values)[order] for name, values in parts.items() if values}
     return Split([keys[i] for i in order], **tensors)
 
 
@@ -180,7 +196,7 @@ class PersonLabels:
         color = split.color[start:stop]
         chosen = [torch.from_numpy(c[:count]).long() for c in self.centres[start:stop]]
         if self.strokes is None:
-            return paint_dots(color, chosen, size)
+            return paint_dots(color, pad_centres(chosen, color.device), size)
         owner = image_of(chosen)
         vertices = torch.from_numpy(np.concatenate([v[:count] for v in self.strokes[start:stop]]))
         starts = torch.cat(chosen).reshape(-1, 2)

@@ -182,6 +182,13 @@ def test_old_shards_give_the_notice_and_add_regions_upgrades_them(shard_dir, tmp
     assert "nothing to do" in upgrade.add_regions(old, progress=False)
 
 
+def stored_keys(bucket: str) -> set[str]:
+    from sketchcolor.data.storage.s3 import s3_client
+
+    listing = s3_client().list_objects_v2(Bucket=bucket)
+    return {item["Key"] for item in listing.get("Contents", [])}
+
+
 def test_add_regions_upgrades_s3_shards(shard_dir, tmp_path, monkeypatch):
     pytest.importorskip("boto3")
     pytest.importorskip("moto.server")
@@ -199,7 +206,11 @@ def test_add_regions_upgrades_s3_shards(shard_dir, tmp_path, monkeypatch):
 
         make_bucket("old")
         upload_folder(strip_regions(shard_dir, tmp_path / "old"), "s3://old/synth", progress=False)
+        before = stored_keys("old")
         assert "region maps added" in add_regions("s3://old/synth", progress=False)
+        after = stored_keys("old")
+        assert not before - {"synth/manifest.json"} & after  # the replaced objects are gone
+        assert len(after) == len(before) and all("-regions." in k for k in after - before)
         upgraded = remote_manifest("s3://old/synth")
         fresh = json.loads((shard_dir / "manifest.json").read_text())
         assert upgraded["regions"] == fresh["regions"]

@@ -232,3 +232,32 @@ def test_serve_flattens_when_asked(spread_run, tmp_path):
     plain = to_uint8(colorize_request(*request))[0]
     assert (flat[20:230, 150:230] == BLUE).all()
     assert not (plain[20:230, 150:230] == BLUE).all()
+
+
+def test_the_benchmark_reads_the_stored_maps_and_scores_as_when_it_segments(
+    spread_run, synth_root, shard_dir, tmp_path, monkeypatch
+):
+    from sketchcolor.data.shards.write import ShardConfig, prepare_shards
+    from sketchcolor.evaluation import interactive
+    from tests.support.old_shards import strip_regions
+
+    common = dict(hint_counts=(0, 4), max_images=6, backend="torch", flatten=True)
+    segmented = []
+    original = interactive.segment_regions
+    monkeypatch.setattr(interactive, "segment_regions",
+                        lambda *a, **k: segmented.append(1) or original(*a, **k))  # fmt: skip
+    interactive.interactive_benchmark([spread_run], shard_dir, **common)
+    assert len(segmented) == 6  # maps stored at 64 px are not the run's 256 px segmentation
+    at_run_size = tmp_path / "s256"
+    prepare_shards(synth_root, at_run_size, ShardConfig(size=256, seed=0), progress=False)
+    segmented.clear()
+    stored = interactive.interactive_benchmark([spread_run], at_run_size, **common).rows
+    assert segmented == []  # every val map came from the shards
+    old = strip_regions(at_run_size, tmp_path / "old")
+    fresh = interactive.interactive_benchmark([spread_run], old, **common).rows
+    assert len(segmented) == 6
+    assert [r["name"] for r in stored] == [r["name"] for r in fresh]
+    flat = next(r for r in stored if r["name"].endswith("flatten") and r["labels"] == 4)
+    assert flat["accuracy"] > 0.5  # the regions decide this row: the comparison can fail
+    for ours, theirs in zip(stored, fresh, strict=True):
+        assert ours["accuracy"] == pytest.approx(theirs["accuracy"], abs=1e-9), ours["name"]

@@ -34,6 +34,7 @@ from sketchcolor.data.controls.strokes import (
     DRAW_COLUMNS,
     paint_strokes,
     stroke_draws,
+    stroke_window,
     walk_strokes,
 )
 from sketchcolor.errors import SketchcolorError
@@ -176,15 +177,20 @@ def sample_hints(
     """
     batch, _, height, width = color.shape
     grid = hint_config.grid
+    most = min(hint_config.max_labels, grid * grid)
     if counts is None:
         counts = sample_label_counts(batch, hint_config, generator, generator.device)
+    elif hint_config.placement == "dots":
+        most = int(counts.max()) if len(counts) else 0  # the caller's counts, not training's
     if hint_config.placement == "dots":
         if sketch is None:
             raise SketchcolorError("dot hint labels need the sketch (to keep them off its lines)")
+        allowed = off_line_centres(sketch, hint_config.label_size)
+        centres = draw_dot_centres(allowed, counts, generator, most)
         if hint_config.shape != "dots":
-            return sample_stroke_hints(color, sketch, counts, hint_config.label_size, generator,
-                                       hint_config.shape, regions=regions)  # fmt: skip
-        return sample_dot_hints(color, sketch, counts, hint_config.label_size, generator)
+            return sample_stroke_hints(color, sketch, allowed, centres, hint_config.label_size,
+                                       generator, hint_config.shape, regions=regions)  # fmt: skip
+        return paint_dots(color, centres, hint_config.label_size)
     counts = counts.to(generator.device).clamp(0, grid * grid)
     selected = select_nodes(counts, grid * grid, generator).to(color.device)
     selected = selected.view(batch, grid, grid)
@@ -209,92 +215,117 @@ def off_line_centres(sketch: torch.Tensor, dot_size: int) -> torch.Tensor:
     return box < 0.5
 
 
+class Centres(NamedTuple):
+    """Up to K label centres per sample, padded to K so a batch has one static shape."""
+
+    points: torch.Tensor
+    """(B, K, 2) long (y, x) pixel indices, in placement order."""
+
+    valid: torch.Tensor
+    """(B, K) bool: which entries are labels (the rest are padding)."""
+
+    def flat(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B*K, 2) points, (B*K,) owning sample, (B*K,) valid."""
+        batch, most, _ = self.points.shape
+        owner = torch.arange(batch, device=self.points.device).repeat_interleave(most)
+        return self.points.reshape(-1, 2), owner, self.valid.reshape(-1)
+
+
+def pad_centres(centres: list[torch.Tensor], device=None) -> Centres:
+    """Per-sample (n, 2) centres of different lengths -> Centres (for labels made on the host)."""
+    most = max((len(c) for c in centres), default=0)
+    points = torch.zeros(len(centres), most, 2, dtype=torch.long)
+    valid = torch.zeros(len(centres), most, dtype=torch.bool)
+    for index, chosen in enumerate(centres):
+        points[index, : len(chosen)] = chosen.reshape(-1, 2)
+        valid[index, : len(chosen)] = True
+    return Centres(points.to(device), valid.to(device))
+
+
 def draw_dot_centres(
-    allowed: torch.Tensor, counts: torch.Tensor, generator: torch.Generator
-) -> list[torch.Tensor]:
-    """Per sample, `count` distinct random (y, x) centres among its allowed pixels: (n, 2)."""
+    allowed: torch.Tensor, counts: torch.Tensor, generator: torch.Generator, most: int
+) -> Centres:
+    """Per sample, `count` distinct random (y, x) centres among its allowed pixels (fewer
+    where fewer are allowed), padded to `most`: one batched top-k, nothing read back."""
     batch, height, width = allowed.shape
     scores = torch.rand(batch, height * width, generator=generator, device=generator.device)
     scores = scores.to(allowed.device).masked_fill(~allowed.view(batch, -1), -1.0)
-    centres = []
-    for index in range(batch):
-        count = int(min(int(counts[index]), int(allowed[index].sum())))
-        flat = scores[index].topk(count).indices if count else scores.new_zeros(0).long()
-        centres.append(torch.stack([flat // width, flat % width], dim=1))
-    return centres
+    top = scores.topk(min(most, height * width), dim=1)  # (B, K), best first
+    rank = torch.arange(top.indices.shape[1], device=allowed.device)
+    valid = (top.values >= 0) & (rank[None] < counts.to(allowed.device)[:, None])
+    points = torch.stack([top.indices // width, top.indices % width], dim=-1)
+    return Centres(points, valid)
 
 
-def paint_dots(color: torch.Tensor, centres: list[torch.Tensor], dot_size: int) -> Hints:
-    """Square dots of `dot_size` px at the centres, each in the truth's colour at its centre."""
+def paint_dots(color: torch.Tensor, centres: Centres, dot_size: int) -> Hints:
+    """Square dots of `dot_size` px at the centres, each in the truth's colour at its centre;
+    where dots overlap, the later one wins.
+
+    Batched with no readback: every dot's square of pixels gets its order number, one
+    scatter keeps each pixel's largest (its last dot), and one gather colours the image.
+    """
     batch, _, height, width = color.shape
-    rgb = torch.ones_like(color)
-    mask = color.new_zeros(batch, 1, height, width)
-    low, high = dot_size // 2, dot_size - dot_size // 2
-    for index, points in enumerate(centres):
-        for y, x in points.tolist():
-            top, left = max(y - low, 0), max(x - low, 0)
-            bottom, right = min(y + high, height), min(x + high, width)
-            rgb[index, :, top:bottom, left:right] = color[index, :, y, x][:, None, None]
-            mask[index, :, top:bottom, left:right] = 1.0
-    return Hints(rgb=rgb, mask=mask)
-
-
-def sample_dot_hints(
-    color: torch.Tensor,
-    sketch: torch.Tensor,
-    counts: torch.Tensor,
-    dot_size: int,
-    generator: torch.Generator,
-) -> Hints:
-    """Labels as a person places them: dots inside regions, off the lines, in the colour of
-    the truth under each dot's centre (not a square's mean, which mixes regions)."""
-    allowed = off_line_centres(sketch, dot_size)
-    return paint_dots(color, draw_dot_centres(allowed, counts, generator), dot_size)
+    points, most = centres.points, centres.points.shape[1]
+    offsets = torch.arange(dot_size, device=color.device) - dot_size // 2
+    rows = points[..., 0, None, None] + offsets[:, None]  # (B, K, S, 1)
+    columns = points[..., 1, None, None] + offsets[None, :]  # (B, K, 1, S)
+    inside = (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
+    flat = rows.clamp(0, height - 1) * width + columns.clamp(0, width - 1)  # (B, K, S, S)
+    order = torch.arange(1, most + 1, device=color.device)[None, :, None, None]
+    value = order * (inside & centres.valid[..., None, None])
+    winner = torch.zeros(batch, height * width, dtype=torch.long, device=color.device)
+    winner.scatter_reduce_(1, flat.reshape(batch, -1), value.reshape(batch, -1), reduce="amax")
+    images = torch.arange(batch, device=color.device)[:, None]
+    dot_colors = color[images, :, points[..., 0], points[..., 1]].transpose(1, 2)  # (B, 3, K)
+    dot_colors = torch.cat([dot_colors.new_ones(batch, 3, 1), dot_colors], dim=2)
+    rgb = dot_colors.gather(2, winner[:, None].expand(batch, 3, -1))  # white where no dot
+    mask = (winner > 0).view(batch, 1, height, width).to(color.dtype)
+    return Hints(rgb=rgb.view(batch, 3, height, width), mask=mask)
 
 
 def sample_stroke_hints(
     color: torch.Tensor,
     sketch: torch.Tensor,
-    counts: torch.Tensor,
+    allowed: torch.Tensor,
+    centres: Centres,
     width: int,
     generator: torch.Generator,
     shape: str = "strokes",
     regions: torch.Tensor | None = None,
 ) -> Hints:
     """Labels as short brush strokes (HintConfig.shape "strokes", or "both": each label a dot
-    or a stroke on a coin flip): each starts where a dot would, walks 1-3 random segments that
-    stay off the lines and where the truth keeps its start's colour (data/controls/strokes.py), and is
-    painted `width` px wide in the truth's colour at its start, clipped to those pixels.
+    or a stroke on a coin flip): each starts at its centre (placed as a dot would be), walks
+    1-3 random segments that stay off the lines and where the truth keeps its start's colour
+    (data/controls/strokes.py), and is painted `width` px wide in the truth's colour at its
+    start, clipped to those pixels.
 
     The start's colour, not the region's median: it is what a dot takes, so the two shapes
     differ in shape alone, it costs one gather where a median needs a sort per stroke, and
     the walk and the clip keep every painted pixel within the tolerance of it anyway.
     regions: (B, H, W) ids; the walk and the clip then also keep each stroke in its start's
-    region.
+    region. allowed: (B, H, W) where a brush of `width` may be centred (`off_line_centres`).
+    Padding entries and dots are carried as invalid strokes rather than filtered
+    out, so the shapes stay static and nothing is read back.
     """
     batch, _, height, image_width = color.shape
-    allowed = off_line_centres(sketch, width)
-    centres = draw_dot_centres(allowed, counts, generator)
-    owner = torch.cat([torch.full((len(c),), i, dtype=torch.long, device=color.device)
-                       for i, c in enumerate(centres)])  # fmt: skip
-    starts = torch.cat(centres)  # (N, 2)
+    starts, owner, valid = centres.flat()
     uniform = torch.rand(len(starts), DRAW_COLUMNS + 1, generator=generator,
                          device=generator.device).to(color.device)  # fmt: skip
-    stroke = uniform[:, -1] < 0.5 if shape == "both" else torch.ones_like(owner, dtype=torch.bool)
-    draws = stroke_draws(uniform[stroke, :-1], width)
-    vertices = walk_strokes(starts[stroke], owner[stroke], draws, allowed, color, regions=regions)
-    colors = color[owner[stroke], :, starts[stroke, 0], starts[stroke, 1]]  # (n, 3)
+    stroke = uniform[:, -1] < 0.5 if shape == "both" else torch.ones_like(valid)
+    draws = stroke_draws(uniform[:, :-1], width)
+    vertices = walk_strokes(starts, owner, draws, allowed, color, regions=regions)
+    colors = color[owner, :, starts[:, 0], starts[:, 1]]  # (N, 3)
     widths = torch.full((len(colors),), float(width), device=color.device)
     free = sketch.mean(dim=1) >= LINE_LEVEL  # (B, H, W) off the lines
-    stroke_regions = None
-    if regions is not None:
-        stroke_regions = regions[owner[stroke], starts[stroke, 0], starts[stroke, 1]]
-    rgb, mask = paint_strokes(vertices, owner[stroke], colors.to(color.dtype), widths,
+    stroke_regions = None if regions is None else regions[owner, starts[:, 0], starts[:, 1]]
+    rgb, mask = paint_strokes(vertices, owner, colors.to(color.dtype), widths,
                               (batch, height, image_width), truth=color, keep=free,
-                              regions=regions, stroke_regions=stroke_regions)  # fmt: skip
+                              regions=regions, stroke_regions=stroke_regions,
+                              valid=valid & stroke, window=stroke_window(width))  # fmt: skip
     if shape != "both":
         return Hints(rgb=rgb, mask=mask)
-    dots = paint_dots(color, [c[~stroke[owner == i]] for i, c in enumerate(centres)], width)
+    dot_valid = centres.valid & ~stroke.view(centres.valid.shape)
+    dots = paint_dots(color, centres._replace(valid=dot_valid), width)
     return Hints(rgb=torch.where(mask > 0, rgb, dots.rgb), mask=torch.maximum(mask, dots.mask))
 
 

@@ -113,8 +113,15 @@ def walk_strokes(
     return torch.stack(vertices, dim=1)
 
 
+def stroke_window(width: float) -> int:
+    """Side of a square window that holds any simulated segment's brush of `width` px (its
+    longest length plus the brush on both ends, plus rounding)."""
+    return math.ceil(SEGMENT_LENGTHS[1] * width + width) + 3
+
+
 def segments_of(vertices: torch.Tensor, owner: torch.Tensor, widths: torch.Tensor):
-    """Polylines (N, V, 2) -> segment ends a, b (M, 2), their stroke, image and width (M,).
+    """Polylines (N, V, 2) -> segment ends a, b (M, 2), their stroke, image and width (M,),
+    and kept (M,) bool.
 
     Even widths are centred half a pixel up and left (see the module docstring); a segment of
     zero length is kept only as a stroke's first (a one-point stroke is a round dot).
@@ -127,8 +134,7 @@ def segments_of(vertices: torch.Tensor, owner: torch.Tensor, widths: torch.Tenso
     first = (torch.arange(per, device=vertices.device) == 0)[None].expand(count, per).reshape(-1)
     a, b = starts.reshape(-1, 2), ends.reshape(-1, 2)
     kept = first | (a != b).any(dim=1)
-    label = label[kept]
-    return a[kept], b[kept], label, owner[label], widths[label]
+    return a, b, label, owner[label], widths[label], kept
 
 
 def paint_strokes(
@@ -143,6 +149,8 @@ def paint_strokes(
     tolerance: float = COLOR_TOLERANCE,
     regions: torch.Tensor | None = None,
     stroke_regions: torch.Tensor | None = None,
+    valid: torch.Tensor | None = None,
+    window: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Paint N strokes into (B, 3, H, W) rgb (white elsewhere) and (B, 1, H, W) mask.
 
@@ -151,29 +159,26 @@ def paint_strokes(
     as later dots do. truth and keep (simulated strokes): the painted pixels are then cut to
     where `keep` (B, H, W) holds and the truth is within `tolerance` of the stroke's colour.
     regions (B, H, W) ids and stroke_regions (N,): each stroke is cut to its own region.
+    valid: (N,) bool, the strokes to paint (others are padding).
 
     Each segment is painted in a window around it (distance of every window pixel to the
-    segment, then one scatter), so the work is about the strokes' area, not the image's;
-    segments are sorted by window size and chunked, so a long one does not size them all.
+    segment, then one scatter), so the work is about the strokes' area, not the image's.
+    On the host, windows are sized to each segment (`_winners_in_sized_windows`). Off the
+    host, given `window` (a side that holds every segment, `stroke_window`: training's
+    simulated strokes know it), all windows have that static size and nothing is read back
+    (`_winners_in_fixed_windows`).
     """
     batch, height, width = size
     if not len(vertices):  # no strokes at all (e.g. samples drawn with no labels)
         return colors.new_ones(batch, 3, height, width), colors.new_zeros(batch, 1, height, width)
-    winner = torch.zeros(batch * height * width, dtype=torch.long, device=vertices.device)
-    a, b, label, image, diameter = segments_of(vertices, owner, widths)
-    radius = diameter / 2  # (M,)
-    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()  # (M, 2) window origin
-    extent = (torch.maximum(a, b) + radius[:, None]).ceil().long() - corner + 1  # (M, 2)
-    # Windows rounded up to multiples of WINDOW_STEP and grouped by that size, so each
-    # group is one batched computation with little padding.
-    steps = (extent + WINDOW_STEP - 1) // WINDOW_STEP  # (M, 2)
-    order = (steps[:, 0] * (height + width) + steps[:, 1]).argsort()
-    for part, window in _chunks((steps[order] * WINDOW_STEP).tolist()):
-        part = order[part]
-        flat, ids = _segment_pixels(a[part], b[part], radius[part], corner[part], window,
-                                    (height, width))  # fmt: skip
-        winner.scatter_reduce_(0, image[part][ids] * (height * width) + flat,
-                               label[part][ids] + 1, reduce="amax")  # fmt: skip
+    a, b, label, image, diameter, kept = segments_of(vertices, owner, widths)
+    if valid is not None:
+        kept &= valid[label]
+    segments = (a, b, diameter / 2, label, image)
+    if window is None or vertices.device.type == "cpu":
+        winner = _winners_in_sized_windows(segments, kept, size)
+    else:
+        winner = _winners_in_fixed_windows(segments, kept, size, window)
     winner = winner.view(batch, height, width)
     painted = colors[(winner - 1).clamp(min=0)]  # (B, H, W, 3)
     inside = winner > 0
@@ -186,6 +191,49 @@ def paint_strokes(
     mask = inside[:, None].to(colors.dtype)
     rgb = torch.where(mask > 0, painted.permute(0, 3, 1, 2), 1.0)
     return rgb, mask
+
+
+def _winners_in_sized_windows(segments, kept, size) -> torch.Tensor:
+    """(B*H*W,) 1 + the last stroke covering each pixel (0: none), from windows sized to each
+    segment, sorted by size and chunked so a long one does not size them all (reads the
+    sizes back: for the host, and for user strokes of any length)."""
+    a, b, radius, label, image = (part[kept] for part in segments)
+    batch, height, width = size
+    winner = torch.zeros(batch * height * width, dtype=torch.long, device=a.device)
+    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()  # (M, 2) window origin
+    extent = (torch.maximum(a, b) + radius[:, None]).ceil().long() - corner + 1  # (M, 2)
+    # Windows rounded up to multiples of WINDOW_STEP and grouped by that size, so each
+    # group is one batched computation with little padding.
+    steps = (extent + WINDOW_STEP - 1) // WINDOW_STEP  # (M, 2)
+    order = (steps[:, 0] * (height + width) + steps[:, 1]).argsort()
+    for part, window in _chunks((steps[order] * WINDOW_STEP).tolist()):
+        part = order[part]
+        near, rows, columns = _window_near(a[part], b[part], radius[part], corner[part],
+                                           window, (height, width))  # fmt: skip
+        ids, y, x = near.nonzero(as_tuple=True)
+        flat = rows[ids, y, 0] * width + columns[ids, 0, x]
+        winner.scatter_reduce_(0, image[part][ids] * (height * width) + flat,
+                               label[part][ids] + 1, reduce="amax")  # fmt: skip
+    return winner
+
+
+def _winners_in_fixed_windows(segments, kept, size, window: int) -> torch.Tensor:
+    """`_winners_in_sized_windows` with every window `window` px square and a fixed number
+    of segments per chunk: static shapes, nothing read back (for an accelerator)."""
+    a, b, radius, label, image = segments
+    batch, height, width = size
+    winner = torch.zeros(batch * height * width, dtype=torch.long, device=a.device)
+    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()
+    chunk = max(1, WINDOW_PIXELS // (window * window))
+    for start in range(0, len(a), chunk):
+        part = slice(start, start + chunk)
+        near, rows, columns = _window_near(a[part], b[part], radius[part], corner[part],
+                                           (window, window), (height, width))  # fmt: skip
+        flat = (rows.clamp(0, height - 1) * width + columns.clamp(0, width - 1)).expand_as(near)
+        value = (label[part] + 1)[:, None, None] * (near & kept[part, None, None])
+        index = image[part][:, None, None] * (height * width) + flat
+        winner.scatter_reduce_(0, index.reshape(-1), value.reshape(-1), reduce="amax")
+    return winner
 
 
 def _chunks(windows: list[list[int]]):
@@ -201,9 +249,10 @@ def _chunks(windows: list[list[int]]):
         first = last
 
 
-def _segment_pixels(a, b, radius, corner, extent: tuple[int, int], size: tuple[int, int]):
-    """Pixels within `radius` of segments a-b, in windows of `extent` (rows, columns) from
-    `corner`: -> (P,) flat pixel index y * W + x and (P,) the segment each belongs to."""
+def _window_near(a, b, radius, corner, extent: tuple[int, int], size: tuple[int, int]):
+    """Which pixels of windows of `extent` (rows, columns) from `corner` lie within `radius`
+    of segments a-b and inside the image: -> near (m, E, E) bool, and the windows' rows
+    (m, E, 1) and columns (m, 1, E)."""
     height, width = size
     rows = corner[:, 0, None, None] + torch.arange(extent[0], device=a.device)[None, :, None]
     columns = corner[:, 1, None, None] + torch.arange(extent[1], device=a.device)[None, None, :]
@@ -215,5 +264,4 @@ def _segment_pixels(a, b, radius, corner, extent: tuple[int, int], size: tuple[i
     off_x = dx - t * direction[:, 1]
     near = off_y.square_() + off_x.square_() < radius.square()[:, None, None]
     near &= (rows >= 0) & (rows < height) & (columns >= 0) & (columns < width)
-    ids, y, x = near.nonzero(as_tuple=True)
-    return (corner[ids, 0] + y) * width + corner[ids, 1] + x, ids
+    return near, rows, columns

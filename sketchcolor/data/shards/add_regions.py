@@ -8,7 +8,7 @@ manifest replaces the old one in one rename; the old tars are removed after. A r
 is resumed by running it again: each finished tar is recorded in SHARDS/.add-regions/ and not
 redone. s3://BUCKET/PREFIX shards are staged through the shard cache (each tar verified as it
 arrives), upgraded in a local folder, and uploaded as a fresh write is (tars and .idx first,
-the manifest last); the old objects are left in place, no longer listed.
+the manifest last); the old objects are deleted after.
 
 Usage: print(add_regions("shards"))
 """
@@ -65,6 +65,7 @@ def add_regions(location: str | Path, *, progress: bool = True) -> str:
 
 def _add_remote(url: str, *, progress: bool) -> str:
     from sketchcolor.data.storage.s3 import (
+        delete_objects,
         local_folder,
         remote_shards,
         shard_cache_root,
@@ -87,6 +88,9 @@ def _add_remote(url: str, *, progress: bool) -> str:
             remote.release(entry["tar"])
     write_text_atomically(work / MANIFEST_FILE, json.dumps(upgraded, indent=2) + "\n")
     upload_folder(work, url, progress=progress)
+    delete_objects(
+        url, [entry[kind] for entry in manifest_shards(manifest) for kind in ("tar", "idx")]
+    )
     shutil.rmtree(work, ignore_errors=True)
     return f"{url}: region maps added to {_summary(upgraded)}"
 

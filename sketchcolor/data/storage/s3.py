@@ -614,6 +614,28 @@ def upload_folder(local: Path, url: str, *, progress: bool = True) -> int:
     return put + 1
 
 
+def delete_objects(url: str, names: list[str]) -> None:
+    """Delete the objects `names` (relative to the prefix `url`) that a newer manifest no
+    longer lists; a failure is a one-line error (the new manifest is already in place)."""
+    bucket, prefix = split_url(url)
+    client = s3_client()
+    keys = [{"Key": object_key(prefix, name)} for name in names]
+    for start in range(0, len(keys), 1000):  # S3 deletes at most 1000 keys per request
+        try:
+            answer = client.delete_objects(
+                Bucket=bucket, Delete={"Objects": keys[start : start + 1000]}
+            )
+        except _transfer_errors() as error:
+            answer = {"Errors": [{"Key": prefix, "Message": describe_error(error)}]}
+        if answer.get("Errors"):
+            first = answer["Errors"][0]
+            reason = first.get("Message") or first.get("Code")
+            raise SketchcolorError(
+                f"s3://{bucket}/{first['Key']}: cannot delete ({reason}); the objects the "
+                "new manifest replaced are left in place, no longer listed"
+            )
+
+
 def _already_uploaded(client, bucket: str, key: str, path: Path, sha256: str) -> bool:
     from botocore.exceptions import ClientError
 
