@@ -51,12 +51,13 @@ def shard_costs(pairs: Path, out: Path) -> dict:
     }  # fmt: skip
 
 
-def train_seconds(shards: Path, root: Path, recipe: str, steps: int) -> float:
+def train_seconds(shards: Path, root: Path, recipe: str, steps: int, size: int | None) -> float:
     from sketchcolor.train import train
     from sketchcolor.training.presets import small_run_config
 
+    sized = {} if size is None else {"image_size": size}
     config = small_run_config(shards, root / f"{recipe}-{steps}", max_steps=steps,
-                              color_control="hints", **RECIPES[recipe])  # fmt: skip
+                              color_control="hints", **RECIPES[recipe], **sized)  # fmt: skip
     started = time.perf_counter()
     train(config)
     return time.perf_counter() - started
@@ -66,6 +67,7 @@ def main() -> None:
     parser = base_parser(__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=Path, required=True)
     parser.add_argument("--steps", type=int, nargs=2, default=(5, 25))
+    parser.add_argument("--size", type=int, help="training size (default: the recipe's 256)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-regions-"))
     load_before = os.getloadavg()
@@ -73,11 +75,13 @@ def main() -> None:
     short, long = args.steps
     rates = {}
     for recipe in RECIPES:
-        times = [train_seconds(root / "shards", root, recipe, steps) for steps in (short, long)]
+        times = [train_seconds(root / "shards", root, recipe, steps, args.size)
+                 for steps in (short, long)]  # fmt: skip
         rates[recipe] = (long - short) * 8 / (times[1] - times[0])  # small-run batches of 8
     result = {
         "load_average_before": load_before, "load_average_after": os.getloadavg(),
-        "shards": shards, "steps": [short, long], "images_per_second": rates,
+        "shards": shards, "steps": [short, long], "size": args.size or 256,
+        "images_per_second": rates,
         "best_over_plain": rates["best"] / rates["plain"],
         "recipes": json.loads(json.dumps(RECIPES)),
     }  # fmt: skip

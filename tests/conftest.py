@@ -16,6 +16,31 @@ import pytest
 from tests.support.processes import free_port
 from tests.support.sizes import SERVED_MAX_PIXELS, SHARD_SIZE
 
+EXIT_GRACE_SECONDS = 120
+"""How long the interpreter may take to exit after the last test before CI gives up on it."""
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Name what a test left running that the interpreter's exit waits for: non-daemon
+    threads (joined at exit, thread-pool workers among them) and child processes."""
+    import multiprocessing
+    import threading
+
+    threads = [t.name for t in threading.enumerate()
+               if t is not threading.main_thread() and not t.daemon and t.is_alive()]  # fmt: skip
+    children = [p.name for p in multiprocessing.active_children()]
+    if threads or children:
+        print(f"\nleft running after the tests: threads {threads}, processes {children}")
+
+
+def pytest_unconfigure(config):
+    """A hang at exit (a joined thread or child that never ends) cannot stall CI: past
+    EXIT_GRACE_SECONDS every thread's stack is printed, saying what held it, and the
+    process exits with an error."""
+    import faulthandler
+
+    faulthandler.dump_traceback_later(EXIT_GRACE_SECONDS, exit=True)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def verified_cache_in_tmp(tmp_path_factory):
