@@ -141,3 +141,27 @@ def test_the_spread_of_batched_labels_reads_nothing_back_either():
     regions = torch.empty(2, 64, 64, dtype=torch.int32, device=meta)
     hints = sample_hints(color, config, torch.Generator(), sketch=sketch, regions=regions)
     assert spread_over_regions(sketch, hints, regions).mask.shape == (2, 1, 64, 64)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_the_training_hint_path_does_not_synchronise_a_gpu():
+    device = torch.device("cuda")
+    generator = torch.Generator(device).manual_seed(0)
+    batch = {
+        "color": torch.rand(4, 3, 256, 256, device=device, generator=generator) * 2 - 1,
+        "sketch": torch.ones(4, 3, 256, 256, device=device),
+        "regions": torch.randint(1, 9, (4, 256, 256), device=device, dtype=torch.int32),
+        "palette": torch.rand(4, 9, 3, device=device) * 2 - 1,
+    }
+    batch["sketch"][:, :, :, 100:102] = -1.0
+    config = HintConfig.for_size(256, placement="dots", shape="strokes", spread="regions",
+                                 max_labels=128, label_size=16, encoding="channels")  # fmt: skip
+    step_inputs(batch, color_control="mixed", hint_config=config, seed=0)  # warm-up
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        inputs, hints = step_inputs(batch, color_control="mixed", hint_config=config, seed=1)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert float(hints.mask.mean()) > 0.01  # labels were drawn and spread
