@@ -55,7 +55,7 @@ def train_seconds(shards: Path, root: Path, recipe: str, steps: int, size: int |
     from sketchcolor.train import train
     from sketchcolor.training.presets import small_run_config
 
-    sized = {} if size is None else {"image_size": size}
+    sized = {} if size is None else {"size": size}
     config = small_run_config(shards, root / f"{recipe}-{steps}", max_steps=steps,
                               color_control="hints", **RECIPES[recipe], **sized)  # fmt: skip
     started = time.perf_counter()
