@@ -17,21 +17,28 @@ import pytest
 from tests.support.processes import free_port
 from tests.support.sizes import SERVED_MAX_PIXELS, SHARD_SIZE
 
-_session_status: list[int] = []
+_finished_sessions: list = []
+"""The session, once every plugin's pytest_sessionfinish (the summary among them) has run."""
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_sessionfinish(session, exitstatus):
-    """Name what a test left running that an interpreter's exit would wait for: non-daemon
-    threads (joined at exit, thread-pool workers among them) and child processes."""
-    import multiprocessing
+    """After the other plugins' session-end work, name what a test left running that an
+    interpreter's exit would wait for: non-daemon threads (joined at exit, thread-pool
+    workers among them) and child processes."""
     import threading
 
-    _session_status.append(int(exitstatus))
+    import psutil
+
+    result = yield  # an error here skips the early exit below: pytest reports it as usual
     threads = [t.name for t in threading.enumerate()
                if t is not threading.main_thread() and not t.daemon and t.is_alive()]  # fmt: skip
-    children = [p.name for p in multiprocessing.active_children()]
+    children = [" ".join(child.cmdline()[:3]) for child in psutil.Process().children()
+                if child.status() != psutil.STATUS_ZOMBIE]  # fmt: skip
     if threads or children:
         print(f"\nleft running after the tests: threads {threads}, processes {children}")
+    _finished_sessions.append(session)
+    return result
 
 
 @pytest.hookimpl(trylast=True)
@@ -40,10 +47,10 @@ def pytest_unconfigure(config):
     or native pool that hundreds of in-process tests left behind must not hold CI after the
     results are in (a CI run once printed all passed, then hung at exit until its time ran
     out). The product's own exits are tested in subprocesses, which exit normally."""
-    if _session_status:
+    if _finished_sessions:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(_session_status[-1])
+        os._exit(int(_finished_sessions[-1].exitstatus))
 
 
 @pytest.fixture(scope="session", autouse=True)

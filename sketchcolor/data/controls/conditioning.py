@@ -170,7 +170,8 @@ def sample_hints(
     color: (B, 3, H, W) in [-1, 1]. generator: the draws happen on its device, so a CPU
     generator gives the same labels whatever device `color` is on (CPU and CUDA generators
     give different streams); the colours are averaged on color's device.
-    counts: optional (B,) labels per sample, replacing the random counts (clamped to the grid).
+    counts: optional (B,) labels per sample, replacing the random counts (clamped to the grid
+    for grid placement; for dots, read back to size the batch: not training's path).
     sketch: (B, 3, H, W) in [-1, 1]; the "dots" placement needs it to keep labels off lines.
     regions: (B, H, W) region ids aligned with the sketch: strokes then stay inside their
     start's region.
@@ -219,7 +220,8 @@ class Centres(NamedTuple):
     """Up to K label centres per sample, padded to K so a batch has one static shape."""
 
     points: torch.Tensor
-    """(B, K, 2) long (y, x) pixel indices, in placement order."""
+    """(B, K, 2) long (y, x) pixel indices, in placement order; padding entries too are
+    pixels of the image (their colour is gathered, then never painted)."""
 
     valid: torch.Tensor
     """(B, K) bool: which entries are labels (the rest are padding)."""
@@ -274,7 +276,9 @@ def paint_dots(color: torch.Tensor, centres: Centres, dot_size: int) -> Hints:
     order = torch.arange(1, most + 1, device=color.device)[None, :, None, None]
     value = order * (inside & centres.valid[..., None, None])
     winner = torch.zeros(batch, height * width, dtype=torch.long, device=color.device)
-    winner.scatter_reduce_(1, flat.reshape(batch, -1), value.reshape(batch, -1), reduce="amax")
+    per_sample = most * dot_size * dot_size
+    winner.scatter_reduce_(1, flat.reshape(batch, per_sample), value.reshape(batch, per_sample),
+                           reduce="amax")  # fmt: skip
     images = torch.arange(batch, device=color.device)[:, None]
     dot_colors = color[images, :, points[..., 0], points[..., 1]].transpose(1, 2)  # (B, 3, K)
     dot_colors = torch.cat([dot_colors.new_ones(batch, 3, 1), dot_colors], dim=2)

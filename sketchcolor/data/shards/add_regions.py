@@ -8,7 +8,8 @@ manifest replaces the old one in one rename; the old tars are removed after. A r
 is resumed by running it again: each finished tar is recorded in SHARDS/.add-regions/ and not
 redone. s3://BUCKET/PREFIX shards are staged through the shard cache (each tar verified as it
 arrives), upgraded in a local folder, and uploaded as a fresh write is (tars and .idx first,
-the manifest last); the old objects are deleted after.
+the manifest last); the old objects are deleted after, so run it while no job reads the
+shards (as on disk, where the old tars are removed once the new manifest is in place).
 
 Usage: print(add_regions("shards"))
 """
@@ -88,9 +89,9 @@ def _add_remote(url: str, *, progress: bool) -> str:
             remote.release(entry["tar"])
     write_text_atomically(work / MANIFEST_FILE, json.dumps(upgraded, indent=2) + "\n")
     upload_folder(work, url, progress=progress)
-    delete_objects(
-        url, [entry[kind] for entry in manifest_shards(manifest) for kind in ("tar", "idx")]
-    )
+    listed = {entry[kind] for entry in manifest_shards(upgraded) for kind in ("tar", "idx")}
+    replaced = [entry[kind] for entry in manifest_shards(manifest) for kind in ("tar", "idx")]
+    delete_objects(url, [name for name in replaced if name not in listed])
     shutil.rmtree(work, ignore_errors=True)
     return f"{url}: region maps added to {_summary(upgraded)}"
 
