@@ -21,7 +21,7 @@ Usage: benchmark = interactive_benchmark(["runs/m1-hints"], "shards/", hint_coun
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -74,17 +74,17 @@ class Split:
     sketch_u8: np.ndarray = field(init=False)
     truth_u8: np.ndarray = field(init=False)
     coloured: np.ndarray = field(init=False)
-    stored_regions: torch.Tensor | None = None
+    stored_regions: InitVar[torch.Tensor | None] = None
     """(N, H, W) the shards' region maps, when they carry them (else each sketch is segmented)."""
     regions: list[np.ndarray] = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, stored_regions: torch.Tensor | None) -> None:
         self.sketch_u8 = to_uint8(self.sketch)
         self.truth_u8 = to_uint8(self.color)
         lines = np.stack([line_mask(sketch) for sketch in self.sketch_u8])
         self.coloured = (self.truth_u8.min(axis=3) < WHITE_GROUND) & ~lines
-        if self.stored_regions is not None:
-            self.regions = list(self.stored_regions.numpy().astype(np.int32))
+        if stored_regions is not None:
+            self.regions = list(stored_regions.numpy().astype(np.int32))
         else:
             self.regions = [segment_regions(mask) for mask in lines]
 
@@ -102,24 +102,24 @@ def load_split(shard_dir: Path, split: str, image_size: int, max_images: int | N
     loader = create_loader(shard_dir, split=split, image_size=image_size, batch_size=16,
                            device=torch.device("cpu"), backend=resolve_backend(backend),
                            training=False)  # fmt: skip
-    keys, parts = [], {"sketch": [], "color": [], "palette": [], "stored_regions": []}
     # The shards' maps spare segmenting every sketch again, where they are at this size: a
     # map resized with the sketch is not the segmentation of the resized sketch.
     stored = loader.shards.regions and loader.shards.half_size == image_size
+    names = ["sketch", "color", "palette", *(["regions"] if stored else [])]
+    keys, parts = [], {name: [] for name in names}
     for batch in loader.epoch(0):
         batch = kept_samples(batch, max_images)
         if batch is None:
             continue
         keys += batch["key"]
-        batch["stored_regions"] = batch.get("regions") if stored else None
         for name, values in parts.items():
-            if batch[name] is not None:
-                values.append(batch[name].cpu())
+            values.append(batch[name].cpu())
     if not keys:
         raise SketchcolorError(f"{shard_dir}: split {split!r} gave no images to evaluate")
     order = sorted(range(len(keys)), key=keys.__getitem__)
-    tensors = {name: torch.cat(values)[order] for name, values in parts.items() if values}
-    return Split([keys[i] for i in order], **tensors)
+    tensors = {name: torch.cat(values)[order] for name, values in parts.items()}
+    stored_regions = tensors.pop("regions", None)
+    return Split([keys[i] for i in order], **tensors, stored_regions=stored_regions)
 
 
 def label_ground(split: Split, index: int, label_size: int) -> np.ndarray:

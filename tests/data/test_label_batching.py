@@ -104,11 +104,8 @@ def test_fixed_windows_paint_what_sized_windows_paint():
     )
     vertices = walk_strokes(starts, owner, draws, allowed, color, tolerance=3.0)
     assert (vertices[:, -1] != vertices[:, 0]).any(dim=1).sum() > 10  # real strokes, not dots
-    a, b, label, image, diameter, kept = segments_of(
-        vertices, owner, torch.full((len(owner),), 5.0)
-    )
-    kept &= valid[label]
-    segments, size = (a, b, diameter / 2, label, image), (4, 48, 48)
+    segments, kept = segments_of(vertices, owner, torch.full((len(owner),), 5.0), valid)
+    size = (4, 48, 48)
     sized = _winners_in_sized_windows(segments, kept, size)
     fixed = _winners_in_fixed_windows(segments, kept, size, stroke_window(width))
     assert sized.count_nonzero() > 300

@@ -119,12 +119,19 @@ def stroke_window(width: float) -> int:
     return math.ceil(SEGMENT_LENGTHS[1] * width + width) + 3
 
 
-def segments_of(vertices: torch.Tensor, owner: torch.Tensor, widths: torch.Tensor):
-    """Polylines (N, V, 2) -> segment ends a, b (M, 2), their stroke, image and width (M,),
-    and kept (M,) bool.
+def segments_of(
+    vertices: torch.Tensor,
+    owner: torch.Tensor,
+    widths: torch.Tensor,
+    valid: torch.Tensor | None = None,
+):
+    """Polylines (N, V, 2) -> their segments as (a, b, radius, corner, label, image): ends
+    a, b (M, 2), brush radius (M,), window origin corner (M, 2), stroke label and image (M,);
+    and kept (M,) bool, the segments to paint.
 
     Even widths are centred half a pixel up and left (see the module docstring); a segment of
-    zero length is kept only as a stroke's first (a one-point stroke is a round dot).
+    zero length is kept only as a stroke's first (a one-point stroke is a round dot); valid
+    (N,) drops padding strokes.
     """
     count, corners, _ = vertices.shape
     points = vertices - ((widths.round() % 2) == 0).to(vertices.dtype)[:, None, None] * 0.5
@@ -134,7 +141,11 @@ def segments_of(vertices: torch.Tensor, owner: torch.Tensor, widths: torch.Tenso
     first = (torch.arange(per, device=vertices.device) == 0)[None].expand(count, per).reshape(-1)
     a, b = starts.reshape(-1, 2), ends.reshape(-1, 2)
     kept = first | (a != b).any(dim=1)
-    return a, b, label, owner[label], widths[label], kept
+    if valid is not None:
+        kept &= valid[label]
+    radius = widths[label] / 2
+    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()
+    return (a, b, radius, corner, label, owner[label]), kept
 
 
 def paint_strokes(
@@ -171,10 +182,7 @@ def paint_strokes(
     batch, height, width = size
     if not len(vertices):  # no strokes at all (e.g. samples drawn with no labels)
         return colors.new_ones(batch, 3, height, width), colors.new_zeros(batch, 1, height, width)
-    a, b, label, image, diameter, kept = segments_of(vertices, owner, widths)
-    if valid is not None:
-        kept &= valid[label]
-    segments = (a, b, diameter / 2, label, image)
+    segments, kept = segments_of(vertices, owner, widths, valid)
     if window is None or vertices.device.type == "cpu":
         winner = _winners_in_sized_windows(segments, kept, size)
     else:
@@ -197,10 +205,9 @@ def _winners_in_sized_windows(segments, kept, size) -> torch.Tensor:
     """(B*H*W,) 1 + the last stroke covering each pixel (0: none), from windows sized to each
     segment, sorted by size and chunked so a long one does not size them all (reads the
     sizes back: for the host, and for user strokes of any length)."""
-    a, b, radius, label, image = (part[kept] for part in segments)
+    a, b, radius, corner, label, image = (part[kept] for part in segments)
     batch, height, width = size
     winner = torch.zeros(batch * height * width, dtype=torch.long, device=a.device)
-    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()  # (M, 2) window origin
     extent = (torch.maximum(a, b) + radius[:, None]).ceil().long() - corner + 1  # (M, 2)
     # Windows rounded up to multiples of WINDOW_STEP and grouped by that size, so each
     # group is one batched computation with little padding.
@@ -220,10 +227,9 @@ def _winners_in_sized_windows(segments, kept, size) -> torch.Tensor:
 def _winners_in_fixed_windows(segments, kept, size, window: int) -> torch.Tensor:
     """`_winners_in_sized_windows` with every window `window` px square and a fixed number
     of segments per chunk: static shapes, nothing read back (for an accelerator)."""
-    a, b, radius, label, image = segments
+    a, b, radius, corner, label, image = segments
     batch, height, width = size
     winner = torch.zeros(batch * height * width, dtype=torch.long, device=a.device)
-    corner = (torch.minimum(a, b) - radius[:, None]).floor().long()
     chunk = max(1, WINDOW_PIXELS // (window * window))
     for start in range(0, len(a), chunk):
         part = slice(start, start + chunk)
