@@ -33,7 +33,9 @@ from sketchcolor.data.controls.conditioning import (
     input_channels,
     sample_hints,
     uses_hints,
+    uses_reference,
 )
+from sketchcolor.data.controls.reference import fixed_reference
 from sketchcolor.data.shards.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.models import load_generator, read_generator_config, save_generator
@@ -63,9 +65,9 @@ class RunConfig:
     """
 
     model: str
-    """The registered generator name: "1", "2.1", "2.2" or "3"."""
+    """The registered generator name: "1", "2.1", "2.2", "3" or "R"."""
     color_control: str
-    """none, palette, hints or mixed."""
+    """none, palette, hints, mixed or reference."""
     in_channels: int
     """The generator's input channels (sketch, palette, hint planes)."""
     width: float = 1.0
@@ -76,6 +78,9 @@ class RunConfig:
     dropout: float | None = None
     """Model 1's decoder dropout; None for the others (they have none). Missing from a Model 1
     folder: None, and the generator is built with its default 0.5, as loading did."""
+    attention_levels: list[int] | None = None
+    """Model R's encoder levels that read the reference; None for the others (and Model R's
+    default then)."""
     hint_config: HintConfig = field(default_factory=HintConfig)
     """The hint labels the run was trained with. Missing: HintConfig() defaults, what the
     readers took."""
@@ -117,7 +122,8 @@ class RunConfig:
     def generator_options(self) -> dict:
         """What `create_generator(self.model, **options)` builds the run's generator with."""
         recorded = {"in_channels": self.in_channels, "width": self.width,
-                    "upsampling": self.upsampling, "dropout": self.dropout}  # fmt: skip
+                    "upsampling": self.upsampling, "dropout": self.dropout,
+                    "attention_levels": self.attention_levels}  # fmt: skip
         accepted = generator_options(self.model)
         return {key: value for key, value in recorded.items()
                 if key in accepted and value is not None}  # fmt: skip
@@ -310,12 +316,21 @@ def load_run_generator(run_dir: str | Path, device: torch.device):
     return generator, config, config.hint_config
 
 
+def run_reference(config: RunConfig, batch: dict, seed: int) -> torch.Tensor | None:
+    """The fixed-seed reference a reference run takes for a held-out batch (its colours under
+    a "medium" warp, data/controls/reference.py); None for other colour controls."""
+    if not uses_reference(config.color_control):
+        return None
+    return fixed_reference(batch["color"], seed)
+
+
 @torch.no_grad()
-def generate(generator, config: RunConfig, hint_config, sketch, palette, hints) -> torch.Tensor:
-    """One batch on the canvas: (B, 3, H, W) sketch -> (B, 3, H, W) colours in [-1, 1]."""
-    inputs = build_generator_input(
-        config.color_control, sketch, palette=palette, hints=hints, hint_config=hint_config
-    )
+def generate(generator, config: RunConfig, hint_config, sketch, palette, hints,
+             reference=None) -> torch.Tensor:  # fmt: skip
+    """One batch on the canvas: (B, 3, H, W) sketch -> (B, 3, H, W) colours in [-1, 1];
+    reference: (B, 3, H, W), for the reference control."""
+    inputs = build_generator_input(config.color_control, sketch, palette=palette, hints=hints,
+                                   hint_config=hint_config, reference=reference)  # fmt: skip
     return generator(inputs).clamp(-1, 1)
 
 

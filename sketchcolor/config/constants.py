@@ -11,8 +11,9 @@ from typing import Literal, get_args
 
 from sketchcolor.errors import SketchcolorError
 
-COLOR_CONTROLS = ("none", "palette", "hints", "mixed")
-"""What the generator gets besides the sketch (see data/controls/conditioning.py)."""
+COLOR_CONTROLS = ("none", "palette", "hints", "mixed", "reference")
+"""What the generator gets besides the sketch (see data/controls/conditioning.py); "reference"
+is a coloured picture of the same character, not aligned with the sketch, with hint labels."""
 HINT_ENCODINGS = ("overlay", "channels")
 HINT_PLACEMENTS = ("grid", "dots")
 HINT_SHAPES = ("dots", "strokes", "both")
@@ -50,7 +51,7 @@ DEFAULT_OPSET = 18
 """ONNX opset `sketchcolor export` writes: the lowest the exporter writes, so the widest range
 of runtimes (web, mobile, older ORTs) runs it."""
 
-ColorControl = Literal["none", "palette", "hints", "mixed"]
+ColorControl = Literal["none", "palette", "hints", "mixed", "reference"]
 HintEncoding = Literal["overlay", "channels"]
 HintPlacement = Literal["grid", "dots"]
 HintShape = Literal["dots", "strokes", "both"]

@@ -45,6 +45,12 @@ class ColorizeConfig:
     """Hint labels PNG (transparent or white ground; not with --hints-json)."""
     hints_json: Path | None = None
     """[{"x": .., "y": .., "color": "#rrggbb"}]"""
+    reference: Path | None = None
+    """A coloured picture of the same character (any size, shape, grayscale too), for a run
+    trained with --color reference; the sketches are then frames, coloured in name order."""
+    chain: bool = False
+    """With --reference: each coloured frame becomes the reference of the next (flattening
+    keeps the keyframe's own colours)."""
     batch_size: int = 8
     """Sketches per generator call."""
     keep_size: bool = False

@@ -80,9 +80,12 @@ class ModelConfig:
     """Which generator, fed what, how wide, and how it is run."""
 
     name: Annotated[str, arg(name="model")] = "1"
-    """Generator name: 1, 2.1, 2.2 or 3 (see `sketchcolor models`)."""
+    """Generator name: 1, 2.1, 2.2 or 3 (the paper's), or R (ours, for --color reference); see
+    `sketchcolor models`."""
     color_control: Annotated[ColorControl, arg(name="color")] = "none"
-    """Color control fed to the generator besides the sketch: none, palette, hints or mixed."""
+    """Color control fed to the generator besides the sketch: none, palette, hints, mixed, or
+    reference (a coloured picture of the same character, made in training by warping the
+    pair's own colours, with hint labels as in hints; model R reads it by attention)."""
     size: int = 512
     """Training resolution (square); a multiple of the generator's size_multiple."""
     width: float = 1.0
@@ -214,7 +217,7 @@ class TrainConfig:
     output: OmitArgPrefixes[OutputConfig] = field(default_factory=OutputConfig)
     distributed: OmitArgPrefixes[DistributedConfig] = field(default_factory=DistributedConfig)
     hints: HintConfig = field(default_factory=_scaled_hints)
-    """Hint labels (color controls hints and mixed); label_size None scales 10 px at 512."""
+    """Hint labels (color controls hints, mixed and reference); label_size None scales 10 px at 512."""
     loss: Annotated[LossConfig, arg(name="")] = field(default_factory=LossConfig)
 
     def __post_init__(self) -> None:

@@ -221,16 +221,22 @@ def region_colors(
     sketch: np.ndarray,
     regions: np.ndarray,
     points: list[tuple[int, int, tuple]] = (),
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
     """One colour per region, without the lines: a label's colour where the user placed one,
     else the median of the network's `output` over the region's non-line pixels (in a small
-    region, such as an eye, the line pixels joined to it would outnumber its own).
+    region, such as an eye, the line pixels joined to it would outnumber its own), snapped to
+    the nearest of `allowed` ((N, 3) uint8, a reference's own colours) when given.
     uint8 (H, W, 3)."""
     lines = line_mask(sketch)
     table = region_medians(output, regions)
     inside = region_medians(output, np.where(lines, 0, regions), count=int(regions.max()))
     has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
     table[has_inside] = inside[has_inside]
+    if allowed is not None:
+        from sketchcolor.data.controls.reference import snap_to_colors
+
+        table = snap_to_colors(table, allowed)
     for region, color in label_region_colors(regions, list(points)).items():
         table[region] = color
     return nearest_label_colors(table[regions], regions, list(points))

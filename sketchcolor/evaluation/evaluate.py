@@ -50,6 +50,7 @@ from sketchcolor.runs import (
     read_checkpoint_config,
     run_checkpoints,
     run_hints,
+    run_reference,
 )
 from sketchcolor.util import metrics
 from sketchcolor.util.devices import choose_device
@@ -124,7 +125,7 @@ def collect_run(
         hints = run_hints(config, batch, seed)
         # (B, 3, H, W) in [-1, 1], under the colour control the run was trained with
         fake = generate(generator, config, config.hint_config, batch["sketch"],
-                        batch["palette"], hints)  # fmt: skip
+                        batch["palette"], hints, run_reference(config, batch, seed))  # fmt: skip
         if not torch.isfinite(fake).all():
             raise SketchcolorError(
                 f"the generator's output is NaN/inf (batch from {batch['key'][0]}); "

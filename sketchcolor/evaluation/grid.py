@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from sketchcolor.data.loading.loader import create_loader
-from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hints
+from sketchcolor.runs import generate, image_size_of, load_run_generator, run_hints, run_reference
 from sketchcolor.training.samples import control_image, save_sample_grid
 from sketchcolor.util.devices import choose_device
 
@@ -40,9 +40,11 @@ def colorize_validation_grid(
                            device=device, backend=backend, training=False, seed=seed)  # fmt: skip
     batch = next(iter(loader.epoch(0)))
     hints = run_hints(config, batch, seed)
-    output = generate(generator, config, hint_config, batch["sketch"], batch["palette"], hints)
+    reference = run_reference(config, batch, seed)
+    output = generate(generator, config, hint_config, batch["sketch"], batch["palette"], hints,
+                      reference)  # fmt: skip
     picture = control_image(config.color_control, batch["sketch"], palette=batch["palette"],
-                            hints=hints)  # fmt: skip
+                            hints=hints, reference=reference)  # fmt: skip
     # save_sample_grid writes under a temporary name and renames: never half a picture.
     return save_sample_grid(Path(out), sketch=batch["sketch"], control=picture, output=output,
                             target=batch["color"])  # fmt: skip

@@ -32,7 +32,7 @@ PAPER_FID = {
     "2.1": {"none": 98.29, "palette": 89.20, "hints": 83.44},
     "2.2": {"none": 96.41, "palette": 84.28, "hints": 79.86},
 }
-CONTROL_ORDER = ("none", "palette", "hints", "mixed")
+CONTROL_ORDER = ("none", "palette", "hints", "mixed", "reference")
 
 
 @dataclass(kw_only=True)

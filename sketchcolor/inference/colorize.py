@@ -12,7 +12,13 @@ renamed (sketchcolor.inference.sketch_files), so an interrupted call leaves only
 The steps (`plan_sketches`, then `colorize_jobs`) are the web app's batch path too: it writes
 their colours into a zip instead of files.
 
+With a reference picture (the reference control) the sketches are frames: each is coloured on
+its own, in natural name order; `chain` makes each coloured frame the reference of the next
+(flattening keeps taking the keyframe's own colours), and an unreadable frame is named at the
+end while the others are written (`colorize_frames`).
+
 Usage: colorize(["sketch.png"], "runs/m21-hints", "out.png", hints_png="hints.png")
+       colorize("frames/", "runs/reference", "coloured/", reference="key.png", chain=True)
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from sketchcolor.inference.sketch_files import (
     write_png,
 )
 from sketchcolor.util.files import create_output_folder
-from sketchcolor.util.images import from_uint8
+from sketchcolor.util.images import from_uint8, to_uint8
 
 
 @dataclass(kw_only=True)
@@ -129,6 +135,8 @@ def colorize(
     engine: str = "torch",
     onnx: str | Path | None = None,
     layers: str | Path | None = None,
+    reference: str | Path | None = None,
+    chain: bool = False,
 ) -> list[Path]:
     """Colour sketches with the run's generator; returns the written PNG paths.
 
@@ -138,19 +146,25 @@ def colorize(
     own pixel grid (one set for every sketch). batch_size, resize, max_pixels, flatten: see
     BatchOptions. engine: "torch" or "onnxruntime" (sketchcolor.inference.engines; onnx: an
     exported file of the run). layers: also a layered file per sketch
-    (sketchcolor.inference.layers; `layer_paths` names them). Everything is checked before the
-    first image is coloured.
+    (sketchcolor.inference.layers; `layer_paths` names them). reference: a coloured picture of
+    the same character (the reference control); chain: each coloured frame becomes the next
+    one's reference (see `colorize_frames`). Everything is checked before the first image is
+    coloured (with a reference, each frame is checked when its turn comes).
     """
+    if chain and reference is None:
+        raise SketchcolorError("--chain needs --reference KEYFRAME")
     options = BatchOptions(batch_size=batch_size, resize=resize, max_pixels=max_pixels,
                            flatten=flatten)  # fmt: skip
     colorizer = load_colorizer(run_dir, device, engine=engine, onnx=onnx)
     controls = user_controls(colorizer.config.color_control, Path(run_dir), palette=palette,
                              palette_from=palette_from, hints_png=hints_png,
-                             hints_json=hints_json)  # fmt: skip
+                             hints_json=hints_json, reference=reference)  # fmt: skip
     paths = list_sketches(sketches)
     targets = output_paths(paths, Path(out))
     layered = layer_paths(targets, layers)
     refuse_overwriting_sketches(paths, [path for path in layered if path is not None])
+    if controls.reference is not None:
+        return colorize_frames(colorizer, paths, controls, options, targets, layered, chain)
     hints_cache: dict = {}
     jobs = plan_sketches(colorizer, paths, controls, options, hints_cache)
     for folder in dict.fromkeys(target.parent for target in targets):
@@ -179,6 +193,34 @@ def write_outputs(colorizer: Colorizer, jobs: list[SketchJob], controls: UserCon
         write_layers(layer_path, layers_of_one)
 
 
+def colorize_frames(colorizer: Colorizer, paths: list[Path], controls: UserControls,
+                    options: BatchOptions, targets: list[Path], layered: list[Path | None],
+                    chain: bool) -> list[Path]:  # fmt: skip
+    """Frames coloured one at a time from the controls' reference, in order; with `chain`, each
+    written frame is the next one's reference (the keyframe's colours kept for flattening). An
+    unreadable frame is skipped (a chain goes on from the last written frame) and named in
+    one line at the end, after the others are written."""
+    failed, written = [], []
+    for folder in dict.fromkeys(target.parent for target in targets):
+        create_output_folder(folder)
+    for index, path in enumerate(tqdm(paths, desc="colorize", unit="frame",
+                                      disable=len(paths) == 1)):  # fmt: skip
+        try:
+            job = plan_sketch(colorizer, index, path, controls, options, {})
+            write_outputs(colorizer, [job], controls, options, {}, targets, layered)
+        except SketchcolorError as error:
+            failed.append(str(error))
+            continue
+        written.append(targets[index])
+        if chain:
+            coloured = to_uint8(read_sketch(targets[index], options.max_pixels))[0]
+            controls = controls.with_reference(coloured, keep_colors=True)
+    if failed:
+        raise SketchcolorError(f"{len(failed)} of {len(paths)} frames not coloured, the other "
+                               f"{len(written)} written: {'; '.join(failed)}")  # fmt: skip
+    return written
+
+
 def colorize_files(config: ColorizeConfig) -> list[Path]:
     """`sketchcolor colorize`: `colorize` with a ColorizeConfig's options (its --palette-file
     read here); returns the written PNG paths."""
@@ -192,4 +234,5 @@ def colorize_files(config: ColorizeConfig) -> list[Path]:
                     hints_json=config.hints_json, batch_size=config.batch_size,
                     resize=not config.keep_size, max_pixels=config.max_pixels,
                     device=config.device, flatten=config.flatten, engine=config.engine,
-                    onnx=config.onnx, layers=config.layers)  # fmt: skip
+                    onnx=config.onnx, layers=config.layers, reference=config.reference,
+                    chain=config.chain)  # fmt: skip

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.controls import UserControls, hints_for
+from sketchcolor.inference.controls import UserControls, hints_for, reference_for
 from sketchcolor.inference.layers import Layers, hints_layer, line_layer
 from sketchcolor.inference.placement import Placement, from_canvas, place, to_canvas
 from sketchcolor.runs import RunConfig, image_size_of
@@ -82,7 +82,10 @@ def colorize_batch(
     palette = None
     if controls.palette is not None:
         palette = controls.palette.expand(len(sketches), -1, -1).to(device)
-    output = colorizer.engine(canvas.to(device), palette, hints).cpu()  # the generator call
+    reference = None
+    if controls.reference is not None:
+        reference = torch.cat([reference_for(controls, p) for p in placements]).to(device)
+    output = colorizer.engine(canvas.to(device), palette, hints, reference).cpu()  # the call
     if not torch.isfinite(output).all():  # NaN would be written as a black picture
         raise SketchcolorError("the generator's output is NaN/inf; nothing written")
     outputs = [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]
@@ -108,10 +111,12 @@ def batch_hints(colorizer: Colorizer, controls: UserControls, placements: list[P
 
 def flattened(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tensor,
               placement: Placement, controls: UserControls) -> torch.Tensor:  # fmt: skip
-    """The output flattened along the sketch at the sketch's own size, with the user's labels."""
+    """The output flattened along the sketch at the sketch's own size, with the user's labels
+    (and the reference's own colours, for the reference control)."""
     from sketchcolor.inference.flattening import flatten_picture
 
-    return flatten_picture(output, sketch, own_size_hints(colorizer, controls, placement))
+    return flatten_picture(output, sketch, own_size_hints(colorizer, controls, placement),
+                           colors=controls.reference_colors)  # fmt: skip
 
 
 def own_size_hints(colorizer: Colorizer, controls: UserControls, placement: Placement):
@@ -163,7 +168,7 @@ def sketch_layers(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tens
 
     hints = own_size_hints(colorizer, controls, placement)
     sketch_u8 = to_uint8(sketch)[0]
-    flat = flat_colors(output, sketch, hints)
+    flat = flat_colors(output, sketch, hints, colors=controls.reference_colors)
     labels = None
     if hints is not None:
         labels = hints_layer(hints.mask[0, 0].cpu().numpy() > 0.5, to_uint8(hints.rgb)[0])

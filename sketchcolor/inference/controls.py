@@ -1,6 +1,7 @@
 """The colour control a user gives (hex colours or a reference image for a palette; a hints PNG
-or JSON, or the web app's hints text, drawn on the sketch's own pixel grid), checked against
-the colour control the run was trained with, and fitted to each sketch's canvas.
+or JSON, or the web app's hints text, drawn on the sketch's own pixel grid; a coloured reference
+picture for the reference control), checked against the colour control the run was trained
+with, and fitted to each sketch's canvas.
 
 Usage: controls = user_controls("hints", run_dir, palette=None, palette_from=None,
                                 hints_png="hints.png", hints_json=None)
@@ -9,13 +10,15 @@ Usage: controls = user_controls("hints", run_dir, palette=None, palette_from=Non
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.inference.placement import Placement, to_canvas
+from sketchcolor.inference.placement import Placement, letterbox, to_canvas
 
 
 @dataclass(kw_only=True)
@@ -32,9 +35,25 @@ class UserControls:
     """Parsed hints JSON (the `--hints-json` format) given as text rather than a file; with
     a hints PNG too (the web app's brush strokes and dots), the labels go over the PNG's."""
 
+    reference: torch.Tensor | None = None
+    """(1, 3, h, w) in [-1, 1]: the reference control's coloured picture, at its own size."""
+
+    reference_colors: np.ndarray | None = None
+    """(N, 3) uint8: the colours flattening may take (the keyframe's own, in a chain)."""
+
     @property
     def has_hints(self) -> bool:
         return self.hints_path is not None or self.hints_labels is not None
+
+    def with_reference(self, picture: np.ndarray, *, keep_colors: bool = False) -> UserControls:
+        """These controls with `picture` (uint8 (H, W, 3)) as the reference; keep_colors keeps
+        the current reference's colours for flattening (a chain keeps its keyframe's)."""
+        from sketchcolor.data.controls.reference import reference_colors
+        from sketchcolor.util.images import from_uint8
+
+        colors = self.reference_colors if keep_colors else reference_colors(picture)
+        return dataclasses.replace(self, reference=from_uint8(picture[None]),
+                                   reference_colors=colors)  # fmt: skip
 
 
 def user_controls(
@@ -46,11 +65,14 @@ def user_controls(
     hints_png: str | Path | None,
     hints_json: str | Path | None,
     hints_text: str | None = None,
+    reference: str | Path | np.ndarray | None = None,
 ) -> UserControls:
     """Check the given controls against the run's colour control and load the palette.
 
     hints_text: hints JSON as a string ("" or None for none), as the web app's API takes it;
     it may come with a hints PNG (painted strokes), its labels drawn over the PNG's.
+    reference: a coloured picture of the same character (a file, or uint8 (H, W, 3)), any size
+    or shape, grayscale too, for the reference control.
     """
     from sketchcolor.data.controls.user_controls import parse_hints_text
 
@@ -61,16 +83,36 @@ def user_controls(
     hints_path = Path(hints_png or hints_json) if (hints_png or hints_json) else None
     labels = parse_hints_text(hints_text) if hints_text else None
     check_takes(color_control, run_dir, has_palette=bool(palette or palette_from),
-                has_hints=hints_path is not None or labels is not None)  # fmt: skip
+                has_hints=hints_path is not None or labels is not None,
+                has_reference=reference is not None)  # fmt: skip
     if hints_path is not None and not hints_path.is_file():
         raise SketchcolorError(f"{hints_path}: no such hints file")
-    return UserControls(palette=palette_tensor(palette, palette_from), hints_path=hints_path,
-                        hints_labels=labels)  # fmt: skip
+    controls = UserControls(palette=palette_tensor(palette, palette_from), hints_path=hints_path,
+                            hints_labels=labels)  # fmt: skip
+    if reference is None:
+        return controls
+    return controls.with_reference(reference_picture(reference))
 
 
-def check_takes(color_control: str, run_dir: Path, *, has_palette: bool, has_hints: bool) -> None:
-    """One-line errors for a control the run does not take, or a palette it needs and lacks."""
-    from sketchcolor.data.controls.conditioning import uses_hints, uses_palette
+def reference_picture(reference: str | Path | np.ndarray) -> np.ndarray:
+    """A reference file (any size, grayscale or RGB, transparency on white) or array -> uint8
+    (H, W, 3)."""
+    from sketchcolor.inference.sketch_files import read_sketch
+    from sketchcolor.util.images import to_uint8
+
+    if isinstance(reference, np.ndarray):
+        picture = reference if reference.ndim == 3 else np.repeat(reference[..., None], 3, 2)
+        return np.ascontiguousarray(picture[..., :3]).astype(np.uint8)
+    if not Path(reference).is_file():
+        raise SketchcolorError(f"{reference}: no such reference image")
+    return to_uint8(read_sketch(Path(reference)))[0]
+
+
+def check_takes(color_control: str, run_dir: Path, *, has_palette: bool, has_hints: bool,
+                has_reference: bool = False) -> None:  # fmt: skip
+    """One-line errors for a control the run does not take, or a palette or reference it needs
+    and lacks."""
+    from sketchcolor.data.controls.conditioning import uses_hints, uses_palette, uses_reference
 
     trained = f"{run_dir} was trained with colour control {color_control!r}"
     takes_palette = uses_palette(color_control)
@@ -80,6 +122,10 @@ def check_takes(color_control: str, run_dir: Path, *, has_palette: bool, has_hin
         raise SketchcolorError(f"{trained}; it takes no hints")
     if takes_palette and not has_palette:
         raise SketchcolorError(f"{trained}; give --palette COLOURS or --palette-from IMAGE")
+    if has_reference and not uses_reference(color_control):
+        raise SketchcolorError(f"{trained}; it takes no reference picture")
+    if uses_reference(color_control) and not has_reference:
+        raise SketchcolorError(f"{trained}; give --reference IMAGE")
 
 
 def palette_tensor(palette: list[str] | str | None,
@@ -114,6 +160,13 @@ def hints_for(controls: UserControls, placement: Placement, label_size: int):
     rgb = to_canvas(hints.rgb, placement, fill=1.0, mode="nearest")
     mask = to_canvas(hints.mask, placement, fill=0.0, mode="nearest")
     return Hints(rgb=rgb, mask=mask)
+
+
+def reference_for(controls: UserControls, placement: Placement) -> torch.Tensor:
+    """The user's reference fitted to one sketch's canvas: letterboxed into the scaled
+    sketch's size (its aspect ratio kept), then padded as the sketch is; (1, 3, canvas)."""
+    fitted = letterbox(controls.reference, placement.scaled, fill=1.0)
+    return to_canvas(fitted, placement, fill=1.0, mode="nearest")
 
 
 def over(top, bottom):

@@ -1,7 +1,7 @@
 """The generator call behind colorize and serve: PyTorch, or an onnxruntime session.
 
-An engine is a callable (sketch (B, 3, H, W), palette (B, 9, 3) or None, hints or None) ->
-colours (B, 3, H, W) in [-1, 1], with the `size_multiple` its canvas needs. Everything
+An engine is a callable (sketch (B, 3, H, W), palette (B, 9, 3) or None, hints or None,
+reference (B, 3, H, W) or None) -> colours (B, 3, H, W) in [-1, 1], with the `size_multiple` its canvas needs. Everything
 around the call (placement, padding, hint fitting, flattening) is colorize's and the same
 for every engine; only this call differs.
 
@@ -46,8 +46,9 @@ class TorchEngine:
     def size_multiple(self) -> int:
         return self.generator.size_multiple
 
-    def __call__(self, sketch, palette, hints) -> torch.Tensor:
-        return generate(self.generator, self.config, self.hint_config, sketch, palette, hints)
+    def __call__(self, sketch, palette, hints, reference=None) -> torch.Tensor:
+        return generate(self.generator, self.config, self.hint_config, sketch, palette, hints,
+                        reference)  # fmt: skip
 
 
 @dataclass
@@ -60,10 +61,10 @@ class OnnxruntimeEngine:
     size_multiple: int
     name = "onnxruntime"
 
-    def __call__(self, sketch, palette, hints) -> torch.Tensor:
+    def __call__(self, sketch, palette, hints, reference=None) -> torch.Tensor:
         from sketchcolor.inference.onnx_graph import OUTPUT_NAME, graph_feeds
 
-        feeds = graph_feeds(self.config, self.hint_config, sketch, palette, hints)
+        feeds = graph_feeds(self.config, self.hint_config, sketch, palette, hints, reference)
         (output,) = self.session.run([OUTPUT_NAME], feeds)  # (B, 3, H, W) float32
         return torch.from_numpy(output).to(sketch.device)
 

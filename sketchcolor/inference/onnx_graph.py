@@ -10,6 +10,7 @@ needs nothing of this package:
     palette    (B, 9, 3)     float32 in [-1, 1]              palette, mixed
     hint_rgb   (B, 3, H, W)  float32 in [-1, 1], white 1     hints, mixed (either encoding)
     hint_mask  (B, 1, H, W)  float32, 1 inside a label       hints, mixed
+    reference  (B, 3, H, W)  float32 in [-1, 1], white 1     reference (with hint_rgb, hint_mask)
     -> color   (B, 3, H, W)  float32 in [-1, 1]
 
 H and W are multiples of the generator's size_multiple (256 for Models 1 and 2.1, 512 for
@@ -38,6 +39,7 @@ from sketchcolor.data.controls.conditioning import (
     spread_hints,
     uses_hints,
     uses_palette,
+    uses_reference,
 )
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.runs import InferenceRun, RunConfig
@@ -66,12 +68,15 @@ def require_onnx():
 
 
 def input_names(color_control: str) -> list[str]:
-    """The graph inputs of a colour control, in order: sketch [palette] [hint_rgb hint_mask]."""
+    """The graph inputs of a colour control, in order: sketch [palette] [hint_rgb hint_mask]
+    [reference]."""
     names = ["sketch"]
     if uses_palette(color_control):
         names.append("palette")
     if uses_hints(color_control):
         names += ["hint_rgb", "hint_mask"]
+    if uses_reference(color_control):
+        names.append("reference")
     return names
 
 
@@ -126,14 +131,16 @@ class GeneratorGraph(torch.nn.Module):
         self.color_control = color_control
         self.hint_config = dataclasses.replace(hint_config, spread="none")  # spread outside
 
-    def forward(self, sketch, palette=None, hint_rgb=None, hint_mask=None) -> torch.Tensor:
+    def forward(self, sketch, palette=None, hint_rgb=None, hint_mask=None, reference=None):
         hints = None if hint_rgb is None else Hints(rgb=hint_rgb, mask=hint_mask)
         inputs = build_generator_input(self.color_control, sketch, palette=palette,
-                                       hints=hints, hint_config=self.hint_config)  # fmt: skip
+                                       hints=hints, hint_config=self.hint_config,
+                                       reference=reference)  # fmt: skip
         return self.generator(inputs).clamp(-1, 1)  # (B, 3, H, W)
 
 
-def graph_inputs(config: RunConfig, hint_config, sketch, palette, hints) -> dict[str, torch.Tensor]:
+def graph_inputs(config: RunConfig, hint_config, sketch, palette, hints,
+                 reference=None) -> dict[str, torch.Tensor]:  # fmt: skip
     """What the graph takes for one batch, by input name: no hints become empty ones, and
     labels are spread over their regions here when the run was trained so."""
     control = config.color_control
@@ -147,12 +154,17 @@ def graph_inputs(config: RunConfig, hint_config, sketch, palette, hints) -> dict
         if hint_config.spread == "regions":
             hints = spread_hints(sketch, hints)
         inputs["hint_rgb"], inputs["hint_mask"] = hints.rgb.to(sketch), hints.mask.to(sketch)
+    if uses_reference(control):
+        if reference is None:
+            raise SketchcolorError(f"colour control {control!r} needs a reference picture")
+        inputs["reference"] = reference.to(sketch)
     return inputs
 
 
-def graph_feeds(config: RunConfig, hint_config, sketch, palette, hints) -> dict[str, np.ndarray]:
+def graph_feeds(config: RunConfig, hint_config, sketch, palette, hints,
+                reference=None) -> dict[str, np.ndarray]:  # fmt: skip
     """`graph_inputs` as contiguous float32 arrays, what an onnxruntime session is fed."""
-    inputs = graph_inputs(config, hint_config, sketch, palette, hints)
+    inputs = graph_inputs(config, hint_config, sketch, palette, hints, reference)
     return {
         name: np.ascontiguousarray(value.detach().float().cpu().numpy())
         for name, value in inputs.items()
@@ -192,7 +204,9 @@ def usage_text(names: list[str], multiple: int) -> str:
     """How to feed the graph, in words (the model's doc_string)."""
     shapes = {"sketch": "(B, 3, H, W) in [-1, 1], white 1", "palette": "(B, 9, 3) in [-1, 1]",
               "hint_rgb": "(B, 3, H, W) in [-1, 1], white where no label",
-              "hint_mask": "(B, 1, H, W), 1 inside a label, else 0"}  # fmt: skip
+              "hint_mask": "(B, 1, H, W), 1 inside a label, else 0",
+              "reference": "(B, 3, H, W) in [-1, 1], a coloured picture of the same character, "
+                           "fitted to the canvas, white 1 around it"}  # fmt: skip
     lines = [f"{name}: float32 {shapes[name]}" for name in names]
     lines.append(f"-> {OUTPUT_NAME}: float32 (B, 3, H, W) in [-1, 1]")
     lines.append(f"H and W: multiples of {multiple}; pad a sketch with white (1) to fit.")
@@ -288,7 +302,8 @@ def example_inputs(names: list[str], batch: int, height: int, width: int, seed: 
 
     made = {"sketch": uniform(batch, 3, height, width), "palette": uniform(batch, 9, 3),
             "hint_rgb": uniform(batch, 3, height, width),
-            "hint_mask": (torch.rand(batch, 1, height, width, generator=generator) > 0.9).float()}  # fmt: skip
+            "hint_mask": (torch.rand(batch, 1, height, width, generator=generator) > 0.9).float(),
+            "reference": uniform(batch, 3, height, width)}  # fmt: skip
     return {name: made[name] for name in names}
 
 

@@ -46,6 +46,21 @@ def to_canvas(image: torch.Tensor, placement: Placement, *, fill: float, mode: s
     return F.pad(image, (0, pad_width, 0, pad_height), value=fill)
 
 
+def letterbox(image: torch.Tensor, size: tuple[int, int], *, fill: float) -> torch.Tensor:
+    """(1, C, h, w) -> (1, C, *size): scaled to fit inside `size` with its aspect ratio kept,
+    centred, the rest `fill` (a reference of another shape than the sketch's)."""
+    height, width = image.shape[-2:]
+    scale = min(size[0] / height, size[1] / width)
+    fitted = (
+        max(1, min(size[0], round(height * scale))),
+        max(1, min(size[1], round(width * scale))),
+    )
+    image = F.interpolate(image, size=fitted, mode="bicubic", antialias=True).clamp(-1, 1)
+    top, left = (size[0] - fitted[0]) // 2, (size[1] - fitted[1]) // 2
+    padding = (left, size[1] - fitted[1] - left, top, size[0] - fitted[0] - top)
+    return F.pad(image, padding, value=fill)
+
+
 def from_canvas(output: torch.Tensor, placement: Placement) -> torch.Tensor:
     """(1, 3, canvas) -> (1, 3, original): the padding cropped, scaled back to the sketch's size."""
     height, width = placement.scaled

@@ -9,6 +9,7 @@ Usage: paths = list_sketches("sketches/"); targets = output_paths(paths, Path("o
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from pathlib import Path
 
@@ -33,13 +34,19 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 # ----------------------------------------------------------------------------- paths
 
 
+def natural_order(path: Path) -> list:
+    """Sort key of a file name with its numbers compared as numbers: frame-2 before frame-10."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def list_sketches(sketches: str | Path | list[str | Path]) -> list[Path]:
-    """A file, a folder (its images, sorted) or a list of files -> sketch paths."""
+    """A file, a folder (its images, in natural order) or a list of files -> sketch paths."""
     items = [sketches] if isinstance(sketches, str | Path) else list(sketches)
     paths: list[Path] = []
     for item in map(Path, items):
         if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            found = sorted((p for p in item.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES),
+                           key=natural_order)  # fmt: skip
             if not found:
                 raise SketchcolorError(f"{item}: no sketch images ({', '.join(IMAGE_SUFFIXES)})")
             paths.extend(found)

@@ -1,11 +1,11 @@
-"""Generators (Models 1, 2.1, 2.2, 3) chosen by name, the discriminator, saving and profiling.
+"""Generators (Models 1, 2.1, 2.2, 3 and our R, for the reference control) chosen by name, the discriminator, saving and profiling.
 
 Importing this package registers every generator.
 
 Usage: from sketchcolor.models import create_generator; generator = create_generator("2.1")
 """
 
-from sketchcolor.models import attention_unet, unet  # noqa: F401  (registers the generators)
+from sketchcolor.models import attention_unet, reference_unet, unet  # noqa: F401  (registers them)
 from sketchcolor.models.discriminator import Discriminator
 from sketchcolor.models.registry import (
     Generator,

@@ -17,7 +17,9 @@ from sketchcolor.data.controls.conditioning import (
     build_generator_input,
     sample_hints,
     uses_hints,
+    uses_reference,
 )
+from sketchcolor.data.controls.reference import augmented_reference
 from sketchcolor.training.step import StepInputs
 
 
@@ -34,21 +36,24 @@ def step_inputs(
     channels_last: bool = False,
     hint_device: torch.device | str | None = None,
 ) -> tuple[StepInputs, Hints | None]:
-    """The models' inputs for one batch; `seed` drives the simulated hint labels.
+    """The models' inputs for one batch; `seed` drives the simulated hint labels and, for the
+    reference control, the augmented-self reference (data/controls/reference.py).
 
     hint_device: where the hint draws happen (None: the batch's device, no host round trip).
     "cpu" gives the same hints on every device (CPU and CUDA generators give different
     streams), which validation samples want; training keeps its draws on the GPU.
     """
     sketch, color = batch["sketch"], batch["color"]  # (B, 3, H, W) each
-    hints, regions = None, None
+    hints, regions, reference = None, None, None
+    generator = seeded_generator(torch.device(hint_device or color.device), seed)
     if uses_hints(color_control):
         regions = batch_regions(batch, hint_config)
-        generator = seeded_generator(torch.device(hint_device or color.device), seed)
         hints = sample_hints(color, hint_config, generator, sketch=sketch, regions=regions)
+    if uses_reference(color_control):  # drawn after the hints: a hints run's stream is kept
+        reference = augmented_reference(color, generator)
     generator_input = build_generator_input(
         color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config,
-        regions=regions,
+        regions=regions, reference=reference,
     )  # (B, C, H, W)  # fmt: skip
     if channels_last:
         generator_input = generator_input.contiguous(memory_format=torch.channels_last)

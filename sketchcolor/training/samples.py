@@ -69,6 +69,7 @@ class SampleWriter:
             inputs.sketch,
             palette=self.sample["palette"],
             hints=self.sample["hints"],
+            reference=inputs.generator_input[:, -3:],  # the reference control's last channels
         )
         return save_sample_grid(
             samples_path(self.config.out, step),
@@ -95,14 +96,17 @@ def hints_over_sketch(sketch: torch.Tensor, rgb: torch.Tensor, mask: torch.Tenso
 
 
 def control_image(
-    color_control: str, sketch: torch.Tensor, *, palette=None, hints=None
+    color_control: str, sketch: torch.Tensor, *, palette=None, hints=None, reference=None
 ) -> torch.Tensor:
-    """(B, 3, H, W) picture of the colour control in [-1, 1]."""
+    """(B, 3, H, W) picture of the colour control in [-1, 1] (reference: the reference
+    control's picture, its labels painted over it)."""
     batch, _, height, width = sketch.shape
     if color_control == "none":
         return torch.ones_like(sketch)
     if color_control == "palette":
         return palette_stripes(palette, height, width)
+    if color_control == "reference":
+        return torch.lerp(reference.to(hints.rgb), hints.rgb, hints.mask)
     painted = hints_over_sketch(sketch, hints.rgb, hints.mask)
     if color_control == "hints":
         return painted

@@ -12,6 +12,7 @@ import os
 import torch
 
 from sketchcolor.config import TrainConfig
+from sketchcolor.errors import SketchcolorError
 from sketchcolor.runs import LOGS_FOLDER
 from sketchcolor.training.accelerators import (
     PrecisionChoice,
@@ -83,8 +84,11 @@ def training_accelerator(config: TrainConfig):
 
 def build_generator(config: TrainConfig, in_channels: int):
     """The generator (weights from the current seed), checked against the training size."""
-    from sketchcolor.models import create_generator
+    from sketchcolor.models import canonical_name, create_generator
 
+    if canonical_name(config.model.name) == "R" and config.model.color_control != "reference":
+        raise SketchcolorError(f"model R reads a reference picture: train it with --color "
+                               f"reference, not {config.model.color_control!r}")  # fmt: skip
     generator = create_generator(
         config.model.name,
         in_channels=in_channels,

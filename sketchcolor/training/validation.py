@@ -16,7 +16,7 @@ import itertools
 import torch
 
 from sketchcolor.config import HintConfig, TrainConfig
-from sketchcolor.runs import generate, run_config_of, run_hints
+from sketchcolor.runs import generate, run_config_of, run_hints, run_reference
 from sketchcolor.util import metrics
 
 VALIDATION_SEED = 0
@@ -65,8 +65,9 @@ class ValidationLogger:
             batch = {"sketch": batch["sketch"][:take], "color": batch["color"][:take],
                      "palette": batch["palette"][:take], "key": batch["key"][:take]}  # fmt: skip
             hints = run_hints(self.run_config, batch, VALIDATION_SEED)
+            reference = run_reference(self.run_config, batch, VALIDATION_SEED)
             fake = generate(model, self.run_config, self.hint_config, batch["sketch"],
-                            batch["palette"], hints)  # fmt: skip
+                            batch["palette"], hints, reference)  # fmt: skip
             for index, metric in enumerate((metrics.l1, metrics.psnr, metrics.ssim)):
                 totals[index] += float(metric(fake, batch["color"]).sum())
             count += take

@@ -9,6 +9,9 @@ controls on the GPU with no per-sample Python. Four variants, as in the paper:
   colour image (or dots or brush strokes placed as a person places them); overlaid on the sketch (3 channels, the paper's) or as separate channels
   (sketch + hint RGB + hint mask, 7 channels).
 - ``mixed``: hints then palette planes (30 or 34 channels).
+- ``reference`` (ours): hints, then a coloured reference of the same character that is not
+  aligned with the sketch (3 or 7, + 3 = 6 or 10 channels; data/controls/reference.py). Labels
+  are optional, so it is the reference alone or the reference together with hints.
 
 Usage:
     hints = sample_hints(color, HintConfig(), torch.Generator(color.device).manual_seed(0))
@@ -30,6 +33,7 @@ from sketchcolor.config import (
     PALETTE_SIZE,
     HintConfig,
 )
+from sketchcolor.data.controls.reference import augmented_reference
 from sketchcolor.data.controls.strokes import (
     DRAW_COLUMNS,
     paint_strokes,
@@ -39,6 +43,9 @@ from sketchcolor.data.controls.strokes import (
 )
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.seeding import mixed_seed
+
+REFERENCE_CHANNELS = 3
+"""The reference's RGB, the last channels of a reference control's input."""
 
 
 class Hints(NamedTuple):
@@ -60,8 +67,13 @@ def check_color_control(color_control: str) -> None:
 
 
 def uses_hints(color_control: str) -> bool:
-    """Whether a colour control feeds hint labels to the generator (hints, mixed)."""
-    return color_control in ("hints", "mixed")
+    """Whether a colour control feeds hint labels to the generator (hints, mixed, reference)."""
+    return color_control in ("hints", "mixed", "reference")
+
+
+def uses_reference(color_control: str) -> bool:
+    """Whether a colour control feeds a coloured reference picture to the generator."""
+    return color_control == "reference"
 
 
 def uses_palette(color_control: str) -> bool:
@@ -70,7 +82,8 @@ def uses_palette(color_control: str) -> bool:
 
 
 def input_channels(color_control: str, hint_config: HintConfig | None = None) -> int:
-    """Generator input channels: none 3, palette 30, hints 3 or 7, mixed 30 or 34."""
+    """Generator input channels: none 3, palette 30, hints 3 or 7, mixed 30 or 34, reference 6
+    or 10 (the reference's 3 last)."""
     check_color_control(color_control)
     hint_config = hint_config or HintConfig()
     hint_channels = 3 if hint_config.encoding == "overlay" else 7
@@ -79,6 +92,7 @@ def input_channels(color_control: str, hint_config: HintConfig | None = None) ->
         "palette": 3 + 3 * PALETTE_SIZE,
         "hints": hint_channels,
         "mixed": hint_channels + 3 * PALETTE_SIZE,
+        "reference": hint_channels + REFERENCE_CHANNELS,
     }[color_control]
 
 
@@ -400,6 +414,7 @@ def build_generator_input(
     hints: Hints | None = None,
     hint_config: HintConfig | None = None,
     regions: torch.Tensor | None = None,
+    reference: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """The generator input for a colour control: (B, input_channels(...), H, W).
 
@@ -407,6 +422,8 @@ def build_generator_input(
     mixed); hints: from `sample_hints` or the user-control builders (None means no labels).
     regions: (B, H, W) region ids (the shards' maps): the "regions" spread then runs on the
     device (data/controls/region_spread.py); without them the sketch is segmented on the host.
+    reference: (B, 3, H, W) in [-1, 1], the reference control's coloured picture at the
+    sketch's size (data/controls/reference.py makes training's).
     """
     check_color_control(color_control)
     hint_config = hint_config or HintConfig()
@@ -429,6 +446,12 @@ def build_generator_input(
                 f"palette must have shape ({batch}, {PALETTE_SIZE}, 3), got {tuple(palette.shape)}"
             )
         parts.append(palette_planes(palette.to(sketch), height, width))
+    if uses_reference(color_control):
+        if reference is None or reference.shape != sketch.shape:
+            got = None if reference is None else tuple(reference.shape)
+            raise SketchcolorError(f"colour control {color_control!r} needs a reference "
+                                   f"of the sketch's shape {tuple(sketch.shape)}, got {got}")  # fmt: skip
+        parts.append(reference.to(sketch))
     return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0]
 
 
@@ -450,16 +473,18 @@ def statistics_inputs(
         epoch = loader.epoch(STATISTICS_EPOCH)
         for number, batch in enumerate(itertools.islice(epoch, batches)):
             color = batch["color"]  # (B, 3, H, W)
-            hints, regions = None, None
+            hints, regions, reference = None, None, None
+            draw = torch.Generator(device=color.device)
+            draw.manual_seed(mixed_seed(seed, STATISTICS_EPOCH, number))
             if uses_hints(color_control):
                 regions = batch_regions(batch, hint_config)
-                draw = torch.Generator(device=color.device)
-                draw.manual_seed(mixed_seed(seed, STATISTICS_EPOCH, number))
                 hints = sample_hints(color, hint_config, draw, sketch=batch["sketch"],
                                      regions=regions)  # fmt: skip
+            if uses_reference(color_control):
+                reference = augmented_reference(color, draw)
             yield build_generator_input(
                 color_control, batch["sketch"], palette=batch.get("palette"), hints=hints,
-                hint_config=hint_config, regions=regions,
+                hint_config=hint_config, regions=regions, reference=reference,
             )  # fmt: skip
 
     return inputs()
