@@ -211,9 +211,19 @@ def flatten_colors(
     sketch: np.ndarray,
     regions: np.ndarray,
     points: list[tuple[int, int, tuple]] = (),
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
     """`region_colors` with the lines drawn back on top (draw_lines). uint8 (H, W, 3)."""
-    return draw_lines(region_colors(output, sketch, regions, points), sketch)
+    return draw_lines(region_colors(output, sketch, regions, points, allowed), sketch)
+
+
+def bucket_from_picture(sketch: np.ndarray, picture: np.ndarray) -> np.ndarray:
+    """A paint bucket that takes each flood-fill region's colour from `picture` at the same
+    place (its median there): the no-learning baseline of the reference control."""
+    regions = bucket_regions(line_mask(sketch))
+    table = region_medians(picture, regions)
+    table[0] = 255
+    return draw_lines(table[regions], sketch)
 
 
 def region_colors(

@@ -204,11 +204,11 @@ def card_section(benchmark: Benchmark, run: str) -> str:
     return f"{CARD_HEADING}\n\n{markdown(benchmark, names)}"
 
 
-def update_model_card(path: Path, section: str) -> None:
-    """Replace the card's interactive section (or add it), leaving the rest as it is."""
+def update_model_card(path: Path, section: str, heading: str = CARD_HEADING) -> None:
+    """Replace the card's section under `heading` (or add it), leaving the rest as it is."""
     text = path.read_text() if path.is_file() else ""
-    if CARD_HEADING in text:
-        before, _, after = text.partition(CARD_HEADING)
+    if heading in text:
+        before, _, after = text.partition(heading)
         rest = after.split("\n## ", 1)
         text = before + (("## " + rest[1]) if len(rest) > 1 else "")
     write_text_atomically(path, text.rstrip("\n") + "\n\n" + section)

@@ -165,3 +165,23 @@ def snap_to_colors(colors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
         return colors
     distance = ((colors[:, None, :].astype(np.int32) - allowed[None].astype(np.int32)) ** 2).sum(-1)
     return allowed[distance.argmin(1)]
+
+
+def orbit_grids(frames: int, height: int, width: int, strength: str, seed: int) -> torch.Tensor:
+    """(frames, H, W, 2) grids of a character moving in a loop: frame t shifts, turns and
+    bends along a circle (angle 2 pi t / frames) at the named strength, so every frame is as
+    far from the unmoved keyframe as every other while neighbours differ a little (the chained
+    sequence of the reference benchmark)."""
+    limits = check_strength(strength)
+    generator = torch.Generator().manual_seed(seed)
+    bends = _uniform((2, 2, ELASTIC_POINTS, ELASTIC_POINTS), limits.elastic, generator, "cpu")
+    phase = torch.arange(frames, dtype=torch.float32) * (2 * math.pi / frames)
+    cos, sin = torch.cos(phase), torch.sin(phase)
+    angle = math.radians(limits.rotation) * sin
+    shift = limits.shift * torch.stack([cos, sin], 1)  # (F, 2)
+    theta = torch.stack([torch.stack([torch.cos(angle), -torch.sin(angle), shift[:, 0]], 1),
+                         torch.stack([torch.sin(angle), torch.cos(angle), shift[:, 1]], 1)], 1)  # fmt: skip
+    grid = F.affine_grid(theta, [frames, 1, height, width], align_corners=False)
+    points = cos[:, None, None, None] * bends[0] + sin[:, None, None, None] * bends[1]
+    field = F.interpolate(points, size=(height, width), mode="bicubic", align_corners=True)
+    return grid + field.permute(0, 2, 3, 1)

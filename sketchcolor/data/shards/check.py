@@ -109,3 +109,14 @@ def index_problem(idx: Path, members: dict[str, tuple[int, int]], count: int) ->
     except (OSError, ValueError, IndexError, UnicodeDecodeError):
         return f"its index {idx.name} is not a readable DALI index"
     return None
+
+
+def sample_names(tar: Path) -> dict[str, str]:
+    """key -> the name of the file each sample of a tar was written from (its `.id` member),
+    so a benchmark can pair samples by what they show (OpenMoji's code points)."""
+    names = {}
+    with tarfile.open(tar, "r:") as archive:
+        for member in archive:
+            if member.name.endswith(".id"):
+                names[member.name[: -len(".id")]] = archive.extractfile(member).read().decode()
+    return names
