@@ -78,9 +78,8 @@ class RunConfig:
     dropout: float | None = None
     """Model 1's decoder dropout; None for the others (they have none). Missing from a Model 1
     folder: None, and the generator is built with its default 0.5, as loading did."""
-    attention_levels: list[int] | None = None
-    """Model R's encoder levels that read the reference; None for the others (and Model R's
-    default then)."""
+    attention_level: int | None = None
+    """Model R's first encoder level that reads the reference; None for the others."""
     hint_config: HintConfig = field(default_factory=HintConfig)
     """The hint labels the run was trained with. Missing: HintConfig() defaults, what the
     readers took."""
@@ -123,7 +122,7 @@ class RunConfig:
         """What `create_generator(self.model, **options)` builds the run's generator with."""
         recorded = {"in_channels": self.in_channels, "width": self.width,
                     "upsampling": self.upsampling, "dropout": self.dropout,
-                    "attention_levels": self.attention_levels}  # fmt: skip
+                    "attention_level": self.attention_level}  # fmt: skip
         accepted = generator_options(self.model)
         return {key: value for key, value in recorded.items()
                 if key in accepted and value is not None}  # fmt: skip

@@ -7,6 +7,7 @@ Usage: sketchcolor evaluate runs/m1-none runs/m21-none --data my-shards --out ev
        sketchcolor evaluate runs/m1-none --all-checkpoints --data my-shards --out curve/
        sketchcolor evaluate runs/m1-hints --data my-shards --hint-counts 0,1,4,16,64 --flatten
        sketchcolor evaluate runs/m1-hints --data my-shards --hint-counts 0,1,4,16 --hint-shape strokes
+       sketchcolor evaluate runs/mR-reference runs/m1-mixed --data my-shards --reference-benchmark
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ DESCRIPTION = (
     "per step and results-curve.png (val L1, PSNR, FID against steps). Under `accelerate "
     "launch` the work is split over the processes. --hint-counts runs the interactive "
     "benchmark instead: each run and a paint bucket colour the split from N labels placed as "
-    "a person places them (results.json, results.md, results-labels.png, examples.png)."
+    "a person places them (results.json, results.md, results-labels.png, examples.png). "
+    "--reference-benchmark measures reference runs: warped frames, a chained sequence and "
+    "same-character pairs (reference.md, reference-curves.png, reference-examples.png)."
 )
 
 
@@ -34,6 +37,13 @@ def options():
 
 
 def run(config) -> int:
+    if config.reference_benchmark:
+        from sketchcolor.evaluation.reference_report import reference_evaluation
+
+        table = reference_evaluation(config)
+        print(table.read_text().rstrip("\n"))
+        print(f"evaluate: results in {config.out}")
+        return 0
     if config.interactive:
         from sketchcolor.evaluation.interactive_report import interactive_evaluation
 

@@ -70,11 +70,23 @@ class EvaluateConfig:
     onnx: Path | None = None
     """With --hint-counts --engine onnxruntime: this exported file of the one run given (e.g.
     RUN/generator.int8.onnx); default RUN/generator.onnx when current, else a fresh export."""
+    reference_benchmark: bool = False
+    """Run the reference benchmark instead of the FID table: reference runs (and palette or
+    mixed runs as baselines) colour warped frames from their unwarped colours, a chained
+    sequence and OpenMoji people from another drawing of the same person
+    (evaluation/reference_benchmark.py): reference.md, reference-curves.png."""
     hint_shape: Literal["dots", "strokes"] = "dots"
     """With --hint-counts: each label a dot, or a short stroke from the same point inside its
     colour region of the truth (the paint bucket then fills the regions its points touch)."""
 
     def __post_init__(self):
+        if self.hint_counts is not None and self.reference_benchmark:
+            raise SketchcolorError("give --hint-counts or --reference-benchmark, not both")
+        if self.reference_benchmark and (self.flatten or self.onnx):
+            raise SketchcolorError("the reference benchmark scores flattened outputs itself; "
+                                   "--flatten and --onnx are for --hint-counts")  # fmt: skip
+        if self.reference_benchmark:
+            return
         if self.hint_counts is not None:
             parse_hint_counts(self.hint_counts)
             return

@@ -92,6 +92,8 @@ class ReferenceBenchmark:
     examples: dict[str, np.ndarray] = field(default_factory=dict)
     """Column title -> (N, H, W, 3) uint8 of the medium frames' first examples."""
     images: int = 0
+    reference_runs: dict[str, str] = field(default_factory=dict)
+    """Folder -> name of each reference run measured (their model cards get a section)."""
 
 
 def check_colorizers(loaded: list[tuple]) -> list[Colorizer]:
@@ -323,4 +325,5 @@ def reference_benchmark(
                         **{name: images[:examples] for name, images in outputs.items()}}  # fmt: skip
     sequence = sequence_curves(colorizers, data, seed)
     same = same_character_rows(colorizers, data, Path(shard_dir), backend, batch_size)
-    return ReferenceBenchmark(rows, sequence, same, pictures, len(data))
+    runs = {c.run: c.name for c in colorizers if uses_reference(c.control)}
+    return ReferenceBenchmark(rows, sequence, same, pictures, len(data), runs)

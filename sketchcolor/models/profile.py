@@ -24,6 +24,7 @@ from sketchcolor.models.registry import (
     create_generator,
     generator_aliases,
     generator_description,
+    generator_options,
     list_generators,
 )
 
@@ -123,11 +124,14 @@ def profile_discriminator(
 
 
 def profile_models(*, size: int = 512, width: float = 1.0) -> list[ModelProfile]:
-    """One profile per registered generator (sketch-only input) and one for the discriminator.
+    """One profile per registered generator (its default input: the sketch alone, Model R's
+    with a reference) and one for the discriminator.
 
     Every generator gets a row; one that rejects `size` is marked `available=False`.
     """
-    rows = [profile_generator(name, size=size, width=width) for name in list_generators()]
+    rows = [profile_generator(name, size=size, width=width,
+                              in_channels=generator_options(name)["in_channels"])
+            for name in list_generators()]  # fmt: skip
     rows.append(profile_discriminator(size=size, width=width))
     return rows
 

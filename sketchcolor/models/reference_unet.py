@@ -73,17 +73,17 @@ class ReferenceAttention(nn.Module):
 
 class ReferenceUNet(Generator):
     """Model 1's U-Net (BatchNorm, decoder dropout, skip concatenation) with a reference
-    encoder and cross-attention into the skips of `attention_levels` (encoder levels, 0 the
-    first, each halving the size: 2 and 3 are 1/8 and 1/16)."""
+    encoder and cross-attention into the skips of encoder levels `attention_level` and the
+    one below it (levels count from 0, each halving the size: 2 and 3 are 1/8 and 1/16)."""
 
     def __init__(
         self,
         *,
-        in_channels: int = 10,
+        in_channels: int = 6,
         width: float = 1.0,
         dropout: float = 0.5,
         upsampling: str = "transposed",
-        attention_levels: tuple[int, ...] = (2, 3),
+        attention_level: int = 2,
     ) -> None:
         super().__init__()
         encoder = [scaled_channels(channels, width) for channels in PAPER_ENCODER_WIDTHS]
@@ -91,23 +91,17 @@ class ReferenceUNet(Generator):
         self.depth = len(encoder)
         if in_channels <= REFERENCE_CHANNELS:
             raise ValueError(f"in_channels must exceed the reference's {REFERENCE_CHANNELS}")
-        if not attention_levels or not all(0 <= lv < self.depth - 1 for lv in attention_levels):
+        if not 0 <= attention_level < self.depth - 2:
             raise ValueError(
-                f"attention levels must be in 0..{self.depth - 2}, got {attention_levels}"
+                f"attention level must be in 0..{self.depth - 3}, got {attention_level}"
             )
-        self.attention_levels = tuple(sorted(attention_levels))
+        self.attention_levels = (attention_level, attention_level + 1)
         self.config = {"in_channels": in_channels, "width": width, "dropout": dropout,
-                       "upsampling": upsampling, "attention_levels": self.attention_levels}  # fmt: skip
+                       "upsampling": upsampling, "attention_level": attention_level}  # fmt: skip
         self.encoder = self._encoder(in_channels - REFERENCE_CHANNELS, encoder)
-        self.reference_encoder = self._encoder(
-            REFERENCE_CHANNELS, encoder[: max(attention_levels) + 1]
-        )
-        self.attention = nn.ModuleDict(
-            {
-                str(level): ReferenceAttention(encoder[level], level)
-                for level in self.attention_levels
-            }
-        )
+        self.reference_encoder = self._encoder(REFERENCE_CHANNELS, encoder[: attention_level + 2])
+        self.attention = nn.ModuleDict({str(level): ReferenceAttention(encoder[level], level)
+                                        for level in self.attention_levels})  # fmt: skip
         # A skip carries the encoder's features and, at an attended level, what it read.
         skips = [channels + (channels + REFERENCE_CHANNELS) * (level in self.attention_levels)
                  for level, channels in enumerate(encoder)]  # fmt: skip
@@ -158,13 +152,13 @@ class ReferenceUNet(Generator):
 )  # fmt: skip
 def model_r(
     *,
-    in_channels: int = 10,
+    in_channels: int = 6,
     width: float = 1.0,
     dropout: float = 0.5,
     upsampling: str = "transposed",
-    attention_levels: tuple[int, ...] = (2, 3),
+    attention_level: int = 2,
 ) -> ReferenceUNet:
     """Model R: Model 1's U-Net reading colours from a reference picture (colour control
     "reference"; the input's last 3 channels), by cross-attention at encoder levels 2 and 3."""
     return ReferenceUNet(in_channels=in_channels, width=width, dropout=dropout,
-                         upsampling=upsampling, attention_levels=tuple(attention_levels))  # fmt: skip
+                         upsampling=upsampling, attention_level=attention_level)  # fmt: skip

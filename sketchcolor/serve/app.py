@@ -142,7 +142,7 @@ def connect_hints(gr, page, handlers) -> None:
     """Run choice, the brush canvas, the dots canvas and reference hints."""
     handle = functools.partial(user_errors, gr)
     page.run.change(handle(handlers.show_run), page.run,
-                    [page.info, page.hints_box, page.palette_box], **PRIVATE)  # fmt: skip
+                    [page.info, page.hints_box, page.palette_box, page.reference_box], **PRIVATE)  # fmt: skip
     page.sketch.change(handle(handlers.editor_value), page.sketch, page.editor, **PRIVATE)
     redraw = dict(inputs=[page.sketch, page.run, page.hints, page.editor], outputs=page.canvas,
                   trigger_mode="always_last", **PRIVATE)  # fmt: skip
@@ -191,16 +191,18 @@ def connect_palette(gr, page, handlers) -> None:
 def connect_output(gr, page, handlers) -> None:
     """Any change re-colours ("always_last" drops stale queued requests); the region map
     and the layered file on request."""
-    inputs = [page.sketch, page.run, page.hints, page.editor, page.flat, *page.swatches]
+    inputs = [page.sketch, page.run, page.hints, page.editor, page.flat, page.reference,
+              *page.swatches]  # fmt: skip
     triggers = [page.button.click, page.sketch.change, page.run.change, page.hints.change,
-                page.editor.change, page.flat.change,
+                page.editor.change, page.flat.change, page.reference.change,
                 *[swatch.change for swatch in page.swatches]]  # fmt: skip
     gr.on(triggers, user_errors(gr, handlers.colorize), inputs,
           [page.output, page.latency, page.download], trigger_mode="always_last", **PRIVATE)  # fmt: skip
     page.show_regions.click(user_errors(gr, handlers.show_regions), page.sketch, page.regions,
                             **PRIVATE)  # fmt: skip
     page.make_layers.click(user_errors(gr, handlers.layered_file),
-                           [*inputs[:4], page.layers_kind, *page.swatches], page.layers_file,
+                           [*inputs[:4], page.layers_kind, page.reference, *page.swatches],
+                           page.layers_file,
                            **PRIVATE)  # fmt: skip
     hide = [page.regions, page.layers_file]  # stale once the sketch changes
     page.sketch.change(lambda: [gr.update(visible=False)] * len(hide), None, hide, **PRIVATE)
@@ -211,7 +213,7 @@ def connect_batch(gr, page, handlers) -> None:
     from sketchcolor.serve.batch import batch_handler
 
     inputs = [page.batch_files, page.batch_folder, page.sketch, page.run, page.hints,
-              page.editor, page.flat, *page.swatches]  # fmt: skip
+              page.editor, page.flat, page.reference, *page.swatches]  # fmt: skip
     page.batch_button.click(user_errors(gr, batch_handler(gr, handlers)), inputs,
                             [page.batch_zip, page.batch_status], **PRIVATE)  # fmt: skip
 

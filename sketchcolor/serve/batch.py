@@ -86,15 +86,16 @@ def write_zip(target: Path, coloured: Iterable, names: list[str]) -> None:
 
 
 def batch_handler(gr, handlers):
-    """The "Colorize all" handler: (files, folder, sketch, run, hints, editor, flat, *swatches)
-    -> (zip path, status line). Gradio fills `progress`, shown over the zip's box."""
+    """The "Colorize all" handler: (files, folder, sketch, run, hints, editor, flat, reference,
+    *swatches) -> (zip path, status line). Gradio fills `progress`, shown over the zip's box."""
 
     progress_bar = gr.Progress()  # Gradio finds the parameter by this default
 
-    def colorize_all(files, folder, sketch, run, hints, editor, flat, progress=progress_bar,
-                     *swatches):  # fmt: skip
+    def colorize_all(files, folder, sketch, run, hints, editor, flat, reference,
+                     progress=progress_bar, *swatches):  # fmt: skip
         paths = batch_paths(files, folder)
-        colorizer, controls = handlers.batch_inputs(sketch, run, hints, editor, swatches)
+        colorizer, controls = handlers.batch_inputs(sketch, run, hints, editor, reference,
+                                                    swatches)  # fmt: skip
         options = BatchOptions(batch_size=BATCH_SIZE, max_pixels=handlers.config.max_pixels,
                                flatten=handlers.flatten(flat))  # fmt: skip
         hints_cache: dict = {}

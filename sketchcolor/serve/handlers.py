@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from sketchcolor.data.controls.conditioning import uses_hints, uses_palette
+from sketchcolor.data.controls.conditioning import uses_hints, uses_palette, uses_reference
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.inference.colorizer import colorize_layers
 from sketchcolor.inference.layers import write_layers
@@ -74,15 +74,17 @@ class Handlers:
         """Flat colours for a request: the server's --flatten, or the page's switch / API flag."""
         return self.config.flatten or bool(asked)
 
-    def request(self, sketch: str, run: str, hints: str, editor, swatches) -> dict:
+    def request(self, sketch: str, run: str, hints: str, editor, reference, swatches) -> dict:
         """The controls the run takes, as colorize_request's keywords (hidden ones not sent):
-        hints JSON, a hints image of the painted strokes, the swatches' palette."""
+        hints JSON, a hints image of the painted strokes, the swatches' palette, the
+        reference picture."""
         control = find_run(self.models, run).config.color_control
         takes_hints = uses_hints(control)
         return {
             "hints": (hints or "") if takes_hints else "",
             "hints_image": self.strokes_file(editor, sketch) if takes_hints else None,
             "palette": ",".join(hex_palette(swatches)) if uses_palette(control) else "",
+            "reference": (reference or None) if uses_reference(control) else None,
         }
 
     def strokes_file(self, editor, sketch: str) -> Path | None:
@@ -96,12 +98,18 @@ class Handlers:
         Image.fromarray(rgba, "RGBA").save(target)
         return target
 
-    def colorize(self, sketch, run, hints, editor, flat, *swatches):
+    def colorize(self, sketch, run, hints, editor, flat, reference, *swatches):
         """The page's picture: -> (output file, latency line, download button)."""
         gr = self.gr
         if not sketch:
             return None, "Upload a sketch to start.", gr.update(value=None, interactive=False)
-        request = self.request(sketch, run, hints, editor, swatches)
+        if uses_reference(find_run(self.models, run).config.color_control) and not reference:
+            return (
+                None,
+                "Upload a reference: the same character, coloured.",
+                gr.update(value=None, interactive=False),
+            )
+        request = self.request(sketch, run, hints, editor, reference, swatches)
         flatten = self.flatten(flat)
         start = time.perf_counter()
         output = colorize_request(self.models, sketch, run, **request,
@@ -113,26 +121,29 @@ class Handlers:
         if uses_hints(find_run(self.models, run).config.color_control):
             line += f", {len(parse_labels(request['hints']))} hint label(s)"
             line += ", brush strokes" if request["hints_image"] else ""
+        line += ", from the reference" if request["reference"] else ""
         line += ", flat colours" if flatten else ""
         return str(target), line, gr.update(value=str(target), interactive=True)
 
-    def layered_file(self, sketch, run, hints, editor, kind, *swatches):
+    def layered_file(self, sketch, run, hints, editor, kind, reference, *swatches):
         """The page's picture as a layered file (kind "psd" or "ora"), as `colorize --layers`
         writes it: line art, flat colours, shaded output, hints; -> the file component."""
         if not sketch:
             raise SketchcolorError("upload a sketch first")
-        request = self.request(sketch, run, hints, editor, swatches)
+        request = self.request(sketch, run, hints, editor, reference, swatches)
         colorizer, image, controls = request_inputs(self.models, sketch, run,
                                                     max_pixels=self.config.max_pixels, **request)  # fmt: skip
         layers = colorize_layers(colorizer, image, controls)
         target = self.outputs.new_path(f"{Path(sketch).stem}-layers.{kind}")
         return self.gr.update(value=str(write_layers(target, layers)), visible=True)
 
-    def api_colorize(self, sketch, run, hints, palette, hints_image=None, flatten=False):
-        """`/colorize`: (sketch, run, hints JSON, palette[, hints image, flatten]) -> PNG path."""
+    def api_colorize(self, sketch, run, hints, palette, hints_image=None, flatten=False,
+                     reference=None):  # fmt: skip
+        """`/colorize`: (sketch, run, hints JSON, palette[, hints image, flatten, reference])
+        -> PNG path."""
         output = colorize_request(self.models, sketch, run, hints or "", palette or "",
                                   hints_image=hints_image, max_pixels=self.config.max_pixels,
-                                  flatten=self.flatten(flatten))  # fmt: skip
+                                  flatten=self.flatten(flatten), reference=reference)  # fmt: skip
         return str(self.outputs.write(output, Path(sketch).stem))
 
     def show_run(self, run):
@@ -140,7 +151,8 @@ class Handlers:
         colorizer = find_run(self.models, run)
         control = colorizer.config.color_control
         return (describe_run(run, colorizer), self.gr.update(visible=uses_hints(control)),
-                self.gr.update(visible=uses_palette(control)))  # fmt: skip
+                self.gr.update(visible=uses_palette(control)),
+                self.gr.update(visible=uses_reference(control)))  # fmt: skip
 
     def show_regions(self, sketch):
         """The region map flat colours use: each region the lines close in its own colour."""
@@ -237,20 +249,20 @@ class Handlers:
 
     # ------------------------------------------------------------------------- several files
 
-    def batch_request(self, sketch, run, hints, editor, swatches) -> dict:
+    def batch_request(self, sketch, run, hints, editor, reference, swatches) -> dict:
         """The page's controls for other sketches: the dots in the current sketch's frame, so
         that they, like the strokes image, scale to each sketch."""
-        request = self.request(sketch, run, hints, editor, swatches)
+        request = self.request(sketch, run, hints, editor, reference, swatches)
         labels = parse_labels(request["hints"])
         size = sketch_size(sketch) if sketch else None
         if labels and size:
             request["hints"] = json.dumps({"width": size[1], "height": size[0], "labels": labels})
         return request
 
-    def batch_inputs(self, sketch, run, hints, editor, swatches):
-        """The run and the page's controls (batch_request's), checked once for every sketch
-        of a batch: -> (Colorizer, UserControls); one-line errors."""
-        request = self.batch_request(sketch, run, hints, editor, swatches)
+    def batch_inputs(self, sketch, run, hints, editor, reference, swatches):
+        """The run and the page's controls (batch_request's, the one reference shared by every
+        sketch), checked once for every sketch of a batch: -> (Colorizer, UserControls)."""
+        request = self.batch_request(sketch, run, hints, editor, reference, swatches)
         colorizer = find_run(self.models, run)
         return colorizer, request_controls(colorizer, run, request["hints"], request["palette"],
-                                           request["hints_image"])  # fmt: skip
+                                           request["hints_image"], request["reference"])  # fmt: skip

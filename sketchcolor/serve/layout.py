@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from sketchcolor.data.controls.conditioning import PALETTE_SIZE, uses_hints, uses_palette
+from sketchcolor.data.controls.conditioning import (
+    PALETTE_SIZE,
+    uses_hints,
+    uses_palette,
+    uses_reference,
+)
 from sketchcolor.inference.layers import LAYER_KINDS, default_layer_kind
 from sketchcolor.inference.palette_files import colors_to_text
 
@@ -43,6 +48,7 @@ def build_page(gr, names: list[str], info: str, control: str) -> Page:
         with gr.Column():
             output_panel(gr, page)
             palette_panel(gr, page, uses_palette(control))
+            reference_panel(gr, page, uses_reference(control))
     batch_panel(gr, page)
     return page
 
@@ -121,6 +127,15 @@ def palette_panel(gr, page: Page, visible: bool) -> None:
             page.take = gr.Button("Take its 9 colours")
 
 
+def reference_panel(gr, page: Page, visible: bool) -> None:
+    """A coloured picture of the same character, for runs of the reference control; every
+    sketch of the page and of "Several sketches at once" is coloured from it."""
+    with gr.Group(visible=visible) as page.reference_box:
+        page.reference = gr.Image(label="Reference: the same character, coloured (any size)",
+                                  type="filepath", image_mode=None, height=200,
+                                  sources=["upload", "clipboard"], elem_id="reference")  # fmt: skip
+
+
 def batch_panel(gr, page: Page) -> None:
     """Several sketches or a folder at once, with the page's controls; the results as a zip."""
     with gr.Accordion("Several sketches at once", open=False, elem_id="batch"):
@@ -138,11 +153,11 @@ def batch_panel(gr, page: Page) -> None:
 
 def api_block(gr) -> tuple[list, object, object]:
     """Hidden components for `/colorize`: (sketch, run, hints, palette) and, optional, a hints
-    image and flatten; -> (inputs, output, button)."""
+    image, flatten and a reference picture; -> (inputs, output, button)."""
     with gr.Column(visible=False):
         inputs = [gr.File(label="sketch"), gr.Textbox(label="run"), gr.Textbox(label="hints"),
                   gr.Textbox(label="palette"), gr.File(label="hints_image"),
-                  gr.Checkbox(False, label="flatten")]  # fmt: skip
+                  gr.Checkbox(False, label="flatten"), gr.File(label="reference")]  # fmt: skip
         output = gr.Image(label="colorized", format="png")
         button = gr.Button()
     return inputs, output, button

@@ -57,32 +57,36 @@ def colorize_request(
     hints_image: str | Path | None = None,
     max_pixels: int = MAX_SKETCH_PIXELS,
     flatten: bool = False,
+    reference: str | Path | None = None,
 ) -> torch.Tensor:
     """What `/colorize` does: a sketch file + run name + hints JSON + hex palette ("" for
     none) -> the colours (1, 3, H, W) in [-1, 1] at the sketch's size (flattened along its
     lines when `flatten`). hints_image: a hints PNG on the sketch's pixels (painted strokes,
-    alpha the mask), the JSON's labels drawn over it. One-line errors."""
+    alpha the mask), the JSON's labels drawn over it; reference: a coloured picture of the
+    same character (reference runs). One-line errors."""
     colorizer, sketch, controls = request_inputs(models, sketch_path, run, hints, palette,
-                                                 hints_image, max_pixels)  # fmt: skip
+                                                 hints_image, max_pixels, reference)  # fmt: skip
     return colorize_sketch(colorizer, sketch, controls, flatten=flatten)
 
 
 def request_inputs(models: dict[str, Colorizer], sketch_path: str | None, run: str, hints: str,
-                   palette: str, hints_image: str | Path | None,
-                   max_pixels: int) -> tuple[Colorizer, torch.Tensor, UserControls]:  # fmt: skip
+                   palette: str, hints_image: str | Path | None, max_pixels: int,
+                   reference: str | Path | None = None,
+                   ) -> tuple[Colorizer, torch.Tensor, UserControls]:  # fmt: skip
     """A request's run, sketch (1, 3, H, W) and controls, checked: one-line errors. The
     page's layered file hands them to colorize_layers, as `colorize --layers` does."""
     colorizer = find_run(models, run)
     if not sketch_path:
         raise SketchcolorError("no sketch given; upload an image")
-    controls = request_controls(colorizer, run, hints, palette, hints_image)
+    controls = request_controls(colorizer, run, hints, palette, hints_image, reference)
     return colorizer, read_uploaded_sketch(sketch_path, max_pixels), controls
 
 
 def request_controls(colorizer: Colorizer, run: str, hints: str, palette: str,
-                     hints_image: str | Path | None = None) -> UserControls:  # fmt: skip
-    """A request's hints JSON and hex palette ("" for none) and hints image, checked against
-    the run's colour control: one-line errors. One set serves a whole batch of sketches."""
+                     hints_image: str | Path | None = None,
+                     reference: str | Path | None = None) -> UserControls:  # fmt: skip
+    """A request's hints JSON and hex palette ("" for none), hints image and reference picture,
+    checked against the run's colour control: one-line errors. One set serves a whole batch."""
     return user_controls(
         colorizer.config.color_control,
         Path(run),
@@ -91,6 +95,7 @@ def request_controls(colorizer: Colorizer, run: str, hints: str, palette: str,
         hints_png=hints_image or None,
         hints_json=None,
         hints_text=hints.strip() or None,
+        reference=reference or None,
     )
 
 

@@ -36,11 +36,16 @@ def assert_every_parameter_learns(model: nn.Module) -> None:
         assert parameter.grad.abs().sum() > 0, f"{name} has an all-zero gradient"
 
 
-def test_paper_names_are_registered():
-    assert list_generators() == ["1", "2.1", "2.2", "3"]
+PAPER_MODELS = ("1", "2.1", "2.2", "3")
+"""The paper's generators: sketch-first inputs of any channel count (Model R, the reference
+control's, has its own tests: test_reference_unet.py)."""
 
 
-@pytest.mark.parametrize("name", list_generators())
+def test_paper_names_and_ours_are_registered():
+    assert list_generators() == [*PAPER_MODELS, "R"]
+
+
+@pytest.mark.parametrize("name", PAPER_MODELS)
 @pytest.mark.parametrize("in_channels", COLOR_CONTROL_CHANNELS)
 def test_generator_forward_backward(name, in_channels):
     torch.manual_seed(0)
@@ -56,7 +61,7 @@ def test_generator_forward_backward(name, in_channels):
     assert_every_parameter_learns(generator)
 
 
-@pytest.mark.parametrize("name", list_generators())
+@pytest.mark.parametrize("name", PAPER_MODELS)
 def test_generator_trains_on_a_batch_of_one(name):
     generator = create_generator(name, width=TEST_WIDTH).train()
     size = generator.size_multiple
@@ -65,7 +70,7 @@ def test_generator_trains_on_a_batch_of_one(name):
     assert y.shape == (1, 3, size, size) and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name", list_generators())
+@pytest.mark.parametrize("name", PAPER_MODELS)
 def test_generator_accepts_non_square_multiples(name):
     generator = create_generator(name, width=TEST_WIDTH).eval()
     multiple = generator.size_multiple
@@ -74,7 +79,7 @@ def test_generator_accepts_non_square_multiples(name):
     assert y.shape == (1, 3, multiple, 2 * multiple)
 
 
-@pytest.mark.parametrize("name", list_generators())
+@pytest.mark.parametrize("name", PAPER_MODELS)
 def test_wrong_size_names_the_sizes_that_work(name):
     generator = create_generator(name, width=TEST_WIDTH)
     multiple = generator.size_multiple
@@ -91,7 +96,7 @@ def test_depths_match_the_paper():
     sizes = {
         name: create_generator(name, width=TEST_WIDTH).size_multiple for name in list_generators()
     }
-    assert sizes == {"1": 256, "2.1": 256, "2.2": 512, "3": 512}
+    assert sizes == {"1": 256, "2.1": 256, "2.2": 512, "3": 512, "R": 256}
 
 
 def encoder_output_shapes(generator: nn.Module, size: int) -> list[tuple[int, ...]]:
@@ -138,7 +143,7 @@ def test_model_3_adds_encoder_attention_to_model_2_2():
 
 
 @pytest.mark.parametrize("width", (1.0, 0.5, 0.25, 1 / 8, 1 / 16, 0.3, 0.05))
-@pytest.mark.parametrize("name", list_generators())
+@pytest.mark.parametrize("name", PAPER_MODELS)
 def test_group_norm_groups_divide_at_every_width(name, width):
     with torch.device("meta"):
         generator = create_generator(name, width=width)

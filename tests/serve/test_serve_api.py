@@ -44,14 +44,14 @@ def pixels(path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"))
 
 
-def test_the_endpoint_takes_sketch_run_hints_palette_then_two_optional_inputs(client):
+def test_the_endpoint_takes_sketch_run_hints_palette_then_three_optional_inputs(client):
     parameters = client.view_api(print_info=False, return_format="dict")["named_endpoints"][
         "/colorize"]["parameters"]  # fmt: skip
     assert [p["label"] for p in parameters] == ["sketch", "run", "hints", "palette",
-                                                "hints_image", "flatten"]  # fmt: skip
+                                                "hints_image", "flatten", "reference"]  # fmt: skip
     # So a call with only the first four, as before, still works: the client fills these in.
-    assert [p["parameter_has_default"] for p in parameters] == [False] * 4 + [True] * 2
-    assert [p["parameter_default"] for p in parameters[4:]] == [None, False]
+    assert [p["parameter_has_default"] for p in parameters] == [False] * 4 + [True] * 3
+    assert [p["parameter_default"] for p in parameters[4:]] == [None, False, None]
 
 
 @pytest.fixture(scope="module")

@@ -93,7 +93,7 @@ def test_the_batch_is_coloured_by_canvas_size_into_a_zip_and_a_bad_sketch_names_
     files = [str(sketch(tmp_path / "cat.png", (30, 20))), str(sketch(tmp_path / "owl.png", (8, 9))),
              str(sketch(tmp_path / "fox.png", (30, 20)))]  # fmt: skip
     progress = Progress()
-    path, status = colorize_all(files, None, None, "plain", "", None, True, progress)
+    path, status = colorize_all(files, None, None, "plain", "", None, True, None, progress)
     assert status == "3 sketch(es) coloured with plain"
     assert progress.calls == [{"total": 3, "desc": "colorize", "unit": "sketch"}]
     # cat and fox share a canvas (32x24 after scaling to 32 px): one generator call for both
@@ -109,7 +109,7 @@ def test_the_batch_is_coloured_by_canvas_size_into_a_zip_and_a_bad_sketch_names_
     files.insert(1, str(sketch(tmp_path / "bad.png", (31, 30))))  # 930 pixels: over 900
     with pytest.raises(SketchcolorError, match=r"^bad.png: sketch: 31x30 is 0.0 MP, over the "
                        r"limit of 900 pixels \(raise it with --max-pixels\)$"):  # fmt: skip
-        colorize_all(files, None, None, "plain", "", None, False, Progress())
+        colorize_all(files, None, None, "plain", "", None, False, None, Progress())
     assert len(engine.calls) == 2  # refused before any colouring
     assert [p.name for p in tmp_path.glob("*.zip")] == ["sketchcolor-colorized.zip"]  # the old one
 
@@ -133,8 +133,8 @@ def test_the_zip_holds_what_the_page_gives_each_sketch(served_runs, tmp_path):
     dots = json.dumps([{"x": 40, "y": 30, "color": "#0000ff"}])
     handlers = handlers_for({"hints": load_colorizer(served_runs["hints"], "cpu")}, tmp_path)
     colorize_all = batch_handler(SimpleNamespace(Progress=Progress), handlers)
-    path, _ = colorize_all(files, None, files[0], "hints", dots, editor, True, Progress())
-    request = handlers.batch_request(files[0], "hints", dots, editor, ())
+    path, _ = colorize_all(files, None, files[0], "hints", dots, editor, True, None, Progress())
+    request = handlers.batch_request(files[0], "hints", dots, editor, None, ())
     assert request["hints_image"] is not None and request["hints"]
     with zipfile.ZipFile(path) as archive:
         for file, name in zip(files, archive_names([Path(f) for f in files]), strict=True):

@@ -45,6 +45,8 @@ WARP_STRENGTHS = {
 }
 """The benchmark's named deformations; training draws each sample's between none and large."""
 TRAINING_STRENGTH = "large"
+MIN_AMOUNT = 0.25
+"""The least share of TRAINING_STRENGTH a training reference is warped by."""
 ELASTIC_POINTS = 5
 """Control points per side of the elastic displacement (a smooth warp, thin-plate-like)."""
 FLIP_PROBABILITY = 0.5
@@ -103,9 +105,11 @@ def warp(images: torch.Tensor, grid: torch.Tensor) -> torch.Tensor:
 
 def augmented_reference(color: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Training's reference: each colour image (B, 3, H, W) warped at a random strength between
-    none and "large", mirrored half the time; drawn on the generator's device."""
+    a quarter of "large" and "large", mirrored half the time; drawn on the generator's device.
+    (Never unwarped: a reference in place would teach copying pixels.)"""
     batch, _, height, width = color.shape
-    amount = torch.rand(batch, generator=generator, device=generator.device)
+    amount = MIN_AMOUNT + (1 - MIN_AMOUNT) * torch.rand(batch, generator=generator,
+                                                        device=generator.device)  # fmt: skip
     grid = random_grid(batch, height, width, WARP_STRENGTHS[TRAINING_STRENGTH], generator,
                        amount=amount, flip=True)  # fmt: skip
     return warp(color, grid)
