@@ -212,7 +212,7 @@ def colorize_frames(colorizer: Colorizer, paths: list[Path], controls: UserContr
             failed.append(str(error))
             continue
         written.append(targets[index])
-        if chain:
+        if chain and index + 1 < len(paths):
             coloured = to_uint8(read_sketch(targets[index], options.max_pixels))[0]
             controls = controls.with_reference(coloured, keep_colors=True)
     if failed:

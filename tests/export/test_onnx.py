@@ -29,6 +29,7 @@ from sketchcolor.util.files import file_sha256
 onnx = pytest.importorskip("onnx", reason="the onnx extra: pip install -e '.[onnx]'")
 pytest.importorskip("onnxruntime", reason="the onnx extra: pip install -e '.[onnx]'")
 
+from sketchcolor.data.controls.reference import fixed_reference  # noqa: E402
 from sketchcolor.export.onnx import export_onnx  # noqa: E402
 from sketchcolor.inference.engines import load_engine  # noqa: E402
 from sketchcolor.inference.onnx_graph import read_metadata  # noqa: E402
@@ -44,7 +45,7 @@ BATCHES = (1, 3)
 # more), for a change to the export itself.
 FULL_MATRIX = os.environ.get("SKETCHCOLOR_ONNX_FULL_MATRIX") == "1"
 PAIRS = [(model, control) for model in MODELS for control in CONTROLS
-         if FULL_MATRIX or control == "mixed" or model == "1"]  # fmt: skip
+         if FULL_MATRIX or control == "mixed" or model == "1"] + [("R", "reference")]  # fmt: skip
 
 
 def hint_config_for(model: str, control: str, size: int) -> HintConfig:
@@ -121,9 +122,10 @@ def test_onnxruntime_equals_torch_on_val_sketches(exported, shard_dir, model, co
         else:
             sketch, color = batch["sketch"][..., :height, :], batch["color"][..., :height, :]
         hints = sample_fixed_hints(color, batch["key"], hint_config, seed=0, sketch=sketch)
+        reference = fixed_reference(color, seed=0)  # fed to reference runs only
         for size in BATCHES:
             part = type(hints)(rgb=hints.rgb[:size], mask=hints.mask[:size])
-            args = (sketch[:size], batch["palette"][:size], part)
+            args = (sketch[:size], batch["palette"][:size], part, reference[:size])
             expected, got = torch_engine(*args), onnx_engine(*args)
             assert got.shape == expected.shape == (size, 3, height, width)
             errors.append(float((got - expected).abs().max()))
