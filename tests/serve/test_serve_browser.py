@@ -3,7 +3,8 @@
 Saves a screenshot of the app in the test's temporary folder (docs/ui.png comes from
 docs/ui_screenshot.py, on trained runs). Skipped, with the reason, where Playwright or a chromium
 executable is missing (the `browser` fixture, tests/conftest.py). Strokes, flat colours,
-palettes and several files: tests/serve/test_serve_artist.py.
+palettes and several files: tests/serve/test_serve_artist.py. A reference run with an uploaded
+reference picture: the last test.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw
 
+from sketchcolor.data.controls.reference import reference_colors
+from tests.inference.test_reference_colorize import BOXES, write_frame, write_reference
 from tests.support.browser_page import (
     TIMEOUT_MS,
     add_hint,
@@ -21,8 +25,11 @@ from tests.support.browser_page import (
     open_app,
     upload_sketch,
     wait_for_labels,
+    wait_for_latency,
     wait_for_output,
 )
+from tests.support.processes import free_port
+from tests.support.runs import train_tiny_run
 
 SKETCH_SIZE = (320, 256)  # width, height: not square, so coordinates are checked both ways
 HINT_A, HINT_B = (80, 90), (230, 170)  # (x, y) in sketch pixels
@@ -95,4 +102,50 @@ def test_upload_hints_download_and_recolour(browser, serve_url, tmp_path):
     assert page.locator("#swatch-0").is_visible()
     assert not page.locator("#hints").is_visible() and not page.locator("#canvas").is_visible()
     assert "colour control palette" in page.locator("#run-info").inner_text()
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def reference_url(shard_dir, served_runs, tmp_path_factory):
+    """`sketchcolor serve` on a tiny reference run and the hints run."""
+    pytest.importorskip("gradio", reason="the web app needs the ui extra: pip install -e '.[ui]'")
+    from sketchcolor.serve.app import ServeConfig, start
+
+    run = train_tiny_run(shard_dir, tmp_path_factory.mktemp("served") / "reference", "R",
+                         "reference")  # fmt: skip
+    port = free_port()
+    app = start(ServeConfig(runs=[run, served_runs["hints"]], port=port, device="cpu"),
+                block=False)  # fmt: skip
+    yield f"http://127.0.0.1:{port}/"
+    app.close()
+
+
+def test_a_reference_run_colours_from_an_uploaded_reference(browser, reference_url, tmp_path):
+    page = open_app(browser, reference_url)
+    assert "colour control reference" in page.locator("#run-info").inner_text()
+    assert page.locator("#reference").is_visible() and page.locator("#hints").is_visible()
+    page.locator("#sketch input[type=file]").set_input_files(str(write_frame(tmp_path / "s.png")))
+    page.wait_for_function(
+        "() => document.querySelector('#latency').innerText.includes('Upload a reference')",
+        timeout=TIMEOUT_MS,
+    )
+    reference = write_reference(tmp_path / "key.png", (300, 200))  # another size and shape
+    page.locator("#reference input[type=file]").set_input_files(str(reference))
+    first = wait_for_latency(page, "from the reference", None)
+    page.locator("#flat input").check()
+    flat = fetch_image(page, wait_for_latency(page, "from the reference, flat colours", first))
+    assert flat.shape == (256, 256, 3)
+    allowed = {tuple(int(v) for v in colour)
+               for colour in reference_colors(np.asarray(Image.open(reference).convert("RGB")))}  # fmt: skip
+    centres = {tuple(int(v) for v in flat[(y0 + y1) // 2, (x0 + x1) // 2])
+               for x0, y0, x1, y1 in BOXES}  # fmt: skip
+    assert centres <= allowed, (centres, allowed)
+    # A hints run: the reference input goes.
+    page.click("#run input")
+    page.get_by_role("option", name="hints").click()
+    page.wait_for_function(
+        "() => document.querySelector('#run-info').innerText.includes('control hints')",
+        timeout=TIMEOUT_MS,
+    )
+    assert not page.locator("#reference").is_visible()
     page.close()
