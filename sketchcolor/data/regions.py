@@ -212,9 +212,10 @@ def flatten_colors(
     regions: np.ndarray,
     points: list[tuple[int, int, tuple]] = (),
     allowed: np.ndarray | None = None,
+    reference=None,
 ) -> np.ndarray:
     """`region_colors` with the lines drawn back on top (draw_lines). uint8 (H, W, 3)."""
-    return draw_lines(region_colors(output, sketch, regions, points, allowed), sketch)
+    return draw_lines(region_colors(output, sketch, regions, points, allowed, reference), sketch)
 
 
 def bucket_from_picture(sketch: np.ndarray, picture: np.ndarray) -> np.ndarray:
@@ -232,17 +233,23 @@ def region_colors(
     regions: np.ndarray,
     points: list[tuple[int, int, tuple]] = (),
     allowed: np.ndarray | None = None,
+    reference=None,
 ) -> np.ndarray:
     """One colour per region, without the lines: a label's colour where the user placed one,
     else the median of the network's `output` over the region's non-line pixels (in a small
-    region, such as an eye, the line pixels joined to it would outnumber its own), snapped to
-    the nearest of `allowed` ((N, 3) uint8, a reference's own colours) when given.
-    uint8 (H, W, 3)."""
+    region, such as an eye, the line pixels joined to it would outnumber its own); with a
+    `reference` (data/controls/reference.py RegionLayout) the colour of the reference region
+    it matches; snapped to the nearest of `allowed` ((N, 3) uint8, a reference's own colours)
+    when given. uint8 (H, W, 3)."""
     lines = line_mask(sketch)
     table = region_medians(output, regions)
     inside = region_medians(output, np.where(lines, 0, regions), count=int(regions.max()))
     has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
     table[has_inside] = inside[has_inside]
+    if reference is not None:
+        from sketchcolor.data.controls.reference import matched_colours, region_layout
+
+        table[1:] = matched_colours(region_layout(output, regions, lines), reference)
     if allowed is not None:
         from sketchcolor.data.controls.reference import snap_to_colors
 

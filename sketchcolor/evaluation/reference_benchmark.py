@@ -33,6 +33,7 @@ from sketchcolor.data.controls.reference import (
     WARP_STRENGTHS,
     orbit_grids,
     reference_colors,
+    reference_layout,
     warp,
     warp_pair,
 )
@@ -61,22 +62,22 @@ of that tone holds)."""
 
 
 @dataclass
-class Colorizer:
-    """One run of the benchmark: its name, engine and colour control."""
+class BenchmarkRun:
+    """One run of the benchmark: its name, folder, engine (on `device`) and colour control."""
 
     name: str
     run: str
     engine: object
     control: str
+    device: torch.device
 
     def __call__(self, sketch, reference, palette) -> torch.Tensor:
-        """Colours (B, 3, H, W) on the CPU: the reference run from the reference, the palette
-        run from the truth's palette; no labels."""
-        device = sketch.device
-        given_palette = palette.to(device) if uses_palette(self.control) else None
-        given_reference = reference.to(device) if uses_reference(self.control) else None
-        hints = None
-        return self.engine(sketch, given_palette, hints, given_reference).float().cpu()
+        """Colours (B, 3, H, W) on the CPU: a reference run's from the reference, a palette
+        run's from the palette; no labels."""
+        given_palette = palette.to(self.device) if uses_palette(self.control) else None
+        given_reference = reference.to(self.device) if uses_reference(self.control) else None
+        output = self.engine(sketch.to(self.device), given_palette, None, given_reference)
+        return output.float().cpu()
 
 
 @dataclass
@@ -96,7 +97,7 @@ class ReferenceBenchmark:
     """Folder -> name of each reference run measured (their model cards get a section)."""
 
 
-def check_colorizers(loaded: list[tuple]) -> list[Colorizer]:
+def check_colorizers(loaded: list[tuple], device: torch.device) -> list[BenchmarkRun]:
     """The loaded runs as benchmark colorizers; a one-line error for a run of another control."""
     colorizers = []
     for run_dir, engine, config in loaded:
@@ -105,7 +106,7 @@ def check_colorizers(loaded: list[tuple]) -> list[Colorizer]:
             raise SketchcolorError(f"{run_dir}: colour control {control!r}; the reference "
                                    "benchmark takes reference runs, and palette or mixed "
                                    "runs as baselines")  # fmt: skip
-        colorizers.append(Colorizer(run_dir.name, str(run_dir), engine, control))
+        colorizers.append(BenchmarkRun(run_dir.name, str(run_dir), engine, control, device))
     return colorizers
 
 
@@ -114,18 +115,20 @@ def accuracy_of(output_u8: np.ndarray, truth: Split) -> float:
     return float(np.nanmean(colour_accuracy(output_u8, truth.truth_u8, truth.coloured)))
 
 
-def flatten_all(
-    output_u8: np.ndarray, frames: Split, colors: list[np.ndarray] | None
-) -> np.ndarray:
-    """Each output flattened along its frame's regions (to its reference's colours if given)."""
+def flatten_all(output_u8: np.ndarray, frames: Split,
+                references: np.ndarray | None) -> np.ndarray:  # fmt: skip
+    """Each output flattened along its frame's regions; with `references` ((N, H, W, 3) uint8),
+    as colorize flattens a reference run's: matched to its reference's regions, snapped to
+    its reference's own colours."""
     return np.stack([
         flatten_colors(output_u8[i], frames.sketch_u8[i], frames.regions[i], (),
-                       None if colors is None else colors[i])
+                       *(() if references is None else (reference_colors(references[i]),
+                                                       reference_layout(references[i]))))
         for i in range(len(frames))
     ])  # fmt: skip
 
 
-def colour_frames(colorizer: Colorizer, frames: Split, references: torch.Tensor,
+def colour_frames(colorizer: BenchmarkRun, frames: Split, references: torch.Tensor,
                   palettes: torch.Tensor, batch_size: int) -> np.ndarray:  # fmt: skip
     """The colorizer's uint8 colours of every frame, in batches."""
     outputs = [colorizer(frames.sketch[start : start + batch_size],
@@ -135,21 +138,20 @@ def colour_frames(colorizer: Colorizer, frames: Split, references: torch.Tensor,
     return to_uint8(torch.cat(outputs))
 
 
-def warped_rows(colorizers: list[Colorizer], data: Split, strength: str, seed: int,
+def warped_rows(colorizers: list[BenchmarkRun], data: Split, strength: str, seed: int,
                 batch_size: int) -> tuple[list[dict], Split, dict[str, np.ndarray]]:  # fmt: skip
     """Every colorizer's rows on the frames of one strength (and the bucket's), the frames,
     and each row's outputs by name."""
     sketch, color = warp_pair(data.sketch, data.color, strength, seed)
     frames = Split(data.keys, sketch, color, data.palette)
-    colors = [reference_colors(picture) for picture in data.truth_u8]
     bucket = np.stack([bucket_from_picture(frames.sketch_u8[i], data.truth_u8[i])
                        for i in range(len(frames))])  # fmt: skip
     outputs = {REFERENCE_BUCKET: bucket}
     for colorizer in colorizers:
         output = colour_frames(colorizer, frames, data.color, data.palette, batch_size)
         outputs[colorizer.name] = output
-        own_colors = colors if uses_reference(colorizer.control) else None
-        outputs[colorizer.name + FLATTEN_SUFFIX] = flatten_all(output, frames, own_colors)
+        own = data.truth_u8 if uses_reference(colorizer.control) else None
+        outputs[colorizer.name + FLATTEN_SUFFIX] = flatten_all(output, frames, own)
     rows = [{"case": "warped frames", "strength": strength, "name": name,
              "accuracy": accuracy_of(images, frames),
              "l1": float((from_uint8(images) - frames.color).abs().mean())}
@@ -157,7 +159,7 @@ def warped_rows(colorizers: list[Colorizer], data: Split, strength: str, seed: i
     return rows, frames, outputs
 
 
-def chained_accuracy(colorizer: Colorizer, data: Split, index: int, seed: int) -> list[float]:
+def chained_accuracy(colorizer: BenchmarkRun, data: Split, index: int, seed: int) -> list[float]:
     """One sample's chained sequence: the flattened accuracy of each frame, first to last."""
     height, width = data.sketch.shape[-2:]
     grids = orbit_grids(SEQUENCE_FRAMES, height, width, SEQUENCE_STRENGTH, seed + index)
@@ -166,18 +168,21 @@ def chained_accuracy(colorizer: Colorizer, data: Split, index: int, seed: int) -
     frames = Split([data.keys[index]] * SEQUENCE_FRAMES, sketch, color,
                    data.palette[index : index + 1].expand(SEQUENCE_FRAMES, -1, -1))  # fmt: skip
     keyframe_colors = reference_colors(data.truth_u8[index])
-    reference, accuracies = data.color[index : index + 1], []
+    reference, accuracies = data.truth_u8[index], []
     for frame in range(SEQUENCE_FRAMES):
-        output = to_uint8(colorizer(sketch[frame : frame + 1], reference, frames.palette[:1]))
+        output = to_uint8(colorizer(sketch[frame : frame + 1], from_uint8(reference[None]),
+                                    frames.palette[:1]))  # fmt: skip
         flat = flatten_colors(output[0], frames.sketch_u8[frame], frames.regions[frame], (),
-                              keyframe_colors)  # fmt: skip
+                              keyframe_colors, reference_layout(reference))  # fmt: skip
         accuracies.append(float(colour_accuracy(flat[None], frames.truth_u8[frame : frame + 1],
                                                 frames.coloured[frame : frame + 1])[0]))  # fmt: skip
-        reference = from_uint8(flat[None])  # the coloured frame is the next one's reference
+        reference = flat  # the coloured frame is the next one's reference
     return accuracies
 
 
-def sequence_curves(colorizers: list[Colorizer], data: Split, seed: int) -> dict[str, list[float]]:
+def sequence_curves(
+    colorizers: list[BenchmarkRun], data: Split, seed: int
+) -> dict[str, list[float]]:
     """Each reference run's mean flattened accuracy per chained frame."""
     count = min(SEQUENCE_SAMPLES, len(data))
     curves = {}
@@ -252,7 +257,7 @@ def shard_sample_names(shard_dir: Path) -> dict[str, str]:
     return names
 
 
-def same_character_rows(colorizers: list[Colorizer], data: Split, shard_dir: Path,
+def same_character_rows(colorizers: list[BenchmarkRun], data: Split, shard_dir: Path,
                         backend: str, batch_size: int) -> list[dict]:  # fmt: skip
     """Every colorizer on the split's people coloured from another drawing of the same person
     and tone: accuracy on the colours the reference holds, and the skin's share."""
@@ -274,7 +279,7 @@ def same_character_rows(colorizers: list[Colorizer], data: Split, shard_dir: Pat
     for colorizer in colorizers:
         output = colour_frames(colorizer, targets, from_uint8(references_u8), targets.palette,
                                batch_size)  # fmt: skip
-        own = colors if uses_reference(colorizer.control) else None
+        own = references_u8 if uses_reference(colorizer.control) else None
         for name, images in ((colorizer.name, output),
                              (colorizer.name + FLATTEN_SUFFIX, flatten_all(output, targets, own))):  # fmt: skip
             rows.append({"case": "same character", "name": name, "pairs": len(pairs),
@@ -313,7 +318,7 @@ def reference_benchmark(
     pairs (see the module docstring)."""
     device = torch.device(device)
     loaded, image_size = load_engines(run_dirs, Path(shard_dir), engine, device, None)
-    colorizers = check_colorizers(loaded)
+    colorizers = check_colorizers(loaded, device)
     data = load_split(Path(shard_dir), split, image_size, max_images, backend)
     rows, pictures = [], {}
     for strength in tqdm(WARP_STRENGTHS, desc="warped frames", unit="strength"):

@@ -112,11 +112,13 @@ def batch_hints(colorizer: Colorizer, controls: UserControls, placements: list[P
 def flattened(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tensor,
               placement: Placement, controls: UserControls) -> torch.Tensor:  # fmt: skip
     """The output flattened along the sketch at the sketch's own size, with the user's labels
-    (and the reference's own colours, for the reference control)."""
+    (for the reference control: the colours of the reference regions they match, snapped
+    to the reference's own colours)."""
     from sketchcolor.inference.flattening import flatten_picture
 
     return flatten_picture(output, sketch, own_size_hints(colorizer, controls, placement),
-                           colors=controls.reference_colors)  # fmt: skip
+                           colors=controls.reference_colors,
+                           reference=controls.reference_layout)  # fmt: skip
 
 
 def own_size_hints(colorizer: Colorizer, controls: UserControls, placement: Placement):
@@ -168,7 +170,8 @@ def sketch_layers(colorizer: Colorizer, output: torch.Tensor, sketch: torch.Tens
 
     hints = own_size_hints(colorizer, controls, placement)
     sketch_u8 = to_uint8(sketch)[0]
-    flat = flat_colors(output, sketch, hints, colors=controls.reference_colors)
+    flat = flat_colors(output, sketch, hints, colors=controls.reference_colors,
+                       reference=controls.reference_layout)  # fmt: skip
     labels = None
     if hints is not None:
         labels = hints_layer(hints.mask[0, 0].cpu().numpy() > 0.5, to_uint8(hints.rgb)[0])

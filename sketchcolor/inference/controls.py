@@ -41,6 +41,10 @@ class UserControls:
     reference_colors: np.ndarray | None = None
     """(N, 3) uint8: the colours flattening may take (the keyframe's own, in a chain)."""
 
+    reference_layout: object = None
+    """The reference's regions (data/controls/reference.py RegionLayout) that flattening
+    matches each sketch region to; None when its lines close fewer than two."""
+
     @property
     def has_hints(self) -> bool:
         return self.hints_path is not None or self.hints_labels is not None
@@ -48,12 +52,13 @@ class UserControls:
     def with_reference(self, picture: np.ndarray, *, keep_colors: bool = False) -> UserControls:
         """These controls with `picture` (uint8 (H, W, 3)) as the reference; keep_colors keeps
         the current reference's colours for flattening (a chain keeps its keyframe's)."""
-        from sketchcolor.data.controls.reference import reference_colors
+        from sketchcolor.data.controls.reference import reference_colors, reference_layout
         from sketchcolor.util.images import from_uint8
 
         colors = self.reference_colors if keep_colors else reference_colors(picture)
         return dataclasses.replace(self, reference=from_uint8(picture[None]),
-                                   reference_colors=colors)  # fmt: skip
+                                   reference_colors=colors,
+                                   reference_layout=reference_layout(picture))  # fmt: skip
 
 
 def user_controls(

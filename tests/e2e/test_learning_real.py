@@ -67,7 +67,7 @@ def test_flattening_beats_the_paint_bucket_on_real_line_art(benchmark):
 def reference_scores(openmoji_shards, tmp_path_factory):
     """Model R trained on the reference control, scored on warped val frames with each
     sketch's own colours as the reference, and with another sketch's."""
-    from sketchcolor.data.controls.reference import reference_colors, warp_pair
+    from sketchcolor.data.controls.reference import warp_pair
     from sketchcolor.evaluation.interactive import Split, load_engines, load_split
     from sketchcolor.evaluation.reference_benchmark import (
         accuracy_of,
@@ -80,15 +80,15 @@ def reference_scores(openmoji_shards, tmp_path_factory):
                                  model="R", color_control="reference", max_steps=STEPS,
                                  hint_zero_fraction=0.5))  # fmt: skip
     loaded, size = load_engines([run], openmoji_shards, "torch", torch.device("cpu"), None)
-    (colorizer,) = check_colorizers(loaded)
+    (colorizer,) = check_colorizers(loaded, torch.device("cpu"))
     data = load_split(openmoji_shards, "val", size, None, "torch")
     frames = Split(data.keys, *warp_pair(data.sketch, data.color, "medium", seed=0), data.palette)
     scores = {}
     for name, reference in (("own", data.color), ("another's", data.color.roll(1, 0))):
         output = colour_frames(colorizer, frames, reference, data.palette, batch_size=16)
-        colours = [reference_colors(picture) for picture in to_uint8(reference)]
         scores[name] = accuracy_of(output, frames)
-        scores[f"{name} flattened"] = accuracy_of(flatten_all(output, frames, colours), frames)
+        flat = flatten_all(output, frames, to_uint8(reference))
+        scores[f"{name} flattened"] = accuracy_of(flat, frames)
     return scores
 
 
