@@ -148,3 +148,33 @@ def test_training_draws_the_hints_a_hints_run_draws_then_the_reference():
     assert torch.equal(reference_run.generator_input[:, :7], hints_run.generator_input)
     again, _ = step_inputs(batch, color_control="reference", hint_config=config, seed=5)
     assert torch.equal(again.generator_input, reference_run.generator_input)
+
+
+def boxes_picture(boxes, colours, size=128) -> tuple[np.ndarray, np.ndarray]:
+    """(sketch, colours) uint8 (H, W, 3): outlined boxes, filled in the colour picture."""
+    sketch = np.full((size, size, 3), 255, np.uint8)
+    color = sketch.copy()
+    for (y0, x0, y1, x1), fill in zip(boxes, colours, strict=True):
+        color[y0:y1, x0:x1] = fill
+        for picture in (sketch, color):
+            picture[y0:y1, (x0, x0 + 1, x1 - 2, x1 - 1)] = 0
+            picture[(y0, y0 + 1, y1 - 2, y1 - 1), x0:x1] = 0
+    return sketch, color
+
+
+def test_flat_colours_match_each_region_to_the_reference_region_in_its_place():
+    from sketchcolor.data.controls.reference import reference_layout
+    from sketchcolor.data.regions import flatten_colors, line_mask, segment_regions
+
+    colours = [(214, 48, 49), (9, 132, 227), (253, 203, 110)]
+    _, reference = boxes_picture([(10, 10, 60, 60), (10, 70, 60, 120), (70, 10, 120, 120)],
+                                 colours)  # fmt: skip
+    # The frame: the same boxes moved down-right and shrunk, coloured a uniform grey by a
+    # network that painted nothing useful: the layout alone must bring each colour back.
+    frame, _ = boxes_picture([(20, 16, 64, 60), (20, 70, 64, 114), (74, 16, 118, 114)], colours)
+    grey = np.full_like(frame, 128)
+    flat = flatten_colors(grey, frame, segment_regions(line_mask(frame)), (),
+                          reference_colors(reference), reference_layout(reference))  # fmt: skip
+    assert [tuple(int(v) for v in flat[y, x]) for y, x in ((40, 38), (40, 92), (96, 64))] == colours
+    assert tuple(flat[5, 5]) == (255, 255, 255)  # the ground stays the reference's white
+    assert reference_layout(np.full((32, 32, 3), 200, np.uint8)) is None  # no lines to match

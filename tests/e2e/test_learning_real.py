@@ -89,6 +89,7 @@ def reference_scores(openmoji_shards, tmp_path_factory):
         scores[name] = accuracy_of(output, frames)
         flat = flatten_all(output, frames, to_uint8(reference))
         scores[f"{name} flattened"] = accuracy_of(flat, frames)
+    print("REFERENCE SCORES", scores)
     return scores
 
 
