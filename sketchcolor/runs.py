@@ -79,7 +79,8 @@ class RunConfig:
     """Model 1's decoder dropout; None for the others (they have none). Missing from a Model 1
     folder: None, and the generator is built with its default 0.5, as loading did."""
     attention_level: int | None = None
-    """Model R's first encoder level that reads the reference; None for the others."""
+    """Model R's first encoder level that reads the reference (its export records it; training
+    keeps R's default, 2); None for the others."""
     hint_config: HintConfig = field(default_factory=HintConfig)
     """The hint labels the run was trained with. Missing: HintConfig() defaults, what the
     readers took."""
@@ -316,11 +317,12 @@ def load_run_generator(run_dir: str | Path, device: torch.device):
 
 
 def run_reference(config: RunConfig, batch: dict, seed: int) -> torch.Tensor | None:
-    """The fixed-seed reference a reference run takes for a held-out batch (its colours under
-    a "medium" warp, data/controls/reference.py); None for other colour controls."""
+    """The fixed-seed references a reference run takes for a held-out batch (each sample's
+    colours under its own "medium" warp, seeded by its key, data/controls/reference.py); None
+    for other colour controls."""
     if not uses_reference(config.color_control):
         return None
-    return fixed_reference(batch["color"], seed)
+    return fixed_reference(batch["color"], [sample_seed(key, seed) for key in batch["key"]])
 
 
 @torch.no_grad()

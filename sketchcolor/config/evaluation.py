@@ -32,8 +32,9 @@ def parse_hint_counts(text: str) -> tuple[int, ...]:
 
 @dataclass(kw_only=True)
 class EvaluateConfig:
-    """Options of `sketchcolor evaluate` (sketchcolor.evaluation.evaluate.evaluate, or with
-    hint_counts sketchcolor.evaluation.interactive_report.interactive_evaluation)."""
+    """Options of `sketchcolor evaluate` (sketchcolor.evaluation.evaluate.evaluate, with
+    hint_counts sketchcolor.evaluation.interactive_report.interactive_evaluation, with
+    reference_benchmark sketchcolor.evaluation.reference_report.reference_evaluation)."""
 
     runs: Positional[tuple[Path, ...]]
     """Run folders, or checkpoint folders RUN/checkpoints/step-N."""
@@ -82,9 +83,11 @@ class EvaluateConfig:
     def __post_init__(self):
         if self.hint_counts is not None and self.reference_benchmark:
             raise SketchcolorError("give --hint-counts or --reference-benchmark, not both")
-        if self.reference_benchmark and (self.flatten or self.onnx):
-            raise SketchcolorError("the reference benchmark scores flattened outputs itself; "
-                                   "--flatten and --onnx are for --hint-counts")  # fmt: skip
+        if self.reference_benchmark and (self.flatten or self.onnx or self.hint_shape != "dots"
+                                         or self.all_checkpoints):  # fmt: skip
+            raise SketchcolorError("--flatten, --onnx, --hint-shape and --all-checkpoints are "
+                                   "not for --reference-benchmark (it flattens on its own, "
+                                   "without labels, on run folders)")  # fmt: skip
         if self.reference_benchmark:
             return
         if self.hint_counts is not None:

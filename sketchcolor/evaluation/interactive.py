@@ -35,6 +35,7 @@ from sketchcolor.data.controls.conditioning import (
     paint_dots,
     uses_hints,
     uses_palette,
+    uses_reference,
 )
 from sketchcolor.data.controls.strokes import (
     DRAW_COLUMNS,
@@ -416,6 +417,10 @@ def interactive_benchmark(
     check_benchmark_arguments(run_dirs, hint_counts, onnx)
     device = torch.device(device)
     loaded, image_size = load_engines(run_dirs, Path(shard_dir), engine, device, onnx)
+    for run_dir, _, config in loaded:
+        if uses_reference(config.color_control):
+            raise SketchcolorError(f"{run_dir}: a reference run; measure it with "
+                                   "--reference-benchmark")  # fmt: skip
     data = load_split(Path(shard_dir), split, image_size, max_images, backend)
     label_size = max((c.hint_config.label_size or LABEL_SIZE) for _, _, c in loaded)
     labels = person_label_set(data, max(hint_counts), label_size, seed, hint_shape)

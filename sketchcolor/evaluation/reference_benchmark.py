@@ -6,9 +6,10 @@ place and runs of the palette control given the truth's palette. Three cases:
 - warped frames: each sketch of the split under a seeded random deformation (small, medium,
   large; data/controls/reference.py) is the frame, its unwarped colours the reference, its
   warped colours the truth;
-- a chained sequence: 24 frames of one growing deformation, the first coloured from the
-  unwarped colours and each next one from the previous coloured frame (what
-  `colorize --chain` does); the drift is the first frame's accuracy less the last's;
+- a chained sequence: 24 frames of a deformation moving in a loop (each as far from the
+  unwarped keyframe as any other), the first coloured from the unwarped colours and each next
+  one from the previous coloured frame (what `colorize --chain` does); the drift is the first
+  frame's accuracy less the last's;
 - same character, another drawing: OpenMoji people of one skin tone (a target of the split and
   another drawing of the same person and tone, from any split, as the reference), scored on
   the target's pixels whose truth colours appear in the reference, and the share of its skin

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import RunConfig, image_size_of, run_hints
+from sketchcolor.runs import RunConfig, image_size_of, run_hints, run_reference
 
 
 def calibration_reader(config: RunConfig, feeds, shard_dir: Path, images: int, seed: int = 0):
@@ -48,7 +48,8 @@ def calibration_reader(config: RunConfig, feeds, shard_dir: Path, images: int, s
                 return None
             self.given += 1
             hints = run_hints(config, batch, seed)
-            return feeds(config, hint_config, batch["sketch"], batch["palette"], hints)
+            return feeds(config, hint_config, batch["sketch"], batch["palette"], hints,
+                         run_reference(config, batch, seed))  # fmt: skip
 
     return ValSketches()
 

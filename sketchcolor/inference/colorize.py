@@ -205,12 +205,14 @@ def colorize_frames(colorizer: Colorizer, paths: list[Path], controls: UserContr
         create_output_folder(folder)
     for index, path in enumerate(tqdm(paths, desc="colorize", unit="frame",
                                       disable=len(paths) == 1)):  # fmt: skip
-        try:
-            job = plan_sketch(colorizer, index, path, controls, options, {})
-            write_outputs(colorizer, [job], controls, options, {}, targets, layered)
+        hints_cache: dict = {}
+        try:  # a frame that does not read is skipped; nothing of it is written
+            job = plan_sketch(colorizer, index, path, controls, options, hints_cache)
+            read_sketch(path, options.max_pixels)  # the whole file, not only its header
         except SketchcolorError as error:
             failed.append(str(error))
             continue
+        write_outputs(colorizer, [job], controls, options, hints_cache, targets, layered)
         written.append(targets[index])
         if chain and index + 1 < len(paths):
             coloured = to_uint8(read_sketch(targets[index], options.max_pixels))[0]

@@ -82,10 +82,10 @@ def colorize_batch(
     palette = None
     if controls.palette is not None:
         palette = controls.palette.expand(len(sketches), -1, -1).to(device)
-    reference = None
+    given = []  # the reference, for the reference control only: other engines take three
     if controls.reference is not None:
-        reference = torch.cat([reference_for(controls, p) for p in placements]).to(device)
-    output = colorizer.engine(canvas.to(device), palette, hints, reference).cpu()  # the call
+        given.append(torch.cat([reference_for(controls, p) for p in placements]).to(device))
+    output = colorizer.engine(canvas.to(device), palette, hints, *given).cpu()  # the call
     if not torch.isfinite(output).all():  # NaN would be written as a black picture
         raise SketchcolorError("the generator's output is NaN/inf; nothing written")
     outputs = [from_canvas(output[i : i + 1], p) for i, p in enumerate(placements)]

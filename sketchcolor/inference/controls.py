@@ -107,10 +107,18 @@ def reference_picture(reference: str | Path | np.ndarray) -> np.ndarray:
 
     if isinstance(reference, np.ndarray):
         picture = reference if reference.ndim == 3 else np.repeat(reference[..., None], 3, 2)
+        if picture.shape[2] == 4:  # transparency on white, as a file's
+            alpha = picture[..., 3:].astype(np.float32) / 255
+            picture = np.round(picture[..., :3] * alpha + 255 * (1 - alpha))
         return np.ascontiguousarray(picture[..., :3]).astype(np.uint8)
     if not Path(reference).is_file():
         raise SketchcolorError(f"{reference}: no such reference image")
-    return to_uint8(read_sketch(Path(reference)))[0]
+    try:
+        return to_uint8(read_sketch(Path(reference)))[0]
+    except SketchcolorError as error:
+        raise SketchcolorError(
+            str(error).replace("cannot read sketch", "cannot read reference image")
+        ) from None
 
 
 def check_takes(color_control: str, run_dir: Path, *, has_palette: bool, has_hints: bool,

@@ -13,7 +13,7 @@ needs nothing of this package:
     reference  (B, 3, H, W)  float32 in [-1, 1], white 1     reference (with hint_rgb, hint_mask)
     -> color   (B, 3, H, W)  float32 in [-1, 1]
 
-H and W are multiples of the generator's size_multiple (256 for Models 1 and 2.1, 512 for
+H and W are multiples of the generator's size_multiple (256 for Models 1, 2.1 and R, 512 for
 2.2 and 3); the graph's own shapes say so ("256*h"). Spreading labels over line regions
 (HintConfig.spread "regions", scipy on the CPU) stays outside the graph: `graph_feeds`
 spreads before feeding, for every engine alike.
@@ -310,7 +310,7 @@ def example_inputs(names: list[str], batch: int, height: int, width: int, seed: 
 def export_graph(graph: GeneratorGraph, names: list[str], multiple: int, opset: int):
     """torch.onnx.export of the graph with dynamic batch and size in multiples; a ModelProto.
 
-    The exporter is torch.export's ("dynamo=True"). It exports Models 1, 2.1, 2.2 and 3 with
+    The exporter is torch.export's ("dynamo=True"). It exports Models 1, 2.1, 2.2, 3 and R with
     every colour control, and only it can say "H is a multiple of 256" (derived dims: the
     graph's shapes read "256*h"), which also lets torch.export prove the generator's
     check_size always passes. The TorchScript exporter is deprecated since PyTorch 2.9 and

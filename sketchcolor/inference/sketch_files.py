@@ -34,9 +34,11 @@ SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I")
 # ----------------------------------------------------------------------------- paths
 
 
-def natural_order(path: Path) -> list:
-    """Sort key of a file name with its numbers compared as numbers: frame-2 before frame-10."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+def natural_order(path: Path) -> tuple:
+    """Sort key of a file name with its numbers compared as numbers: frame-2 before frame-10
+    (then by the name itself: a01 before a1)."""
+    parts = [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.stem)]
+    return parts, path.name  # the stem's: "tiny" before "tiny2", as by name
 
 
 def list_sketches(sketches: str | Path | list[str | Path]) -> list[Path]:

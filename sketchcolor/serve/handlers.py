@@ -130,6 +130,8 @@ class Handlers:
         writes it: line art, flat colours, shaded output, hints; -> the file component."""
         if not sketch:
             raise SketchcolorError("upload a sketch first")
+        if uses_reference(find_run(self.models, run).config.color_control) and not reference:
+            raise SketchcolorError("upload a reference first: the same character, coloured")
         request = self.request(sketch, run, hints, editor, reference, swatches)
         colorizer, image, controls = request_inputs(self.models, sketch, run,
                                                     max_pixels=self.config.max_pixels, **request)  # fmt: skip

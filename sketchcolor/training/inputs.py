@@ -45,7 +45,8 @@ def step_inputs(
     """
     sketch, color = batch["sketch"], batch["color"]  # (B, 3, H, W) each
     hints, regions, reference = None, None, None
-    generator = seeded_generator(torch.device(hint_device or color.device), seed)
+    if uses_hints(color_control) or uses_reference(color_control):
+        generator = seeded_generator(torch.device(hint_device or color.device), seed)
     if uses_hints(color_control):
         regions = batch_regions(batch, hint_config)
         hints = sample_hints(color, hint_config, generator, sketch=sketch, regions=regions)

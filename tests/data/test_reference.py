@@ -86,10 +86,13 @@ def test_stronger_warps_move_the_picture_further():
     assert moved[0] < moved[1] < moved[2], moved
 
 
-def test_fixed_references_repeat_on_any_device():
-    image = squares()
-    assert torch.equal(fixed_reference(image, 7), fixed_reference(image.clone(), 7))
-    assert not torch.equal(fixed_reference(image, 7), fixed_reference(image, 8))
+def test_a_held_out_samples_reference_depends_on_its_seed_not_on_its_batch():
+    image = squares(4)
+    image[2:] = image[:2]
+    together = fixed_reference(image, [7, 8, 9, 10])
+    alone = fixed_reference(image[1:2], [8])
+    assert torch.equal(together[1:2], alone)  # the same seed: the same warp, in any batch
+    assert not torch.equal(together[0], together[2])  # the same picture, another seed
 
 
 def test_orbit_frames_are_equally_far_from_the_keyframe_and_close_to_their_neighbours():

@@ -109,3 +109,11 @@ def test_runs_of_other_controls_and_mixed_options_are_refused(runs, shard_dir, t
     with pytest.raises(SketchcolorError, match="--hint-counts or --reference-benchmark"):
         EvaluateConfig(runs=(runs["reference"],), data=shard_dir, hint_counts="0,4",
                        reference_benchmark=True)  # fmt: skip
+
+
+def test_the_interactive_benchmark_sends_a_reference_run_to_its_own(runs, shard_dir, tmp_path,
+                                                                    capsys):  # fmt: skip
+    status = main(["evaluate", str(runs["reference"]), "--data", str(shard_dir),
+                   "--hint-counts", "0,4", "--out", str(tmp_path / "x")])  # fmt: skip
+    assert status != 0
+    assert "a reference run; measure it with --reference-benchmark" in capsys.readouterr().err

@@ -474,8 +474,9 @@ def statistics_inputs(
         for number, batch in enumerate(itertools.islice(epoch, batches)):
             color = batch["color"]  # (B, 3, H, W)
             hints, regions, reference = None, None, None
-            draw = torch.Generator(device=color.device)
-            draw.manual_seed(mixed_seed(seed, STATISTICS_EPOCH, number))
+            if uses_hints(color_control) or uses_reference(color_control):
+                draw = torch.Generator(device=color.device)
+                draw.manual_seed(mixed_seed(seed, STATISTICS_EPOCH, number))
             if uses_hints(color_control):
                 regions = batch_regions(batch, hint_config)
                 hints = sample_hints(color, hint_config, draw, sketch=batch["sketch"],

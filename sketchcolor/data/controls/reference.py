@@ -116,13 +116,14 @@ def augmented_reference(color: torch.Tensor, generator: torch.Generator) -> torc
     return warp(color, grid)
 
 
-def fixed_reference(color: torch.Tensor, seed: int) -> torch.Tensor:
-    """A reproducible reference for held-out pairs (validation, evaluation, sample grids): a
-    "medium" warp drawn on the CPU from `seed`, so every device sees the same references."""
-    batch, _, height, width = color.shape
-    generator = torch.Generator().manual_seed(seed)
-    grid = random_grid(batch, height, width, WARP_STRENGTHS["medium"], generator)
-    return warp(color, grid.to(color.device))
+def fixed_reference(color: torch.Tensor, seeds: list[int]) -> torch.Tensor:
+    """A reproducible reference for held-out pairs (validation, evaluation, sample grids):
+    each sample's own "medium" warp, drawn on the CPU from its seed (runs.sample_seed of its
+    key), so a sample gets the same reference on any device, in any batch, on any rank."""
+    _, _, height, width = color.shape
+    grids = [random_grid(1, height, width, WARP_STRENGTHS["medium"],
+                         torch.Generator().manual_seed(seed)) for seed in seeds]  # fmt: skip
+    return warp(color, torch.cat(grids).to(color.device))
 
 
 def warp_pair(sketch: torch.Tensor, color: torch.Tensor, strength: str,
