@@ -173,48 +173,63 @@ def colorize(
     return targets
 
 
+def colouring_options(options: BatchOptions, layered: list[Path | None]) -> BatchOptions:
+    """The options the colouring runs with: with layers, the flat colours are computed once,
+    for the layers and the PNG alike, so the colouring itself does not flatten."""
+    with_layers = any(path is not None for path in layered)
+    return dataclasses.replace(options, flatten=options.flatten and not with_layers)
+
+
 def write_outputs(colorizer: Colorizer, jobs: list[SketchJob], controls: UserControls,
                   options: BatchOptions, hints_cache: dict, targets: list[Path],
                   layered: list[Path | None]) -> None:  # fmt: skip
     """Every planned sketch coloured and written to its target (and its layered file), with a
     progress bar for several."""
-    with_layers = any(path is not None for path in layered)
-    # With layers, the flat colours are computed once, for the layers and the PNG alike.
-    colouring = dataclasses.replace(options, flatten=options.flatten and not with_layers)
+    colouring = colouring_options(options, layered)
     coloured = colorize_jobs(colorizer, jobs, controls, colouring, hints_cache)
     bar = tqdm(coloured, total=len(jobs), desc="colorize", unit="img", disable=len(jobs) == 1)
     for job, output, sketch in bar:
-        target, layer_path = targets[job.index], layered[job.index]
-        if layer_path is None:
-            write_png(output, target)
-            continue
-        layers_of_one = sketch_layers(colorizer, output, sketch, job.placement, controls)
-        write_png(from_uint8(layers_of_one.picture[None]) if options.flatten else output, target)
-        write_layers(layer_path, layers_of_one)
+        write_one(colorizer, job, output, sketch, controls, options, targets, layered)
+
+
+def write_one(colorizer: Colorizer, job: SketchJob, output: torch.Tensor, sketch: torch.Tensor,
+              controls: UserControls, options: BatchOptions, targets: list[Path],
+              layered: list[Path | None]) -> None:  # fmt: skip
+    """One coloured sketch written to its target, and its layered file when asked."""
+    target, layer_path = targets[job.index], layered[job.index]
+    if layer_path is None:
+        write_png(output, target)
+        return
+    layers_of_one = sketch_layers(colorizer, output, sketch, job.placement, controls)
+    write_png(from_uint8(layers_of_one.picture[None]) if options.flatten else output, target)
+    write_layers(layer_path, layers_of_one)
 
 
 def colorize_frames(colorizer: Colorizer, paths: list[Path], controls: UserControls,
                     options: BatchOptions, targets: list[Path], layered: list[Path | None],
                     chain: bool) -> list[Path]:  # fmt: skip
     """Frames coloured one at a time from the controls' reference, in order; with `chain`, each
-    written frame is the next one's reference (the keyframe's colours kept for flattening). An
+    coloured frame is the next one's reference (the keyframe's colours kept for flattening). An
     unreadable frame is skipped (a chain goes on from the last written frame) and named in
     one line at the end, after the others are written."""
     failed, written = [], []
     for folder in dict.fromkeys(target.parent for target in targets):
         create_output_folder(folder)
+    colouring = colouring_options(options, layered)
     for index, path in enumerate(tqdm(paths, desc="colorize", unit="frame",
                                       disable=len(paths) == 1)):  # fmt: skip
         hints_cache: dict = {}
         try:  # a frame that does not read is skipped; nothing of it is written
             job = plan_sketch(colorizer, index, path, controls, options, hints_cache)
-            read_sketch(path, options.max_pixels)  # the whole file, not only its header
+            sketch = read_sketch(path, options.max_pixels)
         except SketchcolorError as error:
             failed.append(str(error))
             continue
-        write_outputs(colorizer, [job], controls, options, hints_cache, targets, layered)
+        output = colorize_batch(colorizer, [sketch], [job.placement], controls, hints_cache,
+                                colouring.flatten)[0]  # fmt: skip
+        write_one(colorizer, job, output, sketch, controls, options, targets, layered)
         written.append(targets[index])
-        if chain and index + 1 < len(paths):
+        if chain and index + 1 < len(paths):  # the frame as written: flattened when asked
             coloured = to_uint8(read_sketch(targets[index], options.max_pixels))[0]
             controls = controls.with_reference(coloured, keep_colors=True)
     if failed:

@@ -11,6 +11,7 @@ Usage: controls = user_controls("hints", run_dir, palette=None, palette_from=Non
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,27 +39,43 @@ class UserControls:
     reference: torch.Tensor | None = None
     """(1, 3, h, w) in [-1, 1]: the reference control's coloured picture, at its own size."""
 
-    reference_colors: np.ndarray | None = None
-    """(N, 3) uint8: the colours flattening may take (the keyframe's own, in a chain)."""
+    reference_picture: np.ndarray | None = None
+    """The same picture, uint8 (h, w, 3): what flattening reads its regions and colours from."""
 
-    reference_layout: object = None
-    """The reference's regions (data/controls/reference.py RegionLayout) that flattening
-    matches each sketch region to; None when its lines close fewer than two."""
+    kept_colors: np.ndarray | None = None
+    """(N, 3) uint8: colours kept from an earlier reference (a chain's keyframe's), or None."""
 
     @property
     def has_hints(self) -> bool:
         return self.hints_path is not None or self.hints_labels is not None
 
+    @functools.cached_property
+    def reference_colors(self) -> np.ndarray | None:
+        """(N, 3) uint8: the colours flattening may take: the kept ones, else the reference's
+        own (computed on first use: colouring without --flatten needs none)."""
+        from sketchcolor.data.controls.reference import reference_colors
+
+        if self.kept_colors is not None or self.reference_picture is None:
+            return self.kept_colors
+        return reference_colors(self.reference_picture)
+
+    @functools.cached_property
+    def reference_layout(self):
+        """The reference's regions (data/controls/reference.py RegionLayout) that flattening
+        matches each sketch region to; None without a reference, or when its lines close fewer
+        than two (computed on first use)."""
+        from sketchcolor.data.controls.reference import reference_layout
+
+        return None if self.reference_picture is None else reference_layout(self.reference_picture)
+
     def with_reference(self, picture: np.ndarray, *, keep_colors: bool = False) -> UserControls:
         """These controls with `picture` (uint8 (H, W, 3)) as the reference; keep_colors keeps
         the current reference's colours for flattening (a chain keeps its keyframe's)."""
-        from sketchcolor.data.controls.reference import reference_colors, reference_layout
         from sketchcolor.util.images import from_uint8
 
-        colors = self.reference_colors if keep_colors else reference_colors(picture)
+        kept = self.reference_colors if keep_colors else None
         return dataclasses.replace(self, reference=from_uint8(picture[None]),
-                                   reference_colors=colors,
-                                   reference_layout=reference_layout(picture))  # fmt: skip
+                                   reference_picture=picture, kept_colors=kept)  # fmt: skip
 
 
 def user_controls(

@@ -201,6 +201,8 @@ fills (a navy coat) that the sketch threshold would take for lines."""
 AREA_WEIGHT = 0.2
 """Cost of a log-area difference against a squared position difference (positions in units of
 the drawing's size)."""
+LAYOUT_SIDE = 320
+"""A reference's regions are found on every n-th pixel, at most this many across."""
 COLOUR_WEIGHT = 0.1
 """Cost of the squared colour difference (in [0, 1] per channel) between the network's output
 over a frame region and a reference region's colour."""
@@ -241,10 +243,13 @@ def region_layout(picture: np.ndarray, regions: np.ndarray, lines: np.ndarray) -
 
 
 def reference_layout(reference: np.ndarray) -> RegionLayout | None:
-    """A coloured reference's regions (trapped-ball regions of its near-black lines), or None
-    when its lines close fewer than two (a painting without line art)."""
+    """A coloured reference's regions (trapped-ball regions of its near-black lines, found at
+    most LAYOUT_SIDE px across: a layout does not depend on the resolution, the cost does), or
+    None when its lines close fewer than two (a painting without line art)."""
     from sketchcolor.data.regions import segment_regions
 
+    step = math.ceil(max(reference.shape[:2]) / LAYOUT_SIDE)
+    reference = reference[::step, ::step]  # every step-th pixel: the colours stay exact
     lines = (reference < REFERENCE_LINE_LEVEL).all(axis=2)
     regions = segment_regions(lines)
     if regions.max() < 2:
