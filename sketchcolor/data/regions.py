@@ -23,6 +23,8 @@ Usage:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import ndimage
 
@@ -238,7 +240,7 @@ def region_colors(
     """One colour per region, without the lines: a label's colour where the user placed one,
     else the median of the network's `output` over the region's non-line pixels (in a small
     region, such as an eye, the line pixels joined to it would outnumber its own); with a
-    `reference` (data/controls/reference.py RegionLayout) the colour of the reference region
+    `reference` (a RegionLayout, data/controls/reference.py's reference_layout) the colour of the reference region
     it matches; snapped to the nearest of `allowed` ((N, 3) uint8, a reference's own colours)
     when given. uint8 (H, W, 3)."""
     lines = line_mask(sketch)
@@ -247,12 +249,8 @@ def region_colors(
     has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
     table[has_inside] = inside[has_inside]
     if reference is not None:
-        from sketchcolor.data.controls.reference import matched_colours, region_layout
-
         table[1:] = matched_colours(region_layout(output, regions, lines), reference)
     if allowed is not None:
-        from sketchcolor.data.controls.reference import snap_to_colors
-
         table = snap_to_colors(table, allowed)
     for region, color in label_region_colors(regions, list(points)).items():
         table[region] = color
@@ -286,3 +284,64 @@ def paint_bucket(sketch: np.ndarray, points: list[tuple[int, int, tuple]]) -> np
     for region, color in label_region_colors(regions, points).items():
         table[region] = color
     return draw_lines(table[regions], sketch)
+
+
+# ------------------------------------------------------------- matching regions to a reference
+
+AREA_WEIGHT = 0.2
+"""Cost of a log-area difference against a squared position difference (positions in units of
+the drawing's size)."""
+COLOUR_WEIGHT = 0.1
+"""Cost of the squared colour difference (in [0, 1] per channel) between the network's output
+over a frame region and a reference region's colour."""
+
+
+@dataclass
+class RegionLayout:
+    """Regions of a drawing: where each sits in its drawing's box, how large, what colour."""
+
+    positions: np.ndarray
+    """(N, 2) centroids, (y, x) as fractions of the bounding box of the drawing's lines."""
+    log_areas: np.ndarray
+    """(N,) log of the area as a share of the lines' bounding box (so sizes compare across
+    resolutions)."""
+    colours: np.ndarray
+    """(N, 3) uint8 median colours."""
+
+
+def region_layout(picture: np.ndarray, regions: np.ndarray, lines: np.ndarray) -> RegionLayout:
+    """The layout of `regions` (H, W) int of a picture (H, W, 3) uint8 whose lines are `lines`."""
+    count = int(regions.max())
+    index = np.arange(1, count + 1)
+    inside = np.where(lines, 0, regions)
+    area = np.asarray(ndimage.sum(np.ones(regions.shape), inside, index))
+    centres = np.array(ndimage.center_of_mass(np.ones(regions.shape), regions, index)).reshape(
+        -1, 2
+    )
+    ys, xs = np.nonzero(lines) if lines.any() else np.nonzero(np.ones_like(lines))
+    low = np.array([ys.min(), xs.min()])
+    extent = np.maximum(np.array([np.ptp(ys), np.ptp(xs)]), 1)
+    colours = region_medians(picture, inside, count)[1:]
+    shares = (area + 1) / (extent[0] * extent[1])
+    return RegionLayout((centres - low) / extent, np.log(shares), colours)
+
+
+def matched_colours(frame: RegionLayout, reference: RegionLayout) -> np.ndarray:
+    """(N, 3) uint8: each frame region the colour of the reference region it matches best: the
+    nearest in place within the drawing and in size, and nearest the network's colour there
+    (a frame's `colours` are the network output's medians). Matching regions by their layout
+    fills a frame from a keyframe as region-matching colorizers do (BasicPBC, CVPR 2024)."""
+    place = ((frame.positions[:, None] - reference.positions[None]) ** 2).sum(-1)
+    size = (frame.log_areas[:, None] - reference.log_areas[None]) ** 2
+    difference = (frame.colours[:, None].astype(np.float64) - reference.colours[None]) / 255
+    cost = place + AREA_WEIGHT * size + COLOUR_WEIGHT * (difference**2).sum(-1)
+    return reference.colours[cost.argmin(1)]
+
+
+def snap_to_colors(colors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Each colour (N, 3) uint8 replaced by the nearest of `allowed` (M, 3) uint8 (RGB
+    distance)."""
+    if len(allowed) == 0:
+        return colors
+    distance = ((colors[:, None, :].astype(np.int32) - allowed[None].astype(np.int32)) ** 2).sum(-1)
+    return allowed[distance.argmin(1)]

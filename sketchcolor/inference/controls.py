@@ -61,7 +61,7 @@ class UserControls:
 
     @functools.cached_property
     def reference_layout(self):
-        """The reference's regions (data/controls/reference.py RegionLayout) that flattening
+        """The reference's regions (data/regions.py RegionLayout) that flattening
         matches each sketch region to; None without a reference, or when its lines close fewer
         than two (computed on first use)."""
         from sketchcolor.data.controls.reference import reference_layout

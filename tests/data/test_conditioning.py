@@ -119,8 +119,9 @@ def test_input_channels_match_built_inputs(color_control, encoding):
     sketch = torch.rand(2, 3, 32, 32) * 2 - 1
     hints = sample_hints(smooth_colors(2, 32), config, torch.Generator().manual_seed(0))
     inputs = build_generator_input(
-        color_control, sketch, palette=torch.zeros(2, 9, 3), hints=hints, hint_config=config
-    )
+        color_control, sketch, palette=torch.zeros(2, 9, 3), hints=hints, hint_config=config,
+        reference=torch.zeros_like(sketch),  # taken by the reference control only
+    )  # fmt: skip
     assert inputs.shape[1] == input_channels(color_control, config)
 
 

@@ -16,10 +16,10 @@ from sketchcolor.data.controls.reference import (
     orbit_grids,
     random_grid,
     reference_colors,
-    snap_to_colors,
     warp,
     warp_pair,
 )
+from sketchcolor.data.regions import snap_to_colors
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.training.inputs import step_inputs
 

@@ -16,13 +16,13 @@ Usage:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from sketchcolor.data.regions import RegionLayout, region_layout, segment_regions
 from sketchcolor.errors import SketchcolorError
 
 
@@ -164,15 +164,6 @@ def reference_colors(reference: np.ndarray, most: int = MOST_REFERENCE_COLORS) -
     return np.round(np.asarray(palette) * 255).astype(np.uint8)
 
 
-def snap_to_colors(colors: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Each colour (N, 3) uint8 replaced by the nearest of `allowed` (M, 3) uint8 (RGB
-    distance)."""
-    if len(allowed) == 0:
-        return colors
-    distance = ((colors[:, None, :].astype(np.int32) - allowed[None].astype(np.int32)) ** 2).sum(-1)
-    return allowed[distance.argmin(1)]
-
-
 def orbit_grids(frames: int, height: int, width: int, strength: str, seed: int) -> torch.Tensor:
     """(frames, H, W, 2) grids of a character moving in a loop: frame t shifts, turns and
     bends along a circle (angle 2 pi t / frames) at the named strength, so every frame is as
@@ -193,61 +184,19 @@ def orbit_grids(frames: int, height: int, width: int, strength: str, seed: int) 
     return grid + field.permute(0, 2, 3, 1)
 
 
-# ----------------------------------------------------------------------------- region matching
+# ----------------------------------------------------------------------------- the reference's regions
 
 REFERENCE_LINE_LEVEL = 60
 """A reference pixel whose every channel is below this (of 255) is line: coloured art has dark
 fills (a navy coat) that the sketch threshold would take for lines."""
-AREA_WEIGHT = 0.2
-"""Cost of a log-area difference against a squared position difference (positions in units of
-the drawing's size)."""
 LAYOUT_SIDE = 320
 """A reference's regions are found on every n-th pixel, at most this many across."""
-COLOUR_WEIGHT = 0.1
-"""Cost of the squared colour difference (in [0, 1] per channel) between the network's output
-over a frame region and a reference region's colour."""
-
-
-@dataclass
-class RegionLayout:
-    """Regions of a drawing: where each sits in its drawing's box, how large, what colour."""
-
-    positions: np.ndarray
-    """(N, 2) centroids, (y, x) as fractions of the bounding box of the drawing's lines."""
-    log_areas: np.ndarray
-    """(N,) log of the area as a share of the lines' bounding box (so sizes compare across
-    resolutions)."""
-    colours: np.ndarray
-    """(N, 3) uint8 median colours."""
-
-
-def region_layout(picture: np.ndarray, regions: np.ndarray, lines: np.ndarray) -> RegionLayout:
-    """The layout of `regions` (H, W) int of a picture (H, W, 3) uint8 whose lines are `lines`."""
-    from scipy import ndimage
-
-    from sketchcolor.data.regions import region_medians
-
-    count = int(regions.max())
-    index = np.arange(1, count + 1)
-    inside = np.where(lines, 0, regions)
-    area = np.asarray(ndimage.sum(np.ones(regions.shape), inside, index))
-    centres = np.array(ndimage.center_of_mass(np.ones(regions.shape), regions, index)).reshape(
-        -1, 2
-    )
-    ys, xs = np.nonzero(lines) if lines.any() else np.nonzero(np.ones_like(lines))
-    low = np.array([ys.min(), xs.min()])
-    extent = np.maximum(np.array([np.ptp(ys), np.ptp(xs)]), 1)
-    colours = region_medians(picture, inside, count)[1:]
-    shares = (area + 1) / (extent[0] * extent[1])
-    return RegionLayout((centres - low) / extent, np.log(shares), colours)
 
 
 def reference_layout(reference: np.ndarray) -> RegionLayout | None:
     """A coloured reference's regions (trapped-ball regions of its near-black lines, found at
     most LAYOUT_SIDE px across: a layout does not depend on the resolution, the cost does), or
     None when its lines close fewer than two (a painting without line art)."""
-    from sketchcolor.data.regions import segment_regions
-
     step = math.ceil(max(reference.shape[:2]) / LAYOUT_SIDE)
     reference = reference[::step, ::step]  # every step-th pixel: the colours stay exact
     lines = (reference < REFERENCE_LINE_LEVEL).all(axis=2)
@@ -255,15 +204,3 @@ def reference_layout(reference: np.ndarray) -> RegionLayout | None:
     if regions.max() < 2:
         return None
     return region_layout(reference, regions, lines)
-
-
-def matched_colours(frame: RegionLayout, reference: RegionLayout) -> np.ndarray:
-    """(N, 3) uint8: each frame region the colour of the reference region it matches best: the
-    nearest in place within the drawing and in size, and nearest the network's colour there
-    (a frame's `colours` are the network output's medians). Matching regions by their layout
-    fills a frame from a keyframe as region-matching colorizers do (BasicPBC, CVPR 2024)."""
-    place = ((frame.positions[:, None] - reference.positions[None]) ** 2).sum(-1)
-    size = (frame.log_areas[:, None] - reference.log_areas[None]) ** 2
-    difference = (frame.colours[:, None].astype(np.float64) - reference.colours[None]) / 255
-    cost = place + AREA_WEIGHT * size + COLOUR_WEIGHT * (difference**2).sum(-1)
-    return reference.colours[cost.argmin(1)]
