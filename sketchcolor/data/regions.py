@@ -248,8 +248,9 @@ def region_colors(
     inside = region_medians(output, np.where(lines, 0, regions), count=int(regions.max()))
     has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
     table[has_inside] = inside[has_inside]
-    if reference is not None:
-        table[1:] = matched_colours(region_layout(output, regions, lines), reference)
+    if reference is not None:  # the frame's colours: the inside medians just taken
+        frame = RegionLayout(*region_places(regions, lines), colours=inside[1:])
+        table[1:] = matched_colours(frame, reference)
     if allowed is not None:
         table = snap_to_colors(table, allowed)
     for region, color in label_region_colors(regions, list(points)).items():
@@ -309,21 +310,25 @@ class RegionLayout:
     """(N, 3) uint8 median colours."""
 
 
-def region_layout(picture: np.ndarray, regions: np.ndarray, lines: np.ndarray) -> RegionLayout:
-    """The layout of `regions` (H, W) int of a picture (H, W, 3) uint8 whose lines are `lines`."""
-    count = int(regions.max())
-    index = np.arange(1, count + 1)
-    inside = np.where(lines, 0, regions)
-    area = np.asarray(ndimage.sum(np.ones(regions.shape), inside, index))
-    centres = np.array(ndimage.center_of_mass(np.ones(regions.shape), regions, index)).reshape(
-        -1, 2
-    )
+def region_places(regions: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where the regions (H, W) int of a drawing whose lines are `lines` sit and how large
+    they are: RegionLayout's positions and log_areas."""
+    index = np.arange(1, int(regions.max()) + 1)
+    area = np.asarray(ndimage.sum(np.ones(regions.shape), np.where(lines, 0, regions), index))
+    centres = np.array(ndimage.center_of_mass(np.ones(regions.shape), regions, index))
     ys, xs = np.nonzero(lines) if lines.any() else np.nonzero(np.ones_like(lines))
     low = np.array([ys.min(), xs.min()])
     extent = np.maximum(np.array([np.ptp(ys), np.ptp(xs)]), 1)
-    colours = region_medians(picture, inside, count)[1:]
     shares = (area + 1) / (extent[0] * extent[1])
-    return RegionLayout((centres - low) / extent, np.log(shares), colours)
+    return (centres.reshape(-1, 2) - low) / extent, np.log(shares)
+
+
+def region_layout(picture: np.ndarray, regions: np.ndarray, lines: np.ndarray) -> RegionLayout:
+    """The layout of `regions` (H, W) int of a picture (H, W, 3) uint8 whose lines are `lines`:
+    their places, and their median colours off the lines."""
+    inside = np.where(lines, 0, regions)
+    colours = region_medians(picture, inside, int(regions.max()))[1:]
+    return RegionLayout(*region_places(regions, lines), colours=colours)
 
 
 def matched_colours(frame: RegionLayout, reference: RegionLayout) -> np.ndarray:

@@ -36,11 +36,8 @@ class UserControls:
     """Parsed hints JSON (the `--hints-json` format) given as text rather than a file; with
     a hints PNG too (the web app's brush strokes and dots), the labels go over the PNG's."""
 
-    reference: torch.Tensor | None = None
-    """(1, 3, h, w) in [-1, 1]: the reference control's coloured picture, at its own size."""
-
     reference_picture: np.ndarray | None = None
-    """The same picture, uint8 (h, w, 3): what flattening reads its regions and colours from."""
+    """uint8 (h, w, 3): the reference control's coloured picture, at its own size."""
 
     kept_colors: np.ndarray | None = None
     """(N, 3) uint8: colours kept from an earlier reference (a chain's keyframe's), or None."""
@@ -48,6 +45,13 @@ class UserControls:
     @property
     def has_hints(self) -> bool:
         return self.hints_path is not None or self.hints_labels is not None
+
+    @functools.cached_property
+    def reference(self) -> torch.Tensor | None:
+        """The reference picture as the generator takes it: (1, 3, h, w) in [-1, 1], or None."""
+        from sketchcolor.util.images import from_uint8
+
+        return None if self.reference_picture is None else from_uint8(self.reference_picture[None])
 
     @functools.cached_property
     def reference_colors(self) -> np.ndarray | None:
@@ -71,11 +75,8 @@ class UserControls:
     def with_reference(self, picture: np.ndarray, *, keep_colors: bool = False) -> UserControls:
         """These controls with `picture` (uint8 (H, W, 3)) as the reference; keep_colors keeps
         the current reference's colours for flattening (a chain keeps its keyframe's)."""
-        from sketchcolor.util.images import from_uint8
-
         kept = self.reference_colors if keep_colors else None
-        return dataclasses.replace(self, reference=from_uint8(picture[None]),
-                                   reference_picture=picture, kept_colors=kept)  # fmt: skip
+        return dataclasses.replace(self, reference_picture=picture, kept_colors=kept)
 
 
 def user_controls(

@@ -13,13 +13,10 @@ import torch
 from sketchcolor.config import HintConfig
 from sketchcolor.data.controls.conditioning import (
     Hints,
-    batch_regions,
     build_generator_input,
-    sample_hints,
-    uses_hints,
-    uses_reference,
+    draws_controls,
+    simulated_controls,
 )
-from sketchcolor.data.controls.reference import augmented_reference
 from sketchcolor.training.step import StepInputs
 
 
@@ -44,14 +41,10 @@ def step_inputs(
     streams), which validation samples want; training keeps its draws on the GPU.
     """
     sketch, color = batch["sketch"], batch["color"]  # (B, 3, H, W) each
-    hints, regions, reference = None, None, None
-    if uses_hints(color_control) or uses_reference(color_control):
+    generator = None
+    if draws_controls(color_control):
         generator = seeded_generator(torch.device(hint_device or color.device), seed)
-    if uses_hints(color_control):
-        regions = batch_regions(batch, hint_config)
-        hints = sample_hints(color, hint_config, generator, sketch=sketch, regions=regions)
-    if uses_reference(color_control):  # drawn after the hints: a hints run's stream is kept
-        reference = augmented_reference(color, generator)
+    hints, regions, reference = simulated_controls(batch, color_control, hint_config, generator)
     generator_input = build_generator_input(
         color_control, sketch, palette=batch.get("palette"), hints=hints, hint_config=hint_config,
         regions=regions, reference=reference,

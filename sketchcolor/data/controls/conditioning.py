@@ -393,6 +393,27 @@ def batch_regions(batch: dict, hint_config: HintConfig) -> torch.Tensor | None:
     return host_regions(batch["sketch"])
 
 
+def draws_controls(color_control: str) -> bool:
+    """Whether training draws anything at random for a colour control (labels, a reference)."""
+    return uses_hints(color_control) or uses_reference(color_control)
+
+
+def simulated_controls(batch: dict, color_control: str, hint_config: HintConfig,
+                       generator: torch.Generator | None):  # fmt: skip
+    """What training simulates for a loader batch, drawn from `generator` (None when
+    `draws_controls` is False): (hint labels, the region maps they spread over, the
+    augmented-self reference), each None where the control takes none. The reference is drawn
+    after the labels, so a hints run's stream is the same with or without it."""
+    hints, regions, reference = None, None, None
+    if uses_hints(color_control):
+        regions = batch_regions(batch, hint_config)
+        hints = sample_hints(batch["color"], hint_config, generator, sketch=batch["sketch"],
+                             regions=regions)  # fmt: skip
+    if uses_reference(color_control):
+        reference = augmented_reference(batch["color"], generator)
+    return hints, regions, reference
+
+
 def encode_hints(sketch: torch.Tensor, hints: Hints, encoding: str) -> torch.Tensor:
     """Sketch + hints -> (B, 3, H, W) overlay or (B, 7, H, W) sketch | hint RGB | mask."""
     if encoding == "overlay":
@@ -473,16 +494,12 @@ def statistics_inputs(
         epoch = loader.epoch(STATISTICS_EPOCH)
         for number, batch in enumerate(itertools.islice(epoch, batches)):
             color = batch["color"]  # (B, 3, H, W)
-            hints, regions, reference = None, None, None
-            if uses_hints(color_control) or uses_reference(color_control):
+            draw = None
+            if draws_controls(color_control):
                 draw = torch.Generator(device=color.device)
                 draw.manual_seed(mixed_seed(seed, STATISTICS_EPOCH, number))
-            if uses_hints(color_control):
-                regions = batch_regions(batch, hint_config)
-                hints = sample_hints(color, hint_config, draw, sketch=batch["sketch"],
-                                     regions=regions)  # fmt: skip
-            if uses_reference(color_control):
-                reference = augmented_reference(color, draw)
+            hints, regions, reference = simulated_controls(batch, color_control, hint_config,
+                                                           draw)  # fmt: skip
             yield build_generator_input(
                 color_control, batch["sketch"], palette=batch.get("palette"), hints=hints,
                 hint_config=hint_config, regions=regions, reference=reference,
