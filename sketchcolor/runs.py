@@ -31,6 +31,7 @@ from sketchcolor.data.controls.conditioning import (
     Hints,
     build_generator_input,
     input_channels,
+    label_color_channels,
     sample_hints,
     uses_hints,
     uses_reference,
@@ -39,6 +40,7 @@ from sketchcolor.data.controls.reference import fixed_reference
 from sketchcolor.data.shards.manifest import read_manifest
 from sketchcolor.errors import SketchcolorError
 from sketchcolor.models import load_generator, read_generator_config, save_generator
+from sketchcolor.models.heads import HeadConfig
 from sketchcolor.models.registry import canonical_name, generator_options
 from sketchcolor.models.saving import CONFIG_FILE, WEIGHTS_FILE
 from sketchcolor.util.disk import write_errors
@@ -81,6 +83,9 @@ class RunConfig:
     attention_level: int | None = None
     """Model R's first encoder level that reads the reference (its export records it; training
     keeps R's default, 2); None for the others."""
+    head: dict | None = None
+    """The generator's output head (models/heads.py HeadConfig as a dict): colour classes, a
+    label copy gate. Missing or None: the paper's RGB output."""
     hint_config: HintConfig = field(default_factory=HintConfig)
     """The hint labels the run was trained with. Missing: HintConfig() defaults, what the
     readers took."""
@@ -96,6 +101,22 @@ class RunConfig:
     config.json does not record it, so None there (the model card reads the checkpoint's)."""
     format: str | None = None
     """config.json's format name (models/saving.py FORMAT); None for a checkpoint's config."""
+
+    def summary(self) -> str:
+        """The run's options in one line, as the benchmarks' reports list them."""
+        width = f"1/{round(1 / self.width)}" if self.width < 1 else f"{self.width:g}"
+        parts = [f"model {self.model}", f"width {width}", f"{self.upsampling} upsampling",
+                 f"step {self.step}" if self.step is not None else "step unknown",
+                 self.color_control]  # fmt: skip
+        if uses_hints(self.color_control):
+            hints = self.hint_config
+            parts.append(f"labels as {hints.shape}, spread {hints.spread}, {hints.encoding}")
+        head = self.head or {}
+        if head.get("classes"):
+            parts.append(f"{head['classes']} colour classes")
+        if head.get("copy_channels"):
+            parts.append("label copy gate")
+        return ", ".join(parts)
 
     @classmethod
     def from_dict(cls, values: dict, where: str) -> RunConfig:
@@ -129,6 +150,13 @@ class RunConfig:
                 if key in accepted and value is not None}  # fmt: skip
 
 
+def head_config(config: TrainConfig) -> HeadConfig:
+    """The output head a run trained with `config` has (models/heads.py)."""
+    model = config.model
+    copy = label_color_channels(model.color_control, config.hints) if model.copy_labels else ()
+    return HeadConfig(classes=model.color_classes, copy_channels=copy)
+
+
 def run_config_of(config: TrainConfig, hint_config: HintConfig, **recorded) -> RunConfig:
     """The RunConfig of a run trained with `config`: what its export's config.json says
     (`recorded`: step, images_seen), for validation during training and for checkpoints."""
@@ -139,6 +167,7 @@ def run_config_of(config: TrainConfig, hint_config: HintConfig, **recorded) -> R
         in_channels=input_channels(model.color_control, hint_config),
         width=model.width,
         upsampling=model.upsampling,
+        head=head_config(config).to_dict() if head_config(config) != HeadConfig() else None,
         hint_config=hint_config,
         image_size=model.size,
         ema=model.ema,
@@ -473,7 +502,7 @@ def load_checkpoint_generator(
     checkpoint_dir = Path(checkpoint_dir)
     config = read_checkpoint_config(checkpoint_dir)
     train_config = checkpoint_train_config(checkpoint_dir)
-    generator = create_generator(config.model, **config.generator_options())
+    generator = create_generator(config.model, head=config.head, **config.generator_options())
     state = safetensors.torch.load_file(str(checkpoint_dir / CHECKPOINT_GENERATOR_FILE))
     if config.ema:
         # AveragedModel's state: the averaged generator under "module." plus n_averaged.

@@ -43,6 +43,9 @@ from sketchcolor.errors import SketchcolorError
 from sketchcolor.util.files import write_text_atomically
 from sketchcolor.util.locations import data_location
 
+MAX_COLOR_CLASSES = 512
+"""The colour codebook's cells: an 8-level grid per channel has 512 (data/controls/color_classes.py)."""
+
 
 @dataclass(kw_only=True)
 class LossWeights:
@@ -56,6 +59,8 @@ class LossWeights:
     """c3: mean Euclidean distance between VGG16 features of reference and generated images."""
     total_variation: Annotated[float, arg(aliases=("--tv-weight",))] = 1e-4
     """c4: the paper's total variation of the generated image."""
+    color_classes: Annotated[float, arg(aliases=("--color-class-weight",))] = 1.0
+    """The class-rebalanced cross-entropy of the colour classes (only with color_classes > 0)."""
 
     def __post_init__(self) -> None:
         for item in dataclasses.fields(self):
@@ -93,6 +98,13 @@ class ModelConfig:
     upsampling: Upsampling = "transposed"
     """How the generator's decoder doubles the size: "transposed" convolutions (the paper's) or
     "resize" (nearest-neighbour resize then a 3x3 convolution: no checkerboard)."""
+    color_classes: int = 0
+    """Predict each pixel's colour as a distribution over this many colours of the training
+    set, trained by a class-rebalanced cross-entropy (Zhang et al. 2016; models/heads.py);
+    0: the paper's RGB regression."""
+    copy_labels: bool = False
+    """Give the generator a per-pixel gate that copies the spread label colours of its input
+    into its output (hint controls with channel encoding; models/heads.py)."""
     ema: bool = False
     """Keep an exponential moving average of the generator; it becomes generator.safetensors."""
     ema_decay: float = 0.999
@@ -260,6 +272,13 @@ class TrainConfig:
             raise SketchcolorError(
                 f"sample_every must be 0 (off) or more, got {output.sample_every}"
             )
+        if not 0 <= model.color_classes <= MAX_COLOR_CLASSES:
+            raise SketchcolorError(f"color_classes must be 0 (RGB) to {MAX_COLOR_CLASSES}, "
+                                   f"got {model.color_classes}")  # fmt: skip
+        if model.copy_labels and not (model.color_control in ("hints", "mixed", "reference")
+                                      and self.hints.encoding == "channels"):  # fmt: skip
+            raise SketchcolorError("copy_labels copies hint labels: it needs --color hints, "
+                                   "mixed or reference with --hint-encoding channels")  # fmt: skip
         if not (model.width > 0 and optim.lr > 0 and self.loader.num_workers >= 0):
             raise SketchcolorError("width and lr must be positive and num_workers at least 0")
         if not (len(optim.betas) == 2 and all(0 <= beta < 1 for beta in optim.betas)):

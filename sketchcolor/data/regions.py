@@ -23,12 +23,14 @@ Usage:
 
 from __future__ import annotations
 
+import os  # EXPERIMENT
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
 from sketchcolor.config import LINE_THRESHOLD
+from sketchcolor.util.images import COLOR_GRID_LEVELS, color_cells
 
 GAP_RADIUS = 2
 """The trapped ball's radius: gaps up to 4 px wide are closed (line art at 256-512 px)."""
@@ -202,6 +204,21 @@ def region_medians(image: np.ndarray, regions: np.ndarray, count: int | None = N
     return medians
 
 
+def region_modes(image: np.ndarray, regions: np.ndarray, count: int | None = None) -> np.ndarray:
+    """(N + 1, 3) uint8: each region's most common colour: the cell of the 8-level colour grid
+    most of its pixels fall in, at the median of those pixels (row r for region r). Where the
+    network is unsure between fills, the median blends them into a colour none has; the most
+    common one is a fill."""
+    count = int(regions.max()) if count is None else count
+    cells = color_cells(image / 255.0)  # (H, W)
+    cell_count = COLOR_GRID_LEVELS**3
+    histogram = np.bincount(
+        (regions * cell_count + cells).ravel(), minlength=(count + 1) * cell_count
+    )
+    common = histogram.reshape(count + 1, cell_count).argmax(1)  # (N + 1,)
+    return region_medians(image, np.where(cells == common[regions], regions, 0), count)
+
+
 def draw_lines(flat: np.ndarray, sketch: np.ndarray) -> np.ndarray:
     """Multiply the sketch over flat colours (how line art sits over its colours)."""
     product = flat.astype(np.uint16) * sketch.astype(np.uint16) // 255
@@ -245,7 +262,9 @@ def region_colors(
     when given. uint8 (H, W, 3)."""
     lines = line_mask(sketch)
     table = region_medians(output, regions)
-    inside = region_medians(output, np.where(lines, 0, regions), count=int(regions.max()))
+
+    statistic = region_modes if os.environ.get("REGION_STAT") == "mode" else region_medians
+    inside = statistic(output, np.where(lines, 0, regions), count=int(regions.max()))
     has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
     table[has_inside] = inside[has_inside]
     if reference is not None:  # the frame's colours: the inside medians just taken
@@ -253,6 +272,8 @@ def region_colors(
         table[1:] = matched_colours(frame, reference)
     if allowed is not None:
         table = snap_to_colors(table, allowed)
+    if os.environ.get("SNAP"):  # EXPERIMENT
+        table = snap_near_labels(table, list(points), float(os.environ["SNAP"]))
     for region, color in label_region_colors(regions, list(points)).items():
         table[region] = color
     return nearest_label_colors(table[regions], regions, list(points))
@@ -341,6 +362,21 @@ def matched_colours(frame: RegionLayout, reference: RegionLayout) -> np.ndarray:
     difference = (frame.colours[:, None].astype(np.float64) - reference.colours[None]) / 255
     cost = place + AREA_WEIGHT * size + COLOUR_WEIGHT * (difference**2).sum(-1)
     return reference.colours[cost.argmin(1)]
+
+
+def snap_near_labels(colors: np.ndarray, points: list, within: float) -> np.ndarray:
+    """Each colour (N, 3) uint8 within `within` (largest channel difference) of a label's
+    colour takes that label's exact colour."""
+    if not points:
+        return colors
+    labels = np.unique(np.array([color for _, _, color in points], dtype=np.uint8), axis=0)
+    difference = np.abs(colors[:, None, :].astype(np.int32) - labels[None].astype(np.int32))
+    distance = difference.max(-1)  # (N, M)
+    nearest = distance.argmin(1)
+    close = distance[np.arange(len(colors)), nearest] <= within
+    colors = colors.copy()
+    colors[close] = labels[nearest[close]]
+    return colors
 
 
 def snap_to_colors(colors: np.ndarray, allowed: np.ndarray) -> np.ndarray:

@@ -309,6 +309,8 @@ class Benchmark:
     example_count: int
     split: Split
     labels: PersonLabels
+    options: dict[str, str] = field(default_factory=dict)
+    """Run name -> its training options in one line (RunConfig.summary)."""
 
     @property
     def centres(self) -> list[np.ndarray]:
@@ -429,5 +431,6 @@ def interactive_benchmark(
         loaded, data, labels, hint_counts, shown=shown, examples=examples, flatten=flatten,
         batch_size=batch_size, device=device,
     )  # fmt: skip
+    options = {run_dir.name: config.summary() for run_dir, _, config in loaded}
     return Benchmark(rows, checkerboard, len(data), tuple(hint_counts), pictures, shown, data,
-                     labels)  # fmt: skip
+                     labels, options)  # fmt: skip

@@ -85,6 +85,9 @@ def markdown(benchmark: Benchmark, names: list[str] | None = None) -> str:
         f"within {ACCURACY_TOLERANCE}/255 in every channel.",
         "",
     ]
+    if benchmark.options:
+        lines += ["Runs:", "", "| run | options |", "|---|---|"]
+        lines += [f"| {name} | {text} |" for name, text in benchmark.options.items()] + [""]
     for metric, title, digits in METRICS:
         lines += metric_table(benchmark, metric, title, digits, names)
     if benchmark.checkerboard:
@@ -225,6 +228,7 @@ def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
         "white_ground": WHITE_GROUND,
         "rows": benchmark.rows,
         "checkerboard": benchmark.checkerboard,
+        "options": benchmark.options,
     }
     write_text_atomically(out_dir / INTERACTIVE_JSON, json.dumps(payload, indent=2) + "\n")
     write_text_atomically(out_dir / INTERACTIVE_TABLE, markdown(benchmark))

@@ -126,8 +126,9 @@ class ReferenceUNet(Generator):
     def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         return torch.cat([block(x), skip], dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, with_logits: bool = False):
         self.check_size(x.shape[-2], x.shape[-1])
+        generator_input = x
         x, reference = x[:, :-REFERENCE_CHANNELS], x[:, -REFERENCE_CHANNELS:]
         reference_features, r = [], reference
         for block in self.reference_encoder:
@@ -143,7 +144,7 @@ class ReferenceUNet(Generator):
             features.append(skip)
         for block, skip in zip(self.decoder, features[-2::-1], strict=True):
             x = self.decode_level(block, x, skip)
-        return torch.tanh(self.output(x))
+        return self.head(self.output(x), generator_input, with_logits=with_logits)
 
 
 @register_generator(

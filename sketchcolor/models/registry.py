@@ -17,6 +17,8 @@ import torch
 from torch import nn
 
 from sketchcolor.errors import SketchcolorError
+from sketchcolor.models.blocks import upsample3x3
+from sketchcolor.models.heads import HeadConfig, OutputHead
 
 _FACTORIES: dict[str, Callable[..., Generator]] = {}
 _ALIASES: dict[str, str] = {}
@@ -29,7 +31,8 @@ class Generator(nn.Module):
     Every generator is a U-Net: subclasses set `depth` (how many times the encoder halves the
     size), `config`, the modules `encoder` (`depth` blocks, each halving the size), `decoder`
     (`depth - 1` blocks, each doubling it) and `output` (to 3 channels), and say in
-    `decode_level` how a decoder block meets its skip; `forward` is shared.
+    `decode_level` how a decoder block meets its skip; `forward` is shared. What `output`'s
+    channels mean is the `head`'s business (models/heads.py): the paper's RGB by default.
     """
 
     depth: int
@@ -38,12 +41,28 @@ class Generator(nn.Module):
     decoder: nn.ModuleList
     output: nn.Module
 
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = OutputHead()
+
+    def set_head(self, config: HeadConfig) -> None:
+        """Predict what `config` says (colour classes, a label copy gate): the last layer is
+        rebuilt with the head's channel count, from fresh weights."""
+        conv = [m for m in self.output.modules() if isinstance(m, nn.Conv2d | nn.ConvTranspose2d)]
+        upsampling = self.config.get("upsampling", "transposed")
+        self.output = upsample3x3(conv[-1].in_channels, config.channels, bias=True,
+                                  upsampling=upsampling)  # fmt: skip
+        self.head = OutputHead(config)
+
     def decode_level(self, block: nn.Module, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
         """One decoder level: `x` (B, C, h, w) and the encoder output `skip` of size (2h, 2w)."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, with_logits: bool = False):
+        """(B, in_channels, H, W) -> (B, 3, H, W); with `with_logits`, (picture, colour
+        logits or None) for the training step (OutputHead.forward)."""
         self.check_size(x.shape[-2], x.shape[-1])
+        generator_input = x
         features = []
         for block in self.encoder:
             x = block(x)
@@ -51,7 +70,7 @@ class Generator(nn.Module):
         skips = features[-2::-1]  # encoder outputs from 2x the bottleneck size upwards
         for block, skip in zip(self.decoder, skips, strict=True):
             x = self.decode_level(block, x, skip)
-        return torch.tanh(self.output(x))  # (B, 3, H, W)
+        return self.head(self.output(x), generator_input, with_logits=with_logits)
 
     @property
     def size_multiple(self) -> int:
@@ -124,11 +143,13 @@ def generator_options(name: str) -> dict[str, Any]:
     return {key: parameter.default for key, parameter in signature.parameters.items()}
 
 
-def create_generator(name: str, **options: Any) -> Generator:
-    """Build the generator `name` (paper name or alias) with `options` (in_channels, width, ...).
+def create_generator(name: str, head: dict | None = None, **options: Any) -> Generator:
+    """Build the generator `name` (paper name or alias) with `options` (in_channels, width, ...)
+    and an output head (a HeadConfig as a dict; None: the paper's RGB).
 
-    `generator.config` records the registered name and every option, defaults included, so
-    that `create_generator(**config)`-style rebuilding (see `saving.load_generator`) is exact.
+    `generator.config` records the registered name and every option, defaults included (and
+    the head where it is not the default), so that rebuilding from it (see
+    `saving.load_generator`) is exact.
     """
     canonical = canonical_name(name)
     factory = _FACTORIES[canonical]
@@ -142,4 +163,8 @@ def create_generator(name: str, **options: Any) -> Generator:
     bound.apply_defaults()
     generator = factory(**bound.arguments)
     generator.config = {"model": canonical, **bound.arguments}
+    head_config = HeadConfig.from_dict(head)
+    if head_config != HeadConfig():
+        generator.set_head(head_config)
+        generator.config["head"] = head_config.to_dict()
     return generator

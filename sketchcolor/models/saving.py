@@ -78,7 +78,7 @@ def load_generator(folder: str | Path) -> tuple[Generator, dict[str, Any]]:
     folder = Path(folder)
     config = read_generator_config(folder)
     options = {key: config[key] for key in generator_options(config["model"]) if key in config}
-    generator = create_generator(config["model"], **options)
+    generator = create_generator(config["model"], head=config.get("head"), **options)
     weights = folder / WEIGHTS_FILE
     if not weights.is_file():
         raise SketchcolorError(f"{weights}: not found; the folder holds a config but no weights")

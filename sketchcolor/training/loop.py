@@ -135,7 +135,8 @@ def build_run(config: TrainConfig, accelerator, precision: PrecisionChoice) -> R
     # folder is written, so missing weights fail the run with nothing written.
     generator_loss = build_generator_loss(config).to(accelerator.device)
     set_seed(config.seed)  # identical initial weights on every rank
-    generator = build_generator(config, input_channels(config.model.color_control, hint_config))
+    in_channels = input_channels(config.model.color_control, hint_config)
+    generator = build_generator(config, in_channels, generator_loss.color_classes)
     # Only now, with data, model, size and loss weights checked, is the run folder touched.
     resume_from = prepare_run_folder(config, accelerator)
     generator, discriminator = prepare_models(

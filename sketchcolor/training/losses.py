@@ -170,23 +170,54 @@ def feature_loss(features: nn.Module, fake: torch.Tensor, real: torch.Tensor) ->
     return root_sum_of_squares(real_features.float() - fake_features.float()).mean()
 
 
-class GeneratorLoss(nn.Module):
-    """c1 * BCE + c2 * L1 + c3 * FLL + c4 * TV; FLL is skipped when `features` is None.
+def color_class_loss(logits: torch.Tensor, real: torch.Tensor, table: torch.Tensor,
+                     weights: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Zhang et al.'s class-rebalanced cross-entropy: (B, K, H, W) logits against each real
+    pixel's class (its colour-grid cell's, `table`), each pixel weighted by its class's
+    weight, averaged."""
+    from sketchcolor.data.controls.color_classes import color_targets
 
-    Called as `loss_fn(fake_logits, fake, real) -> (total, parts)`, where `parts` maps
-    "adversarial", "pixel", "total_variation" (and "feature" when used) to the detached,
-    unweighted terms.
+    targets = color_targets(real, table)  # (B, H, W)
+    losses = F.cross_entropy(logits.float(), targets, reduction="none")  # (B, H, W)
+    return (losses * weights.to(losses.device)[targets]).mean()
+
+
+class ColorClasses(nn.Module):
+    """What the colour-class cross-entropy needs: the codebook (K, 3) in [-1, 1], each
+    colour-grid cell's class (512,) and the rebalancing weights (K,)
+    (data/controls/color_classes.py)."""
+
+    def __init__(self, codebook: torch.Tensor, weights: torch.Tensor) -> None:
+        from sketchcolor.data.controls.color_classes import class_table
+
+        super().__init__()
+        self.register_buffer("codebook", codebook.float())
+        self.register_buffer("table", class_table(codebook))
+        self.register_buffer("weights", weights.float())
+
+
+class GeneratorLoss(nn.Module):
+    """c1 * BCE + c2 * L1 + c3 * FLL + c4 * TV (+ the colour classes' cross-entropy when the
+    generator predicts them); FLL is skipped when `features` is None.
+
+    Called as `loss_fn(fake_logits, fake, real, color_logits) -> (total, parts)`, where
+    `parts` maps "adversarial", "pixel", "total_variation" (and "feature", "color_classes"
+    when used) to the detached, unweighted terms.
     """
 
-    def __init__(
-        self, weights: LossWeights | None = None, features: nn.Module | None = None
-    ) -> None:
+    def __init__(self, weights: LossWeights | None = None, features: nn.Module | None = None,
+                 color_classes: ColorClasses | None = None) -> None:  # fmt: skip
         super().__init__()
         self.weights = weights or LossWeights()
         self.features = features
+        self.color_classes = color_classes
 
     def forward(
-        self, fake_logits: torch.Tensor, fake: torch.Tensor, real: torch.Tensor
+        self,
+        fake_logits: torch.Tensor,
+        fake: torch.Tensor,
+        real: torch.Tensor,
+        color_logits: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = {
             "adversarial": (self.weights.adversarial, adversarial_loss(fake_logits, real=True)),
@@ -195,6 +226,10 @@ class GeneratorLoss(nn.Module):
         }
         if self.features is not None and self.weights.feature > 0:
             terms["feature"] = (self.weights.feature, feature_loss(self.features, fake, real))
+        if color_logits is not None:
+            classes = self.color_classes
+            loss = color_class_loss(color_logits, real, classes.table, classes.weights)
+            terms["color_classes"] = (self.weights.color_classes, loss)
         total = sum(weight * value for weight, value in terms.values())
         parts = {name: value.detach() for name, (_, value) in terms.items()}
         return total, parts

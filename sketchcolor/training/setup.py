@@ -13,7 +13,7 @@ import torch
 
 from sketchcolor.config import TrainConfig
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import LOGS_FOLDER
+from sketchcolor.runs import LOGS_FOLDER, head_config
 from sketchcolor.training.accelerators import (
     PrecisionChoice,
     create_accelerator,
@@ -82,8 +82,9 @@ def training_accelerator(config: TrainConfig):
     )
 
 
-def build_generator(config: TrainConfig, in_channels: int):
-    """The generator (weights from the current seed), checked against the training size."""
+def build_generator(config: TrainConfig, in_channels: int, color_classes=None):
+    """The generator (weights from the current seed), checked against the training size;
+    color_classes: the loss's ColorClasses, whose codebook the colour-class head decodes to."""
     from sketchcolor.models import canonical_name, create_generator
 
     if canonical_name(config.model.name) == "R" and config.model.color_control != "reference":
@@ -94,7 +95,10 @@ def build_generator(config: TrainConfig, in_channels: int):
         in_channels=in_channels,
         width=config.model.width,
         upsampling=config.model.upsampling,
+        head=head_config(config).to_dict(),
     )
+    if color_classes is not None:
+        generator.head.codebook.copy_(color_classes.codebook)
     generator.check_size(config.model.size, config.model.size)
     return generator
 
@@ -172,4 +176,16 @@ def build_generator_loss(config: TrainConfig):
 
     loss = config.loss
     features = VGG16Features.pretrained(loss.vgg_weights) if loss.feature_loss else None
-    return GeneratorLoss(loss.weights, features=features)
+    return GeneratorLoss(loss.weights, features=features, color_classes=build_color_classes(config))
+
+
+def build_color_classes(config: TrainConfig):
+    """The colour-class head's codebook and class weights, from the training palettes; None
+    for the paper's RGB output."""
+    from sketchcolor.data.controls.color_classes import color_codebook, rebalancing_weights
+    from sketchcolor.training.losses import ColorClasses
+
+    if config.model.color_classes == 0:
+        return None
+    codebook, priors = color_codebook(config.data, config.model.color_classes)
+    return ColorClasses(codebook, rebalancing_weights(priors))

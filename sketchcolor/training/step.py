@@ -52,9 +52,11 @@ def train_step(
 
     scaler_g: G's own fp16 loss scaler (`generator_scaler`); None uses the Accelerator's.
     """
-    fake = generator(inputs.generator_input)  # (B, 3, H, W)
+    # (B, 3, H, W), and (B, K, H, W) logits when the generator predicts colour classes
+    fake, color_logits = generator(inputs.generator_input, with_logits=True)
     if generator_loss.weights.adversarial == 0:
-        return reconstruction_step(fake, inputs, optimizer_g, generator_loss, accelerator, scaler_g)
+        return reconstruction_step(fake, inputs, optimizer_g, generator_loss, accelerator,
+                                   scaler_g, color_logits)  # fmt: skip
     real_pair = torch.cat([inputs.sketch, inputs.color], dim=1)  # (B, 6, H, W)
     fake_pair = torch.cat([inputs.sketch, fake], dim=1)  # (B, 6, H, W)
 
@@ -70,7 +72,7 @@ def train_step(
     # Generator: frozen D, so G's backward neither computes nor accumulates D gradients.
     set_requires_grad(discriminator, False)
     fake_logits = discriminator(fake_pair)  # (B, 1)
-    loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color)
+    loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color, color_logits)
     backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
@@ -83,12 +85,13 @@ def train_step(
 
 
 def reconstruction_step(
-    fake, inputs: StepInputs, optimizer_g, generator_loss, accelerator, scaler_g=None
+    fake, inputs: StepInputs, optimizer_g, generator_loss, accelerator, scaler_g=None,
+    color_logits=None,
 ) -> dict:
     """The generator update alone, for runs without the adversarial term (small CPU presets):
     the discriminator would only cost time, as no gradient of it would reach the generator."""
     zero_logits = fake.new_zeros(fake.shape[0], 1)  # weighted by 0: only keeps the loss's shape
-    loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color)
+    loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color, color_logits)
     backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)

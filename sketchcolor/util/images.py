@@ -45,3 +45,23 @@ def as_saved_pixels(images: torch.Tensor) -> torch.Tensor:
     """(B, C, H, W) in [-1, 1] -> [0, 1] rounded to 8-bit levels, on the tensors' device: the
     values a PNG of the images would hold."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round() / 255.0
+
+
+COLOR_GRID_LEVELS = 8
+"""Cells per channel of the colour grid: 256 / 8 = 32 wide, so a cell's centre is at most
+16/255 from its colours (the interactive benchmark accepts 24)."""
+
+
+def color_cells(colors: np.ndarray) -> np.ndarray:
+    """(..., 3) colours in [0, 1] -> (...) their cell of the 8-level RGB grid (0 to 511)."""
+    levels = np.clip((colors * COLOR_GRID_LEVELS).astype(np.int64), 0, COLOR_GRID_LEVELS - 1)
+    return (levels[..., 0] * COLOR_GRID_LEVELS + levels[..., 1]) * COLOR_GRID_LEVELS + levels[
+        ..., 2
+    ]
+
+
+def cell_centres(cells: np.ndarray) -> np.ndarray:
+    """(K,) cells of the colour grid -> (K, 3) their centres in [0, 1]."""
+    levels = np.stack([cells // COLOR_GRID_LEVELS**2, cells // COLOR_GRID_LEVELS % COLOR_GRID_LEVELS,
+                       cells % COLOR_GRID_LEVELS], axis=-1)  # fmt: skip
+    return (levels + 0.5) / COLOR_GRID_LEVELS

@@ -96,6 +96,14 @@ def input_channels(color_control: str, hint_config: HintConfig | None = None) ->
     }[color_control]
 
 
+def label_color_channels(color_control: str, hint_config: HintConfig) -> tuple[int, ...]:
+    """Which generator input channels hold the (spread) label colours: encode_hints puts them
+    right after the sketch; () where the control has no separate hint channels."""
+    if uses_hints(color_control) and hint_config.encoding == "channels":
+        return (3, 4, 5)
+    return ()
+
+
 def node_starts(length: int, grid: int, label_size: int, device=None) -> torch.Tensor:
     """First pixel of each node's label along one axis: (grid,) int64.
 

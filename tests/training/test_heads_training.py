@@ -1,0 +1,51 @@
+"""Training the output heads (models/heads.py): colour classes with their codebook from the
+shards' palettes, and the label copy gate; the run resumes exactly and its folder and
+checkpoints load with the head. Tiny runs on the session's synthetic shards."""
+
+from __future__ import annotations
+
+import safetensors.torch
+import torch
+
+from sketchcolor.data.controls.color_classes import color_codebook
+from sketchcolor.models import load_generator
+from sketchcolor.runs import load_checkpoint_generator, read_run_config
+from sketchcolor.train import train
+from sketchcolor.training.presets import tiny_config
+
+SETTINGS = dict(model="1", color_control="hints", hint_encoding="channels", hint_spread="regions",
+                color_classes=8, copy_labels=True, upsampling="resize", batch_size=4,
+                save_every=2, sample_every=2, log_every=1)  # fmt: skip
+
+
+def test_colour_classes_and_the_copy_gate_train_resume_exactly_and_load(shard_dir, tmp_path):
+    straight = train(tiny_config(shard_dir, tmp_path / "straight", max_steps=4, **SETTINGS))
+    halves = tmp_path / "halves"
+    train(tiny_config(shard_dir, halves, max_steps=2, **SETTINGS))
+    train(tiny_config(shard_dir, halves, max_steps=4, resume=True, **SETTINGS))
+    first = safetensors.torch.load_file(str(straight / "generator.safetensors"))
+    second = safetensors.torch.load_file(str(halves / "generator.safetensors"))
+    assert first.keys() == second.keys() and "head.codebook" in first
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+    generator, config = load_generator(straight)
+    assert config["head"] == {"classes": 8, "temperature": 0.38, "copy_channels": [3, 4, 5]}
+    assert torch.equal(generator.head.codebook, color_codebook(shard_dir, 8)[0])
+    assert read_run_config(straight).head == config["head"]
+    checkpoint, _ = load_checkpoint_generator(straight / "checkpoints" / "step-4",
+                                              torch.device("cpu"), shard_dir=shard_dir)  # fmt: skip
+    assert torch.equal(checkpoint.head.codebook, generator.head.codebook)
+    assert len(logged(straight, "train/loss_g_color_classes")) == 4
+
+
+def logged(run_dir, tag: str) -> list[float]:
+    """The values of one logged scalar, in step order."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values = {}
+    for events in run_dir.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        if tag in accumulator.Tags()["scalars"]:
+            values.update({event.step: event.value for event in accumulator.Scalars(tag)})
+    return [values[step] for step in sorted(values)]
