@@ -23,7 +23,6 @@ Usage:
 
 from __future__ import annotations
 
-import os  # EXPERIMENT
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,21 +203,6 @@ def region_medians(image: np.ndarray, regions: np.ndarray, count: int | None = N
     return medians
 
 
-def region_modes(image: np.ndarray, regions: np.ndarray, count: int | None = None) -> np.ndarray:
-    """(N + 1, 3) uint8: each region's most common colour: the cell of the 8-level colour grid
-    most of its pixels fall in, at the median of those pixels (row r for region r). Where the
-    network is unsure between fills, the median blends them into a colour none has; the most
-    common one is a fill."""
-    count = int(regions.max()) if count is None else count
-    cells = color_cells(image / 255.0)  # (H, W)
-    cell_count = COLOR_GRID_LEVELS**3
-    histogram = np.bincount(
-        (regions * cell_count + cells).ravel(), minlength=(count + 1) * cell_count
-    )
-    common = histogram.reshape(count + 1, cell_count).argmax(1)  # (N + 1,)
-    return region_medians(image, np.where(cells == common[regions], regions, 0), count)
-
-
 def draw_lines(flat: np.ndarray, sketch: np.ndarray) -> np.ndarray:
     """Multiply the sketch over flat colours (how line art sits over its colours)."""
     product = flat.astype(np.uint16) * sketch.astype(np.uint16) // 255
@@ -259,12 +243,11 @@ def region_colors(
     region, such as an eye, the line pixels joined to it would outnumber its own); with a
     `reference` (a RegionLayout, data/controls/reference.py's reference_layout) the colour of the reference region
     it matches; snapped to the nearest of `allowed` ((N, 3) uint8, a reference's own colours)
-    when given. uint8 (H, W, 3)."""
+    when given. Without a reference, an unlabelled region the network paints in clearly
+    different parts keeps each part's colour (split_by_output). uint8 (H, W, 3)."""
     lines = line_mask(sketch)
     table = region_medians(output, regions)
-
-    statistic = region_modes if os.environ.get("REGION_STAT") == "mode" else region_medians
-    inside = statistic(output, np.where(lines, 0, regions), count=int(regions.max()))
+    inside = region_medians(output, np.where(lines, 0, regions), count=int(regions.max()))
     has_inside = np.bincount(regions[~lines], minlength=len(table)) > 0
     table[has_inside] = inside[has_inside]
     if reference is not None:  # the frame's colours: the inside medians just taken
@@ -272,11 +255,57 @@ def region_colors(
         table[1:] = matched_colours(frame, reference)
     if allowed is not None:
         table = snap_to_colors(table, allowed)
-    if os.environ.get("SNAP"):  # EXPERIMENT
-        table = snap_near_labels(table, list(points), float(os.environ["SNAP"]))
-    for region, color in label_region_colors(regions, list(points)).items():
+    labelled = label_region_colors(regions, list(points))
+    for region, color in labelled.items():
         table[region] = color
-    return nearest_label_colors(table[regions], regions, list(points))
+    flat = table[regions]
+    if reference is None and allowed is None:  # else the reference's colours decide
+        free = ~np.isin(regions, list(labelled)) & ~lines & (regions > 0)
+        flat = split_by_output(flat, output, regions, free)
+    return nearest_label_colors(flat, regions, list(points))
+
+
+OUTPUT_PART_SHARE = 0.003
+"""The smallest part of an unlabelled region that keeps the network's own colour when
+flattening (200 pixels at 256 px): smaller specks take the region's colour."""
+
+
+def split_by_output(flat: np.ndarray, output: np.ndarray, regions: np.ndarray,
+                    free: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Where the network paints parts of one unlabelled region (`free` pixels) in clearly
+    different colours, such as a figure joined to the white ground through a gap in its
+    outline, each part (connected, in one cell of the colour grid, at least OUTPUT_PART_SHARE
+    of the picture) takes its own median instead of the region's one colour.
+
+    The parts are connected components of equal (region, colour cell) pixels, found with
+    scipy's graph components: ndimage.label only labels a binary image."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    height, width = regions.shape
+    min_area = OUTPUT_PART_SHARE * height * width
+    cells = color_cells(output / 255.0)
+    key = np.where(free, regions.astype(np.int64) * COLOR_GRID_LEVELS**3 + cells + 1, 0)
+    index = np.arange(height * width).reshape(height, width)
+    pairs = []
+    for a, b, ia, ib in ((key[:, :-1], key[:, 1:], index[:, :-1], index[:, 1:]),
+                         (key[:-1], key[1:], index[:-1], index[1:])):  # fmt: skip
+        same = (a == b) & (a > 0)
+        pairs.append((ia[same], ib[same]))
+    rows = np.concatenate([p[0] for p in pairs])
+    cols = np.concatenate([p[1] for p in pairs])
+    graph = coo_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(height * width,) * 2)
+    _, parts = connected_components(graph, directed=False)
+    parts = parts.reshape(height, width)
+    sizes = np.bincount(parts.ravel())
+    big = free & (sizes[parts] >= min_area)
+    if not big.any():
+        return flat
+    numbered = np.where(big, parts + 1, 0)
+    medians = region_medians(output, numbered, count=int(numbered.max()))
+    flat = flat.copy()
+    flat[big] = medians[numbered[big]]
+    return flat
 
 
 def nearest_label_colors(flat: np.ndarray, regions: np.ndarray, points: list) -> np.ndarray:
@@ -362,21 +391,6 @@ def matched_colours(frame: RegionLayout, reference: RegionLayout) -> np.ndarray:
     difference = (frame.colours[:, None].astype(np.float64) - reference.colours[None]) / 255
     cost = place + AREA_WEIGHT * size + COLOUR_WEIGHT * (difference**2).sum(-1)
     return reference.colours[cost.argmin(1)]
-
-
-def snap_near_labels(colors: np.ndarray, points: list, within: float) -> np.ndarray:
-    """Each colour (N, 3) uint8 within `within` (largest channel difference) of a label's
-    colour takes that label's exact colour."""
-    if not points:
-        return colors
-    labels = np.unique(np.array([color for _, _, color in points], dtype=np.uint8), axis=0)
-    difference = np.abs(colors[:, None, :].astype(np.int32) - labels[None].astype(np.int32))
-    distance = difference.max(-1)  # (N, M)
-    nearest = distance.argmin(1)
-    close = distance[np.arange(len(colors)), nearest] <= within
-    colors = colors.copy()
-    colors[close] = labels[nearest[close]]
-    return colors
 
 
 def snap_to_colors(colors: np.ndarray, allowed: np.ndarray) -> np.ndarray:

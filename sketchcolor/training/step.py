@@ -85,7 +85,12 @@ def train_step(
 
 
 def reconstruction_step(
-    fake, inputs: StepInputs, optimizer_g, generator_loss, accelerator, scaler_g=None,
+    fake,
+    inputs: StepInputs,
+    optimizer_g,
+    generator_loss,
+    accelerator,
+    scaler_g=None,
     color_logits=None,
 ) -> dict:
     """The generator update alone, for runs without the adversarial term (small CPU presets):

@@ -125,3 +125,18 @@ def test_touching_strokes_of_two_colours_keep_each_colour():
     assert sorted(color for _, _, color in points) == [(0, 0, 255), RED]
     flat = flatten_colors(np.full_like(sketch, 128), sketch, regions, points)
     assert tuple(flat[50, 25]) == RED and tuple(flat[50, 39]) == (0, 0, 255)
+
+
+def test_an_unlabelled_region_keeps_the_parts_the_network_paints_apart():
+    """A figure joined to the ground through a gap is one region; where the network paints
+    the figure and the ground apart, each large part keeps its colour; specks do not."""
+    sketch = boxed_sketch(0)
+    output = np.full_like(sketch, 250)
+    output[:, 33:42] = (10, 200, 30)  # the right region: green at its left, mostly white
+    output[50:53, 55:58] = (0, 0, 250)  # a 9 px speck, under OUTPUT_PART_SHARE of 64 x 64
+    regions = segment_regions(line_mask(sketch))
+    flat = flatten_colors(output, sketch, regions, [])
+    assert tuple(flat[40, 36]) == (10, 200, 30) and tuple(flat[40, 58]) == (250, 250, 250)
+    assert tuple(flat[51, 56]) == (250, 250, 250)
+    labelled = flatten_colors(output, sketch, regions, [(20, 40, RED)])
+    assert tuple(labelled[40, 36]) == RED and tuple(labelled[40, 58]) == RED  # a label rules
