@@ -6,12 +6,12 @@
   by the annealed mean (softmax at a temperature, then the expected colour). An L1-trained
   network paints an unsure region the median of its possible colours, a brown no fill has; a
   distribution keeps the possible colours apart and the decoding picks among them.
-- Label copy: one more channel, a gate g in (0, 1) per pixel, and the picture becomes
-  g * the spread label colour the input carries + (1 - g) * the predicted colour. A U-Net
+- Label copy: one more channel, a gate g in (0, 1) per pixel, and where the input carries a
+  spread label colour the picture becomes g * that colour + (1 - g) * the predicted colour. A U-Net
   blurs a colour it has to carry through its bottleneck; the gate lets the network say where a
   label's colour holds (its region) and pass it through exactly.
 
-Usage: generator.set_head(HeadConfig(classes=64, copy_channels=(3, 4, 5)))
+Usage: generator.set_head(HeadConfig(classes=64, copy_channels=(3, 4, 5, 6)))
        generator.head.codebook.copy_(codebook)   # (64, 3) in [-1, 1]
 """
 
@@ -40,12 +40,15 @@ class HeadConfig:
     temperature: float = DECODE_TEMPERATURE
     """The annealed mean's temperature (colour classes only)."""
     copy_channels: tuple[int, ...] = ()
-    """The 3 input channels holding the spread label colours; empty: no copy gate."""
+    """The 4 input channels holding the spread label colours (3) and their mask (1); empty:
+    no copy gate."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "copy_channels", tuple(int(c) for c in self.copy_channels))
-        if self.copy_channels and len(self.copy_channels) != 3:
-            raise ValueError(f"copy_channels names 3 channels, got {self.copy_channels}")
+        if self.copy_channels and len(self.copy_channels) != 4:
+            raise ValueError(
+                f"copy_channels names 4 channels (RGB, mask), got {self.copy_channels}"
+            )
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
@@ -92,9 +95,11 @@ class OutputHead(nn.Module):
         else:
             picture = decode_colors(logits, self.codebook, self.config.temperature)
         if self.config.copy_channels:
-            gate = torch.sigmoid(raw[:, count : count + 1])  # (B, 1, H, W)
+            # Only where a label's colour lies (the mask) can the gate open: with no labels the
+            # picture is the network's own.
             labels = generator_input[:, list(self.config.copy_channels)].to(picture)
-            picture = torch.lerp(picture, labels, gate.to(picture))
+            gate = torch.sigmoid(raw[:, count : count + 1]).to(picture) * labels[:, 3:]
+            picture = torch.lerp(picture, labels[:, :3], gate)
         return (picture, logits) if with_logits else picture
 
 

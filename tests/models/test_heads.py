@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sketchcolor.models import create_generator, list_generators, load_generator, save_generator
-from sketchcolor.models.heads import HeadConfig, decode_colors
+from sketchcolor.models.heads import DECODE_TEMPERATURE, HeadConfig, decode_colors
 
 CODEBOOK = torch.tensor([[1.0, 1.0, 1.0], [-1.0, -1.0, -1.0], [1.0, 0.8, -0.7]])
 
@@ -51,7 +51,7 @@ def test_colour_classes_give_pictures_and_logits(name):
     assert not picture.requires_grad  # the cross-entropy alone trains the classes
     modes = CODEBOOK[logits.argmax(1)].permute(0, 3, 1, 2)  # training logs the modes
     assert torch.equal(picture, modes)
-    expected = decode_colors(logits, CODEBOOK, 0.38)  # inference: the annealed mean
+    expected = decode_colors(logits, CODEBOOK, DECODE_TEMPERATURE)  # inference: annealed mean
     assert torch.allclose(generator(x), expected, atol=1e-5)
 
 
@@ -64,7 +64,8 @@ def test_a_confident_class_paints_its_codebook_colour():
 
 def test_an_open_gate_copies_the_label_channels_and_a_shut_one_does_not():
     x = torch.rand(1, 7, 256, 256) * 2 - 1
-    generator = head_generator(copy_channels=(3, 4, 5))
+    x[:, 6] = 1  # a label's colour everywhere
+    generator = head_generator(copy_channels=(3, 4, 5, 6))
     assert generator.output[-1].out_channels == 4  # RGB and the gate
     saturate(generator, 3, 30.0)
     assert torch.allclose(generator(x), x[:, 3:6], atol=1e-5)
@@ -72,9 +73,21 @@ def test_an_open_gate_copies_the_label_channels_and_a_shut_one_does_not():
     assert (generator(x) - x[:, 3:6]).abs().mean() > 0.1
 
 
+def test_the_gate_copies_nothing_where_no_label_lies():
+    x = torch.rand(1, 7, 256, 256) * 2 - 1
+    x[:, 6] = 0
+    x[:, 6, :, 128:] = 1  # labels on the right half only
+    generator = head_generator(copy_channels=(3, 4, 5, 6))
+    saturate(generator, 3, 30.0)
+    output = generator(x)
+    assert torch.allclose(output[..., 128:], x[:, 3:6, :, 128:], atol=1e-5)
+    assert (output[..., :128] - x[:, 3:6, :, :128]).abs().mean() > 0.1
+
+
 def test_the_gate_trains_from_the_pixel_loss():
-    generator = head_generator(copy_channels=(3, 4, 5)).train()
+    generator = head_generator(copy_channels=(3, 4, 5, 6)).train()
     x = torch.rand(2, 7, 256, 256) * 2 - 1
+    x[:, 6] = 1
     picture, logits = generator(x, with_logits=True)
     assert logits is None
     (picture - x[:, 3:6]).abs().mean().backward()
@@ -83,10 +96,10 @@ def test_the_gate_trains_from_the_pixel_loss():
 
 
 def test_heads_survive_saving_and_loading(tmp_path):
-    generator = head_generator(classes=3, copy_channels=(3, 4, 5))
+    generator = head_generator(classes=3, copy_channels=(3, 4, 5, 6))
     save_generator(generator, tmp_path, metadata={"color_control": "hints"})
     loaded, config = load_generator(tmp_path)
-    assert config["head"] == {"classes": 3, "temperature": 0.38, "copy_channels": [3, 4, 5]}
+    assert config["head"] == {"classes": 3, "temperature": 0.02, "copy_channels": [3, 4, 5, 6]}
     assert torch.equal(loaded.head.codebook, CODEBOOK)
     x = torch.randn(1, 7, 256, 256)
     assert torch.equal(loaded.eval()(x), generator(x))
@@ -99,7 +112,7 @@ def test_the_paper_head_leaves_the_config_and_weights_as_they_were():
 
 
 def test_bad_head_settings_are_refused():
-    with pytest.raises(ValueError, match="3 channels"):
-        HeadConfig(copy_channels=(3, 4))
+    with pytest.raises(ValueError, match="4 channels"):
+        HeadConfig(copy_channels=(3, 4, 5))
     with pytest.raises(ValueError, match="temperature"):
         HeadConfig(classes=3, temperature=0)

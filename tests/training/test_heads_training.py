@@ -29,7 +29,7 @@ def test_colour_classes_and_the_copy_gate_train_resume_exactly_and_load(shard_di
     assert all(torch.equal(first[name], second[name]) for name in first)
 
     generator, config = load_generator(straight)
-    assert config["head"] == {"classes": 8, "temperature": 0.38, "copy_channels": [3, 4, 5]}
+    assert config["head"] == {"classes": 8, "temperature": 0.02, "copy_channels": [3, 4, 5, 6]}
     assert torch.equal(generator.head.codebook, color_codebook(shard_dir, 8)[0])
     assert read_run_config(straight).head == config["head"]
     checkpoint, _ = load_checkpoint_generator(straight / "checkpoints" / "step-4",

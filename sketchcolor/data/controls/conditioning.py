@@ -97,10 +97,11 @@ def input_channels(color_control: str, hint_config: HintConfig | None = None) ->
 
 
 def label_color_channels(color_control: str, hint_config: HintConfig) -> tuple[int, ...]:
-    """Which generator input channels hold the (spread) label colours: encode_hints puts them
-    right after the sketch; () where the control has no separate hint channels."""
+    """Which generator input channels hold the (spread) label colours and their mask:
+    encode_hints puts them right after the sketch; () where the control has no separate hint
+    channels."""
     if uses_hints(color_control) and hint_config.encoding == "channels":
-        return (3, 4, 5)
+        return (3, 4, 5, 6)
     return ()
 
 
