@@ -274,8 +274,8 @@ def split_by_output(flat: np.ndarray, output: np.ndarray, regions: np.ndarray,
                     free: np.ndarray) -> np.ndarray:  # fmt: skip
     """Where the network paints parts of one unlabelled region (`free` pixels) in clearly
     different colours, such as a figure joined to the white ground through a gap in its
-    outline, each part (connected, in one cell of the colour grid, at least OUTPUT_PART_SHARE
-    of the picture) takes its own median instead of the region's one colour.
+    outline, each part (connected, in one cell of the colour grid, its core at least
+    OUTPUT_PART_SHARE of the picture) takes its own median instead of the region's colour.
 
     The parts are connected components of equal (region, colour cell) pixels, found with
     scipy's graph components: ndimage.label only labels a binary image."""
@@ -297,7 +297,11 @@ def split_by_output(flat: np.ndarray, output: np.ndarray, regions: np.ndarray,
     graph = coo_matrix((np.ones(len(rows), bool), (rows, cols)), shape=(height * width,) * 2)
     _, parts = connected_components(graph, directed=False)
     parts = parts.reshape(height, width)
-    sizes = np.bincount(parts.ravel())
+    # A part counts by its core, the pixels whose 5 x 5 neighbourhood is all of it: the thin
+    # halo a network paints along an outline has none, a figure's fill has most of its own.
+    core = free & (ndimage.maximum_filter(key, size=5) == key)
+    core &= ndimage.minimum_filter(key, size=5) == key
+    sizes = np.bincount(parts[core], minlength=parts.max() + 1)
     big = free & (sizes[parts] >= min_area)
     if not big.any():
         return flat

@@ -339,9 +339,7 @@ def load_engines(run_dirs: list, shard_dir: Path, engine: str, device: torch.dev
                  onnx) -> tuple[list[tuple], int]:  # fmt: skip
     """(run folder, engine, run config) for each run, and the image size they were all
     trained at (runs of different sizes are refused)."""
-    from sketchcolor.inference.engines import load_engine
-
-    loaded = [(Path(run_dir), *load_engine(run_dir, engine, device, onnx=onnx)[:2])
+    loaded = [(Path(run_dir), *run_engine(Path(run_dir), shard_dir, engine, device, onnx))
               for run_dir in run_dirs]  # fmt: skip
     sizes = {image_size_of(config, shard_dir) for _, _, config in loaded}
     if len(sizes) != 1:
@@ -349,11 +347,32 @@ def load_engines(run_dirs: list, shard_dir: Path, engine: str, device: torch.dev
     return loaded, sizes.pop()
 
 
+def run_engine(run_dir: Path, shard_dir: Path, engine: str, device: torch.device, onnx):
+    """(engine, run config) of a run folder, or of a checkpoint (RUN/checkpoints/step-N,
+    rebuilt as its export would be, with the torch engine): a run's curve over training."""
+    from sketchcolor.inference.engines import TorchEngine, load_engine
+    from sketchcolor.runs import is_checkpoint_folder, load_checkpoint_generator
+
+    if not is_checkpoint_folder(run_dir):
+        return load_engine(run_dir, engine, device, onnx=onnx)[:2]
+    if engine != "torch":
+        raise SketchcolorError(f"{run_dir}: a checkpoint is measured with --engine torch")
+    generator, config = load_checkpoint_generator(run_dir, device, shard_dir=shard_dir)
+    return TorchEngine(generator, config, config.hint_config), config
+
+
+def run_name(run_dir: Path) -> str:
+    """A run's row name: its folder's; a checkpoint's, RUN@step-N."""
+    if run_dir.parent.name == "checkpoints":
+        return f"{run_dir.parent.parent.name}@{run_dir.name}"
+    return run_dir.name
+
+
 def run_rows(run_dir: Path, output: torch.Tensor, split: Split, labels: PersonLabels, count: int,
              flatten: bool) -> tuple[list[dict], dict[str, np.ndarray]]:  # fmt: skip
     """The run's row at `count` (with `flatten`, also its flattened outputs' row), and the
     uint8 outputs each row scored, by row name."""
-    name = run_dir.name
+    name = run_name(run_dir)
     output_u8 = to_uint8(output)
     rows = [row(name, count, scores(output, output_u8, split), run=str(run_dir))]
     outputs = {name: output_u8}
@@ -388,7 +407,7 @@ def measure_counts(loaded: list[tuple], split: Split, labels: PersonLabels,
             rows.extend(measured)
             if count == shown:
                 pictures.update((name, images[:examples]) for name, images in outputs.items())
-                checkerboard[run_dir.name] = stride_power(output) / truth_power
+                checkerboard[run_name(run_dir)] = stride_power(output) / truth_power
             work.update()
     work.close()
     return rows, checkerboard, pictures
@@ -431,6 +450,6 @@ def interactive_benchmark(
         loaded, data, labels, hint_counts, shown=shown, examples=examples, flatten=flatten,
         batch_size=batch_size, device=device,
     )  # fmt: skip
-    options = {run_dir.name: config.summary() for run_dir, _, config in loaded}
+    options = {run_name(run_dir): config.summary() for run_dir, _, config in loaded}
     return Benchmark(rows, checkerboard, len(data), tuple(hint_counts), pictures, shown, data,
                      labels, options)  # fmt: skip

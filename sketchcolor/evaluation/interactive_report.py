@@ -27,6 +27,7 @@ from sketchcolor.evaluation.interactive import (
     Benchmark,
     interactive_benchmark,
 )
+from sketchcolor.runs import is_checkpoint_folder
 from sketchcolor.util.files import atomic_output, create_output_folder, write_text_atomically
 
 INTERACTIVE_JSON = "results.json"
@@ -235,7 +236,8 @@ def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
     write_curve(benchmark, out_dir / INTERACTIVE_CURVE)
     write_examples(benchmark, out_dir / INTERACTIVE_EXAMPLES)
     for run in dict.fromkeys(r["run"] for r in benchmark.rows if "run" in r):
-        update_model_card(Path(run) / MODEL_CARD_FILE, card_section(benchmark, run))
+        if not is_checkpoint_folder(run):  # a checkpoint's folder holds what training saved
+            update_model_card(Path(run) / MODEL_CARD_FILE, card_section(benchmark, run))
     return payload
 
 

@@ -140,3 +140,12 @@ def test_an_unlabelled_region_keeps_the_parts_the_network_paints_apart():
     assert tuple(flat[51, 56]) == (250, 250, 250)
     labelled = flatten_colors(output, sketch, regions, [(20, 40, RED)])
     assert tuple(labelled[40, 36]) == RED and tuple(labelled[40, 58]) == RED  # a label rules
+
+
+def test_a_thin_halo_along_an_outline_takes_the_region_colour():
+    sketch = boxed_sketch(0)
+    output = np.full_like(sketch, 250)
+    output[1:-1, 33:35] = (120, 80, 40)  # a 2 px band along the dividing line, 124 px
+    output[1:-1, 60:62] = (120, 80, 40)
+    flat = flatten_colors(output, sketch, segment_regions(line_mask(sketch)), [])
+    assert tuple(flat[40, 34]) == (250, 250, 250) and tuple(flat[40, 61]) == (250, 250, 250)
