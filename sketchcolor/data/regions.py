@@ -270,12 +270,18 @@ OUTPUT_PART_SHARE = 0.003
 flattening (200 pixels at 256 px): smaller specks take the region's colour."""
 
 
+PART_COLOUR_DIFFERENCE = 32
+"""How far (largest channel difference) a part's colour must lie from its region's to keep it:
+a colour-grid cell's width."""
+
+
 def split_by_output(flat: np.ndarray, output: np.ndarray, regions: np.ndarray,
                     free: np.ndarray) -> np.ndarray:  # fmt: skip
     """Where the network paints parts of one unlabelled region (`free` pixels) in clearly
     different colours, such as a figure joined to the white ground through a gap in its
     outline, each part (connected, in one cell of the colour grid, its core at least
-    OUTPUT_PART_SHARE of the picture) takes its own median instead of the region's colour.
+    OUTPUT_PART_SHARE of the picture, its median more than PART_COLOUR_DIFFERENCE from the
+    region's colour) takes its own median instead of the region's colour.
 
     The parts are connected components of equal (region, colour cell) pixels, found with
     scipy's graph components: ndimage.label only labels a binary image."""
@@ -306,9 +312,12 @@ def split_by_output(flat: np.ndarray, output: np.ndarray, regions: np.ndarray,
     if not big.any():
         return flat
     numbered = np.where(big, parts + 1, 0)
-    medians = region_medians(output, numbered, count=int(numbered.max()))
+    medians = region_medians(output, numbered, count=int(numbered.max()))[numbered]
+    # Only a clearly different colour splits a region: a smooth output crossing a cell's
+    # border makes parts of nearly one colour.
+    apart = big & (np.abs(medians.astype(np.int16) - flat).max(-1) > PART_COLOUR_DIFFERENCE)
     flat = flat.copy()
-    flat[big] = medians[numbered[big]]
+    flat[apart] = medians[apart]
     return flat
 
 

@@ -78,7 +78,8 @@ def reference_scores(openmoji_shards, tmp_path_factory):
 
     run = train(small_run_config(openmoji_shards, tmp_path_factory.mktemp("runs") / "reference",
                                  model="R", color_control="reference", max_steps=STEPS,
-                                 hint_zero_fraction=0.5))  # fmt: skip
+                                 hint_zero_fraction=0.5, color_classes=0,
+                                 copy_labels=False))  # fmt: skip
     loaded, size = load_engines([run], openmoji_shards, "torch", torch.device("cpu"), None)
     (colorizer,) = check_colorizers(loaded, torch.device("cpu"))
     data = load_split(openmoji_shards, "val", size, None, "torch")

@@ -19,6 +19,7 @@ from sketchcolor.data.controls.conditioning import (
 from sketchcolor.data.regions import fill_labelled_regions, label_points, segment_regions
 from sketchcolor.evaluation.interactive import (
     colour_accuracy,
+    interactive_benchmark,
     person_labels,
     stride_power,
 )
@@ -139,6 +140,9 @@ def test_evaluate_hint_counts_writes_the_benchmark(spread_run, shard_dir, tmp_pa
     bucket = {row["labels"]: row for row in payload["rows"] if row["name"] == "paint bucket"}
     assert bucket[0]["accuracy"] < bucket[4]["accuracy"]  # labels colour their regions
     assert set(payload["checkerboard"]) == {"m1-hints"}
+    options = payload["options"]["m1-hints"]
+    assert options.startswith("model 1, width 1/16, resize upsampling, step 2, hints")
+    assert f"| m1-hints | {options} |" in (out / "results.md").read_text()
     for name in ("results.md", "results-labels.png", "examples.png"):
         assert (out / name).stat().st_size > 0
     card = (spread_run / "MODEL_CARD.md").read_text()
@@ -147,10 +151,20 @@ def test_evaluate_hint_counts_writes_the_benchmark(spread_run, shard_dir, tmp_pa
     assert "colour accuracy" in capsys.readouterr().out
 
 
+def test_a_checkpoint_scores_as_the_export_it_was_saved_with(spread_run, shard_dir):
+    common = dict(hint_counts=(0, 4), flatten=True, backend="torch", max_images=4)
+    exported = interactive_benchmark([spread_run], shard_dir, **common).rows
+    checkpoint = spread_run / "checkpoints" / "step-2"
+    saved = interactive_benchmark([checkpoint], shard_dir, **common).rows
+    assert [row["name"] for row in saved if row["labels"] == 4] == [
+        "paint bucket", "m1-hints@step-2", "m1-hints@step-2 + flatten"]  # fmt: skip
+    for first, second in zip(exported, saved, strict=True):
+        assert first["accuracy"] == pytest.approx(second["accuracy"], abs=1e-6)
+    assert not (checkpoint / "MODEL_CARD.md").exists()
+
+
 def test_onnxruntime_engine_scores_as_torch_does(spread_run, shard_dir):
     pytest.importorskip("onnxruntime")
-    from sketchcolor.evaluation.interactive import interactive_benchmark
-
     common = dict(hint_counts=(0, 4), max_images=4, backend="torch", flatten=True)
     by_torch = interactive_benchmark([spread_run], shard_dir, **common).rows
     by_onnx = interactive_benchmark([spread_run], shard_dir, engine="onnxruntime", **common).rows
