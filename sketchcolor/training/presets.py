@@ -70,8 +70,10 @@ SMALL_RUN = {
 """The small-run preset: the best CPU recipe measured so far (see the module docstring for how
 and why it differs from the paper). launch/configs/small-run.toml holds the same."""
 
-RECIPE_SUMMARY = ("strokes spread over their regions, 32 colour classes, a label copy gate, "
-                  "resize-conv, lr 1e-3, no adversarial term")
+RECIPE_SUMMARY = (
+    "strokes spread over their regions, 32 colour classes, a label copy gate, "
+    "resize-conv, lr 1e-3, no adversarial term"
+)
 """The recipe in words, as the quickstart prints it."""
 
 
