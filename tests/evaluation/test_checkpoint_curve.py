@@ -25,7 +25,7 @@ from sketchcolor.evaluation.report import RESULTS_CURVE
 from sketchcolor.runs import load_checkpoint_generator, load_run, run_checkpoints
 from sketchcolor.training.loop import train
 from sketchcolor.training.presets import small_run_config
-from tests.support.runs import write_standin_weights
+from tests.support.runs import logged_scalars, write_standin_weights
 
 STEPS, EVERY = 30, 10
 
@@ -37,18 +37,6 @@ def curve_run(shard_dir, tmp_path_factory) -> Path:
                               save_every=EVERY, keep_checkpoints=5, eval_every=EVERY,
                               eval_images=64, batch_size=4, log_every=EVERY)  # fmt: skip
     return train(config)
-
-
-def logged_scalars(run_dir: Path, tag: str) -> dict[int, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    values = {}
-    for events in run_dir.rglob("events.out.tfevents.*"):
-        accumulator = EventAccumulator(str(events))
-        accumulator.Reload()
-        if tag in accumulator.Tags()["scalars"]:
-            values.update({event.step: event.value for event in accumulator.Scalars(tag)})
-    return values
 
 
 def test_the_final_checkpoint_loads_as_the_export(curve_run, shard_dir):

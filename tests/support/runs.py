@@ -55,3 +55,16 @@ def constant_run(folder: Path, value: float) -> Path:
             parameter.fill_(value)
     save_generator(generator, folder, metadata={"color_control": "none", "image_size": 256})
     return folder
+
+
+def logged_scalars(run_dir: Path, tag: str) -> dict[int, float]:
+    """A run's logged values of one scalar (its tensorboard events), by step."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    values = {}
+    for events in run_dir.rglob("events.out.tfevents.*"):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        if tag in accumulator.Tags()["scalars"]:
+            values.update({event.step: event.value for event in accumulator.Scalars(tag)})
+    return values

@@ -12,6 +12,7 @@ from sketchcolor.models import load_generator
 from sketchcolor.runs import load_checkpoint_generator, read_run_config
 from sketchcolor.train import train
 from sketchcolor.training.presets import tiny_config
+from tests.support.runs import logged_scalars
 
 SETTINGS = dict(model="1", color_control="hints", hint_encoding="channels", hint_spread="regions",
                 color_classes=8, copy_labels=True, upsampling="resize", batch_size=4,
@@ -35,17 +36,4 @@ def test_colour_classes_and_the_copy_gate_train_resume_exactly_and_load(shard_di
     checkpoint, _ = load_checkpoint_generator(straight / "checkpoints" / "step-4",
                                               torch.device("cpu"), shard_dir=shard_dir)  # fmt: skip
     assert torch.equal(checkpoint.head.codebook, generator.head.codebook)
-    assert len(logged(straight, "train/loss_g_color_classes")) == 4
-
-
-def logged(run_dir, tag: str) -> list[float]:
-    """The values of one logged scalar, in step order."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    values = {}
-    for events in run_dir.rglob("events.out.tfevents.*"):
-        accumulator = EventAccumulator(str(events))
-        accumulator.Reload()
-        if tag in accumulator.Tags()["scalars"]:
-            values.update({event.step: event.value for event in accumulator.Scalars(tag)})
-    return [values[step] for step in sorted(values)]
+    assert len(logged_scalars(straight, "train/loss_g_color_classes")) == 4
