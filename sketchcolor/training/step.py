@@ -32,6 +32,24 @@ class StepInputs:
     """(B, 3, H, W) the real colour image, in [-1, 1]; the target."""
 
 
+def generate(generator: torch.nn.Module, generator_input: torch.Tensor):
+    """(picture, colour logits or None): our generators (through DDP or torch.compile) give
+    their head's logits; any other module is a plain picture-to-picture network."""
+    from accelerate.utils import extract_model_from_parallel
+
+    from sketchcolor.models.registry import Generator
+
+    if isinstance(extract_model_from_parallel(generator), Generator):
+        return generator(generator_input, with_logits=True)
+    return generator(generator_input), None
+
+
+def class_logits(color_logits: torch.Tensor | None) -> dict:
+    """The loss's colour-class argument, only when there are logits (any loss with the
+    paper's three arguments still fits a generator without classes)."""
+    return {} if color_logits is None else {"color_logits": color_logits}
+
+
 def set_requires_grad(model: torch.nn.Module, flag: bool) -> None:
     for parameter in model.parameters():
         parameter.requires_grad_(flag)
@@ -53,7 +71,7 @@ def train_step(
     scaler_g: G's own fp16 loss scaler (`generator_scaler`); None uses the Accelerator's.
     """
     # (B, 3, H, W), and (B, K, H, W) logits when the generator predicts colour classes
-    fake, color_logits = generator(inputs.generator_input, with_logits=True)
+    fake, color_logits = generate(generator, inputs.generator_input)
     if generator_loss.weights.adversarial == 0:
         return reconstruction_step(fake, inputs, optimizer_g, generator_loss, accelerator,
                                    scaler_g, color_logits)  # fmt: skip
@@ -72,7 +90,8 @@ def train_step(
     # Generator: frozen D, so G's backward neither computes nor accumulates D gradients.
     set_requires_grad(discriminator, False)
     fake_logits = discriminator(fake_pair)  # (B, 1)
-    loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color, color_logits)
+    loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color,
+                                   **class_logits(color_logits))  # fmt: skip
     backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
@@ -96,7 +115,8 @@ def reconstruction_step(
     """The generator update alone, for runs without the adversarial term (small CPU presets):
     the discriminator would only cost time, as no gradient of it would reach the generator."""
     zero_logits = fake.new_zeros(fake.shape[0], 1)  # weighted by 0: only keeps the loss's shape
-    loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color, color_logits)
+    loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color,
+                                   **class_logits(color_logits))  # fmt: skip
     backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
