@@ -104,7 +104,8 @@ class ModelConfig:
     0: the paper's RGB regression."""
     copy_labels: bool = False
     """Give the generator a per-pixel gate that copies the spread label colours of its input
-    into its output (hint controls with channel encoding; models/heads.py)."""
+    into its output (models/heads.py); controls without separate hint channels (none,
+    palette, the overlay encoding) have no labels to copy and get no gate."""
     ema: bool = False
     """Keep an exponential moving average of the generator; it becomes generator.safetensors."""
     ema_decay: float = 0.999
@@ -275,10 +276,6 @@ class TrainConfig:
         if not 0 <= model.color_classes <= MAX_COLOR_CLASSES:
             raise SketchcolorError(f"color_classes must be 0 (RGB) to {MAX_COLOR_CLASSES}, "
                                    f"got {model.color_classes}")  # fmt: skip
-        if model.copy_labels and not (model.color_control in ("hints", "mixed", "reference")
-                                      and self.hints.encoding == "channels"):  # fmt: skip
-            raise SketchcolorError("copy_labels copies hint labels: it needs --color hints, "
-                                   "mixed or reference with --hint-encoding channels")  # fmt: skip
         if not (model.width > 0 and optim.lr > 0 and self.loader.num_workers >= 0):
             raise SketchcolorError("width and lr must be positive and num_workers at least 0")
         if not (len(optim.betas) == 2 and all(0 <= beta < 1 for beta in optim.betas)):
