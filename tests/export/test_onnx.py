@@ -46,11 +46,13 @@ BATCHES = (1, 3)
 FULL_MATRIX = os.environ.get("SKETCHCOLOR_ONNX_FULL_MATRIX") == "1"
 PAIRS = [(model, control) for model in MODELS for control in CONTROLS
          if FULL_MATRIX or control == "mixed" or model == "1"] + [("R", "reference")]  # fmt: skip
+PAIRS.append(("1+heads", "hints"))  # the recipe's output: colour classes and the copy gate
+HEADS = {"classes": 8, "copy_channels": [3, 4, 5, 6]}
 
 
 def hint_config_for(model: str, control: str, size: int) -> HintConfig:
     """Both hint encodings and the region spreading (outside the graph) get covered."""
-    encoding = "channels" if control == "mixed" or model in ("2.2", "3") else "overlay"
+    encoding = "channels" if control == "mixed" or model in ("2.2", "3", "1+heads") else "overlay"
     spread = "regions" if (model, control) == ("1", "hints") else "none"
     return HintConfig.for_size(size, encoding=encoding, spread=spread, grid=8, label_size=16)
 
@@ -59,11 +61,14 @@ def make_run(folder: Path, model: str, control: str) -> Path:
     """A run folder as training exports it (config.json + generator.safetensors), with random
     weights and, for Model 1, BatchNorm statistics that are not the identity."""
     torch.manual_seed(0)
-    probe = create_generator(model, width=1 / 16)
+    name, head = model.removesuffix("+heads"), HEADS if model.endswith("+heads") else None
+    probe = create_generator(name, width=1 / 16)
     size = probe.size_multiple  # the smallest size the model takes
     hint_config = hint_config_for(model, control, size)
-    generator = create_generator(model, in_channels=input_channels(control, hint_config),
-                                 width=1 / 16)  # fmt: skip
+    generator = create_generator(name, in_channels=input_channels(control, hint_config),
+                                 width=1 / 16, head=head)  # fmt: skip
+    if head is not None:
+        generator.head.codebook.uniform_(-1, 1)
     for module in generator.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
