@@ -161,13 +161,14 @@ def run_config_of(config: TrainConfig, hint_config: HintConfig, **recorded) -> R
     """The RunConfig of a run trained with `config`: what its export's config.json says
     (`recorded`: step, images_seen), for validation during training and for checkpoints."""
     model = config.model
+    head = head_config(config)
     return RunConfig(
         model=canonical_name(model.name),
         color_control=model.color_control,
         in_channels=input_channels(model.color_control, hint_config),
         width=model.width,
         upsampling=model.upsampling,
-        head=head_config(config).to_dict() if head_config(config) != HeadConfig() else None,
+        head=head.to_dict() if head != HeadConfig() else None,
         hint_config=hint_config,
         image_size=model.size,
         ema=model.ema,

@@ -362,9 +362,12 @@ def run_engine(run_dir: Path, shard_dir: Path, engine: str, device: torch.device
 
 
 def run_name(run_dir: Path) -> str:
-    """A run's row name: its folder's; a checkpoint's, RUN@step-N."""
-    if run_dir.parent.name == "checkpoints":
-        return f"{run_dir.parent.parent.name}@{run_dir.name}"
+    """A run's row name: its folder's; a checkpoint's RUN@STEP, as evaluate's report names it."""
+    from sketchcolor.runs import CHECKPOINT_PREFIX, checkpoint_run_folder, is_checkpoint_folder
+
+    if is_checkpoint_folder(run_dir):
+        step = run_dir.name.removeprefix(CHECKPOINT_PREFIX)
+        return f"{checkpoint_run_folder(run_dir).name}@{step}"
     return run_dir.name
 
 

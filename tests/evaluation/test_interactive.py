@@ -157,7 +157,7 @@ def test_a_checkpoint_scores_as_the_export_it_was_saved_with(spread_run, shard_d
     checkpoint = spread_run / "checkpoints" / "step-2"
     saved = interactive_benchmark([checkpoint], shard_dir, **common).rows
     assert [row["name"] for row in saved if row["labels"] == 4] == [
-        "paint bucket", "m1-hints@step-2", "m1-hints@step-2 + flatten"]  # fmt: skip
+        "paint bucket", "m1-hints@2", "m1-hints@2 + flatten"]  # fmt: skip
     for first, second in zip(exported, saved, strict=True):
         assert first["accuracy"] == pytest.approx(second["accuracy"], abs=1e-6)
     assert not (checkpoint / "MODEL_CARD.md").exists()
