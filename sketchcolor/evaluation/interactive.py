@@ -371,19 +371,21 @@ def run_name(run_dir: Path) -> str:
     return run_dir.name
 
 
-def run_rows(run_dir: Path, output: torch.Tensor, split: Split, labels: PersonLabels, count: int,
+def run_rows(run_dir: Path, step: int | None, output: torch.Tensor, split: Split,
+             labels: PersonLabels, count: int,
              flatten: bool) -> tuple[list[dict], dict[str, np.ndarray]]:  # fmt: skip
     """The run's row at `count` (with `flatten`, also its flattened outputs' row), and the
-    uint8 outputs each row scored, by row name."""
+    uint8 outputs each row scored, by row name. Each row names its run folder and the
+    training step it was exported at (None: unknown)."""
     name = run_name(run_dir)
     output_u8 = to_uint8(output)
-    rows = [row(name, count, scores(output, output_u8, split), run=str(run_dir))]
+    where = {"run": str(run_dir), "step": step}
+    rows = [row(name, count, scores(output, output_u8, split), **where)]
     outputs = {name: output_u8}
     if flatten:
         flat = flattened(output_u8, split, labels, count)
         flat_name = f"{name}{FLATTEN_SUFFIX}"
-        rows.append(row(flat_name, count, scores(from_uint8(flat), flat, split),
-                        run=str(run_dir)))  # fmt: skip
+        rows.append(row(flat_name, count, scores(from_uint8(flat), flat, split), **where))
         outputs[flat_name] = flat
     return rows, outputs
 
@@ -406,7 +408,8 @@ def measure_counts(loaded: list[tuple], split: Split, labels: PersonLabels,
         work.update()
         for run_dir, run_engine, config in loaded:
             output = run_outputs(run_engine, config, split, labels, count, batch_size, device)
-            measured, outputs = run_rows(run_dir, output, split, labels, count, flatten)
+            measured, outputs = run_rows(run_dir, config.step, output, split, labels, count,
+                                        flatten)  # fmt: skip
             rows.extend(measured)
             if count == shown:
                 pictures.update((name, images[:examples]) for name, images in outputs.items())

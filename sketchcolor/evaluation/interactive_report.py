@@ -1,8 +1,10 @@
 """Writing the interactive benchmark's results into its output folder: results.json,
 results.md (one table per metric, colorizers by label counts), results-labels.png (colour
-accuracy and L1 against the number of labels, one line per colorizer), examples.png
-(sketches with their labels, the truth, the paint bucket and each run) and a section of each
-run's MODEL_CARD.md; each says whether the labels were dots or strokes.
+accuracy and L1 against the number of labels, one line per colorizer), results-steps.png
+(when a run was measured at several training steps, as RUN/checkpoints/step-N: colour
+accuracy against the step, a panel per label count), examples.png (sketches with their labels,
+the truth, the paint bucket and each run) and a section of each run's MODEL_CARD.md; each says
+whether the labels were dots or strokes.
 
 Usage: write_interactive(interactive_benchmark(runs, shards), Path("evaluation/"))
        interactive_evaluation(EvaluateConfig(runs=runs, data=shards, hint_counts="0,4,16"))
@@ -27,12 +29,13 @@ from sketchcolor.evaluation.interactive import (
     Benchmark,
     interactive_benchmark,
 )
-from sketchcolor.runs import is_checkpoint_folder
+from sketchcolor.runs import checkpoint_run_folder, is_checkpoint_folder
 from sketchcolor.util.files import atomic_output, create_output_folder, write_text_atomically
 
 INTERACTIVE_JSON = "results.json"
 INTERACTIVE_TABLE = "results.md"
 INTERACTIVE_CURVE = "results-labels.png"
+INTERACTIVE_STEPS = "results-steps.png"
 INTERACTIVE_EXAMPLES = "examples.png"
 MODEL_CARD_FILE = "MODEL_CARD.md"
 CARD_HEADING = "## Interactive colorization"
@@ -129,6 +132,59 @@ def write_curve(benchmark: Benchmark, path: Path) -> None:
     with atomic_output(path) as temporary:
         figure.savefig(temporary, dpi=100)
     plt.close(figure)
+
+
+def step_series(benchmark: Benchmark) -> dict[tuple[str, bool], dict[int, dict[int, float]]]:
+    """(run folder name, flattened) -> label count -> step -> colour accuracy, for every run
+    measured at two or more known steps (its checkpoints, and the run folder itself)."""
+    series = {}
+    for r in benchmark.rows:
+        if r.get("step") is None:
+            continue
+        run = Path(r["run"])
+        folder = checkpoint_run_folder(run) if is_checkpoint_folder(run) else run
+        key = (folder.name, r["name"].endswith(FLATTEN_SUFFIX))
+        series.setdefault(key, {}).setdefault(r["labels"], {})[r["step"]] = r["accuracy"]
+    return {key: counts for key, counts in series.items()
+            if len({step for steps in counts.values() for step in steps}) > 1}  # fmt: skip
+
+
+def write_step_curve(benchmark: Benchmark, path: Path) -> bool:
+    """Colour accuracy against the training step, a panel per label count: a line per run
+    (solid: the network alone, dashed: flattened), the paint bucket as a flat line. Written
+    only when some run was measured at several steps; returns whether it was."""
+    series = step_series(benchmark)
+    if not series:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = benchmark.hint_counts
+    figure, axes = plt.subplots(1, len(counts), figsize=(3.6 * len(counts), 3.8), squeeze=False)
+    colours = {}
+    for axis, count in zip(axes[0], counts, strict=True):
+        for (run, flat), by_count in series.items():
+            steps = sorted(by_count.get(count, {}))
+            colour = colours.setdefault(run, f"C{len(colours) % 10}")
+            axis.plot(steps, [by_count[count][s] for s in steps], marker="o", color=colour,
+                      linestyle="--" if flat else "-",
+                      label=f"{run}{FLATTEN_SUFFIX if flat else ''}")  # fmt: skip
+        bucket = value(benchmark, BUCKET, count, "accuracy")
+        if bucket is not None:
+            axis.axhline(bucket, color="black", linestyle=":", label=BUCKET)
+        axis.set_title(f"{count} labels")
+        axis.set_xlabel("training step")
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("colour accuracy")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="upper center", ncol=min(len(labels), 4), frameon=False)
+    figure.tight_layout(rect=(0, 0, 1, 0.84))
+    with atomic_output(path) as temporary:
+        figure.savefig(temporary, dpi=100)
+    plt.close(figure)
+    return True
 
 
 def labelled_sketch(benchmark: Benchmark, index: int) -> np.ndarray:
@@ -234,6 +290,7 @@ def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
     write_text_atomically(out_dir / INTERACTIVE_JSON, json.dumps(payload, indent=2) + "\n")
     write_text_atomically(out_dir / INTERACTIVE_TABLE, markdown(benchmark))
     write_curve(benchmark, out_dir / INTERACTIVE_CURVE)
+    write_step_curve(benchmark, out_dir / INTERACTIVE_STEPS)
     write_examples(benchmark, out_dir / INTERACTIVE_EXAMPLES)
     for run in dict.fromkeys(r["run"] for r in benchmark.rows if "run" in r):
         if not is_checkpoint_folder(run):  # a checkpoint's folder holds what training saved
@@ -243,12 +300,15 @@ def write_interactive(benchmark: Benchmark, out_dir: Path) -> dict:
 
 def interactive_evaluation(config: EvaluateConfig) -> Path:
     """`sketchcolor evaluate --hint-counts`: `interactive_benchmark` with an EvaluateConfig's
-    options, its outputs written into config.out; returns the table it wrote (results.md)."""
+    options (--all-checkpoints: each run folder's checkpoints, a curve over steps), its outputs
+    written into config.out; returns the table it wrote (results.md)."""
     from sketchcolor.data.storage.s3 import use_shard_cache
+    from sketchcolor.evaluation.evaluate import expand_checkpoints
 
     use_shard_cache(config.shard_cache)
+    runs = expand_checkpoints(config.runs) if config.all_checkpoints else list(config.runs)
     benchmark = interactive_benchmark(
-        list(config.runs), config.data, split=config.split, hint_counts=config.label_counts,
+        runs, config.data, split=config.split, hint_counts=config.label_counts,
         flatten=config.flatten, seed=config.seed, max_images=config.max_images,
         batch_size=config.batch_size, backend=config.backend, hint_shape=config.hint_shape,
         engine=config.engine, onnx=config.onnx,

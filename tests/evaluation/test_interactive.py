@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from sketchcolor.cli import main
 from sketchcolor.config import HintConfig
@@ -18,11 +19,13 @@ from sketchcolor.data.controls.conditioning import (
 )
 from sketchcolor.data.regions import fill_labelled_regions, label_points, segment_regions
 from sketchcolor.evaluation.interactive import (
+    Benchmark,
     colour_accuracy,
     interactive_benchmark,
     person_labels,
     stride_power,
 )
+from sketchcolor.evaluation.interactive_report import step_series, write_step_curve
 from sketchcolor.inference.flattening import flatten_picture
 from sketchcolor.util.images import from_uint8, to_uint8
 from tests.support.sketches import BLUE, RED, boxed_sketch, boxed_split
@@ -122,8 +125,9 @@ def spread_run(shard_dir, tmp_path_factory) -> Path:
 
     out = tmp_path_factory.mktemp("interactive") / "m1-hints"
     config = tiny_config(shard_dir, out, color_control="hints", max_steps=2, batch_size=2,
-                         save_every=2, sample_every=0, hint_placement="dots",
-                         hint_spread="regions", upsampling="resize")  # fmt: skip
+                         save_every=1, keep_checkpoints=2, sample_every=0,
+                         hint_placement="dots", hint_spread="regions",
+                         upsampling="resize")  # fmt: skip
     return train(config)
 
 
@@ -161,6 +165,39 @@ def test_a_checkpoint_scores_as_the_export_it_was_saved_with(spread_run, shard_d
     for first, second in zip(exported, saved, strict=True):
         assert first["accuracy"] == pytest.approx(second["accuracy"], abs=1e-6)
     assert not (checkpoint / "MODEL_CARD.md").exists()
+
+
+def test_all_checkpoints_draw_accuracy_against_the_step(spread_run, shard_dir, tmp_path):
+    out = tmp_path / "steps"
+    assert main(["evaluate", str(spread_run), "--all-checkpoints", "--data", str(shard_dir),
+                 "--hint-counts", "0,4", "--flatten", "--max-images", "4", "--out", str(out),
+                 "--backend", "torch"]) == 0  # fmt: skip
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    steps = {(row["name"], row.get("step")) for row in rows if row["labels"] == 4}
+    assert steps == {("paint bucket", None), ("m1-hints@1", 1), ("m1-hints@1 + flatten", 1),
+                     ("m1-hints@2", 2), ("m1-hints@2 + flatten", 2)}  # fmt: skip
+    with Image.open(out / "results-steps.png") as picture:
+        assert picture.size == (720, 380)  # a panel per label count
+    assert not (tmp_path / "bench" / "results-steps.png").exists()
+
+
+def test_step_series_follows_each_run_folder_over_its_checkpoints(tmp_path):
+    def measured(run, step, accuracy, flat=False, labels=4):
+        name = run.split("/")[-1] + (f"@{step}" if "checkpoints" in run else "")
+        return {"name": name + (" + flatten" if flat else ""), "labels": labels, "run": run,
+                "step": step, "accuracy": accuracy}  # fmt: skip
+
+    rows = [{"name": "paint bucket", "labels": 4, "accuracy": 0.6},
+            measured("a/checkpoints/step-10", 10, 0.3), measured("a/checkpoints/step-20", 20, 0.5),
+            measured("a/checkpoints/step-20", 20, 0.7, flat=True), measured("a", 30, 0.55),
+            measured("b", 30, 0.4)]  # fmt: skip
+    benchmark = Benchmark(rows, {}, 4, (4,), {}, 4, None, None)
+    assert step_series(benchmark) == {("a", False): {4: {10: 0.3, 20: 0.5, 30: 0.55}}}
+    assert write_step_curve(benchmark, tmp_path / "steps.png")
+    assert Image.open(tmp_path / "steps.png").size == (360, 380)
+    alone = Benchmark(rows[-1:], {}, 4, (4,), {}, 4, None, None)
+    assert not write_step_curve(alone, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
 
 
 def test_onnxruntime_engine_scores_as_torch_does(spread_run, shard_dir):
