@@ -78,6 +78,14 @@ class LossConfig:
     """Use the VGG16 feature loss (needs pretrained weights, see vgg_weights)."""
     vgg_weights: Path | None = None
     """VGG16 ImageNet weights file; None looks in the torch hub cache."""
+    class_rebalance: float = 0.5
+    """With color_classes: Zhang et al.'s lambda, how much of the uniform the class prior is
+    mixed with before it is inverted into the cross-entropy's class weights (0: weights 1 /
+    prior, rare colours count most; 1: every class alike, no rebalancing)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.class_rebalance <= 1.0:
+            raise SketchcolorError(f"class_rebalance must be in [0, 1], got {self.class_rebalance}")
 
 
 @dataclass(kw_only=True)

@@ -188,4 +188,4 @@ def build_color_classes(config: TrainConfig):
     if config.model.color_classes == 0:
         return None
     codebook, priors = color_codebook(config.data, config.model.color_classes)
-    return ColorClasses(codebook, rebalancing_weights(priors))
+    return ColorClasses(codebook, rebalancing_weights(priors, config.loss.class_rebalance))

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
+from sketchcolor.config.training import LossConfig
 from sketchcolor.data.controls.color_classes import (
     class_table,
     color_codebook,
@@ -12,6 +14,7 @@ from sketchcolor.data.controls.color_classes import (
     palette_colors,
     rebalancing_weights,
 )
+from sketchcolor.errors import SketchcolorError
 from sketchcolor.training.losses import color_class_loss
 from sketchcolor.util.images import cell_centres, color_cells
 
@@ -58,6 +61,26 @@ def test_rebalancing_favours_rare_colours_with_expectation_one():
     assert abs(float((priors * weights).sum()) - 1) < 1e-6
     mean_only = 1 / (0.5 * priors + 0.5 / 3)
     assert torch.allclose(weights, mean_only / (priors * mean_only).sum())
+
+
+def test_class_rebalance_sets_the_training_weights(shard_dir, tmp_path):
+    from sketchcolor.training.presets import tiny_config
+    from sketchcolor.training.setup import build_color_classes
+
+    config = tiny_config(shard_dir, tmp_path, color_classes=8)
+
+    def weights(mix=None):
+        if mix is not None:
+            config.loss.class_rebalance = mix
+        return build_color_classes(config).weights
+
+    _, priors = color_codebook(shard_dir, count=8)
+    assert torch.allclose(weights(), rebalancing_weights(priors, 0.5))  # Zhang's lambda
+    assert torch.allclose(weights(1.0), torch.ones(8))  # no rebalancing
+    inverse = weights(0.0)
+    assert torch.allclose(inverse / inverse[0], priors[0] / priors)
+    with pytest.raises(SketchcolorError, match="class_rebalance must be in"):
+        LossConfig(class_rebalance=1.5)
 
 
 def test_the_cross_entropy_rewards_the_true_colour_and_weighs_by_class():
