@@ -83,7 +83,14 @@ class LossConfig:
     mixed with before it is inverted into the cross-entropy's class weights (0: weights 1 /
     prior, rare colours count most; 1: every class alike, no rebalancing)."""
 
+    region_borders: float = 0.0
+    """How much more the pixel and colour-class losses weigh the pixels near a border of the
+    shards' trapped-ball regions (within 1/40 of the size: an outline and what a network
+    smears past it): weight 1 + this, averaged to 1 per batch; 0: every pixel alike."""
+
     def __post_init__(self) -> None:
+        if not self.region_borders >= 0:
+            raise SketchcolorError(f"region_borders must be >= 0, got {self.region_borders}")
         if not 0.0 <= self.class_rebalance <= 1.0:
             raise SketchcolorError(f"class_rebalance must be in [0, 1], got {self.class_rebalance}")
 

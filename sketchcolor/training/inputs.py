@@ -17,6 +17,8 @@ from sketchcolor.data.controls.conditioning import (
     draws_controls,
     simulated_controls,
 )
+from sketchcolor.errors import SketchcolorError
+from sketchcolor.training.losses import border_weights
 from sketchcolor.training.step import StepInputs
 
 
@@ -32,9 +34,12 @@ def step_inputs(
     seed: int,
     channels_last: bool = False,
     hint_device: torch.device | str | None = None,
+    region_borders: float = 0.0,
 ) -> tuple[StepInputs, Hints | None]:
     """The models' inputs for one batch; `seed` drives the simulated hint labels and, for the
     reference control, the augmented-self reference (data/controls/reference.py).
+    region_borders > 0: the losses weigh pixels near the shards' region borders that much
+    more (losses.border_weights); the shards must hold region maps.
 
     hint_device: where the hint draws happen (None: the batch's device, no host round trip).
     "cpu" gives the same hints on every device (CPU and CUDA generators give different
@@ -53,4 +58,11 @@ def step_inputs(
         generator_input = generator_input.contiguous(memory_format=torch.channels_last)
         sketch = sketch.contiguous(memory_format=torch.channels_last)
         color = color.contiguous(memory_format=torch.channels_last)
-    return StepInputs(generator_input=generator_input, sketch=sketch, color=color), hints
+    pixel_weights = None
+    if region_borders > 0:
+        if "regions" not in batch:
+            raise SketchcolorError("--region-borders needs the region maps in the shards; "
+                                   "write them again with `sketchcolor shards`")  # fmt: skip
+        pixel_weights = border_weights(batch["regions"], region_borders)
+    return StepInputs(generator_input=generator_input, sketch=sketch, color=color,
+                      pixel_weights=pixel_weights), hints  # fmt: skip

@@ -311,7 +311,7 @@ def micro_batch_step(config: TrainConfig, accelerator, run: Run, batch: dict) ->
     inputs, _ = step_inputs(
         batch, color_control=config.model.color_control, hint_config=run.hint_config,
         seed=mixed_seed(config.seed, progress.step, micro_batch, rank, 1),
-        channels_last=config.model.channels_last,
+        channels_last=config.model.channels_last, region_borders=config.loss.region_borders,
     )  # fmt: skip
     with accelerator.accumulate(run.generator, run.discriminator), accelerator.autocast():
         losses = train_step(

@@ -47,9 +47,30 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return (root_sum_of_squares(vertical) + root_sum_of_squares(horizontal)).mean()
 
 
-def pixel_loss(fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """The paper's PLL: mean |real - fake|."""
-    return F.l1_loss(fake.float(), real.float())
+def pixel_loss(fake: torch.Tensor, real: torch.Tensor,
+               pixel_weights: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """The paper's PLL: mean |real - fake|; with (B, 1, H, W) `pixel_weights` (mean 1), each
+    pixel's difference weighted."""
+    if pixel_weights is None:
+        return F.l1_loss(fake.float(), real.float())
+    return ((fake.float() - real.float()).abs() * pixel_weights).mean()
+
+
+BORDER_RADIUS_SHARE = 1 / 40
+"""How far from a region border `border_weights` reaches, as a share of the image side (6 px
+at 256): the outline's own width and a few pixels either side, where a halo is painted."""
+
+
+def border_weights(regions: torch.Tensor, extra: float) -> torch.Tensor:
+    """(B, H, W) region maps -> (B, 1, H, W) loss weights: 1 + `extra` within
+    BORDER_RADIUS_SHARE of a change of region, scaled to mean 1 over the batch (the loss keeps
+    its size). Two max pools on the device: the smallest and largest id in each window."""
+    radius = max(1, round(BORDER_RADIUS_SHARE * regions.shape[-1]))
+    ids = regions.unsqueeze(1).float()
+    window = dict(kernel_size=2 * radius + 1, stride=1, padding=radius)
+    near = F.max_pool2d(ids, **window) != -F.max_pool2d(-ids, **window)
+    weights = 1.0 + extra * near.float()
+    return weights / weights.mean()
 
 
 def adversarial_loss(logits: torch.Tensor, *, real: bool) -> torch.Tensor:
@@ -171,15 +192,19 @@ def feature_loss(features: nn.Module, fake: torch.Tensor, real: torch.Tensor) ->
 
 
 def color_class_loss(logits: torch.Tensor, real: torch.Tensor, table: torch.Tensor,
-                     weights: torch.Tensor) -> torch.Tensor:  # fmt: skip
+                     weights: torch.Tensor,
+                     pixel_weights: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """Zhang et al.'s class-rebalanced cross-entropy: (B, K, H, W) logits against each real
     pixel's class (its colour-grid cell's, `table`), each pixel weighted by its class's
-    weight, averaged."""
+    weight (and by `pixel_weights`, (B, 1, H, W), when given), averaged."""
     from sketchcolor.data.controls.color_classes import color_targets
 
     targets = color_targets(real, table)  # (B, H, W)
     losses = F.cross_entropy(logits.float(), targets, reduction="none")  # (B, H, W)
-    return (losses * weights.to(losses.device)[targets]).mean()
+    losses = losses * weights.to(losses.device)[targets]
+    if pixel_weights is not None:
+        losses = losses * pixel_weights[:, 0]
+    return losses.mean()
 
 
 class ColorClasses(nn.Module):
@@ -200,7 +225,8 @@ class GeneratorLoss(nn.Module):
     """c1 * BCE + c2 * L1 + c3 * FLL + c4 * TV (+ the colour classes' cross-entropy when the
     generator predicts them); FLL is skipped when `features` is None.
 
-    Called as `loss_fn(fake_logits, fake, real, color_logits) -> (total, parts)`, where
+    Called as `loss_fn(fake_logits, fake, real, color_logits, pixel_weights) -> (total,
+    parts)` (pixel_weights: (B, 1, H, W) of mean 1 for the pixel and class terms), where
     `parts` maps "adversarial", "pixel", "total_variation" (and "feature", "color_classes"
     when used) to the detached, unweighted terms.
     """
@@ -218,17 +244,19 @@ class GeneratorLoss(nn.Module):
         fake: torch.Tensor,
         real: torch.Tensor,
         color_logits: torch.Tensor | None = None,
+        pixel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         terms = {
             "adversarial": (self.weights.adversarial, adversarial_loss(fake_logits, real=True)),
-            "pixel": (self.weights.pixel, pixel_loss(fake, real)),
+            "pixel": (self.weights.pixel, pixel_loss(fake, real, pixel_weights)),
             "total_variation": (self.weights.total_variation, total_variation(fake)),
         }
         if self.features is not None and self.weights.feature > 0:
             terms["feature"] = (self.weights.feature, feature_loss(self.features, fake, real))
         if color_logits is not None:
             classes = self.color_classes
-            loss = color_class_loss(color_logits, real, classes.table, classes.weights)
+            loss = color_class_loss(color_logits, real, classes.table, classes.weights,
+                                    pixel_weights)  # fmt: skip
             terms["color_classes"] = (self.weights.color_classes, loss)
         total = sum(weight * value for weight, value in terms.values())
         parts = {name: value.detach() for name, (_, value) in terms.items()}

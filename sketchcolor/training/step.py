@@ -30,6 +30,9 @@ class StepInputs:
     """(B, 3, H, W) the line art, in [-1, 1]; the discriminator's condition."""
     color: torch.Tensor
     """(B, 3, H, W) the real colour image, in [-1, 1]; the target."""
+    pixel_weights: torch.Tensor | None = None
+    """(B, 1, H, W) weights of the pixel and colour-class losses, mean 1 (region borders
+    weigh more: losses.border_weights); None: every pixel alike."""
 
 
 def generate(generator: torch.nn.Module, generator_input: torch.Tensor):
@@ -44,10 +47,11 @@ def generate(generator: torch.nn.Module, generator_input: torch.Tensor):
     return generator(generator_input), None
 
 
-def class_logits(color_logits: torch.Tensor | None) -> dict:
-    """The loss's colour-class argument, only when there are logits (any loss with the
-    paper's three arguments still fits a generator without classes)."""
-    return {} if color_logits is None else {"color_logits": color_logits}
+def loss_extras(color_logits: torch.Tensor | None, inputs: StepInputs) -> dict:
+    """The loss's colour-class logits and pixel weights, each only when there is one (any
+    loss with the paper's three arguments still fits a run that uses neither)."""
+    extras = {"color_logits": color_logits, "pixel_weights": inputs.pixel_weights}
+    return {name: value for name, value in extras.items() if value is not None}
 
 
 def set_requires_grad(model: torch.nn.Module, flag: bool) -> None:
@@ -91,7 +95,7 @@ def train_step(
     set_requires_grad(discriminator, False)
     fake_logits = discriminator(fake_pair)  # (B, 1)
     loss_g, parts = generator_loss(fake_logits.float(), fake.float(), inputs.color,
-                                   **class_logits(color_logits))  # fmt: skip
+                                   **loss_extras(color_logits, inputs))  # fmt: skip
     backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)
@@ -116,7 +120,7 @@ def reconstruction_step(
     the discriminator would only cost time, as no gradient of it would reach the generator."""
     zero_logits = fake.new_zeros(fake.shape[0], 1)  # weighted by 0: only keeps the loss's shape
     loss_g, parts = generator_loss(zero_logits.float(), fake.float(), inputs.color,
-                                   **class_logits(color_logits))  # fmt: skip
+                                   **loss_extras(color_logits, inputs))  # fmt: skip
     backward(accelerator, loss_g, scaler_g)
     optimizer_g.step()
     optimizer_g.zero_grad(set_to_none=True)

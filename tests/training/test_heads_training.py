@@ -37,3 +37,19 @@ def test_colour_classes_and_the_copy_gate_train_resume_exactly_and_load(shard_di
                                               torch.device("cpu"), shard_dir=shard_dir)  # fmt: skip
     assert torch.equal(checkpoint.head.codebook, generator.head.codebook)
     assert len(logged_scalars(straight, "train/loss_g_color_classes")) == 4
+
+
+def test_region_borders_weigh_the_losses_of_a_run(shard_dir, tmp_path):
+    """The same first step (same weights, batch and labels) with and without the weighting:
+    only the weighted losses differ."""
+    logged = {}
+    for name, weight in (("plain", 0.0), ("borders", 4.0)):
+        config = tiny_config(shard_dir, tmp_path / name, max_steps=1, **SETTINGS)
+        config.loss.region_borders = weight
+        run = train(config)
+        logged[name] = {tag: logged_scalars(run, f"train/loss_g_{tag}")[1]
+                        for tag in ("pixel", "color_classes", "total_variation")}  # fmt: skip
+    plain, borders = logged["plain"], logged["borders"]
+    assert borders["total_variation"] == plain["total_variation"]  # same picture
+    assert borders["pixel"] != plain["pixel"]
+    assert borders["color_classes"] != plain["color_classes"]

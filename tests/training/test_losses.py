@@ -16,6 +16,7 @@ from sketchcolor.training.losses import (
     VGG16_FILE,
     GeneratorLoss,
     VGG16Features,
+    border_weights,
     default_vgg16_path,
     discriminator_loss,
     feature_loss,
@@ -51,6 +52,41 @@ def test_pixel_loss_by_hand():
     fake = torch.tensor([0.0, 1.0, -1.0, 0.5]).view(1, 1, 2, 2)
     real = torch.tensor([1.0, 1.0, 1.0, 0.0]).view(1, 1, 2, 2)
     assert pixel_loss(fake, real).item() == pytest.approx((1 + 0 + 2 + 0.5) / 4)
+
+
+def test_border_weights_raise_the_pixels_beside_a_region_change_by_hand():
+    regions = torch.zeros(1, 16, 16, dtype=torch.int32)
+    regions[:, :, 8:] = 3  # two regions meeting between columns 7 and 8; radius 1 at 16 px
+    weights = border_weights(regions, extra=3.0)
+    assert weights.shape == (1, 1, 16, 16)
+    near = torch.zeros(16, dtype=torch.bool)
+    near[7:9] = True  # the two columns within one pixel of the change
+    raw = 1 + 3 * near.float()  # 4 beside the border, 1 elsewhere; mean (2 * 4 + 14) / 16
+    assert torch.allclose(weights[0, 0], (raw / raw.mean()).expand(16, 16))
+    assert weights.mean().item() == pytest.approx(1.0)
+    fake, real = torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 16)
+    fake[..., 7] = 1.0  # an error on the border column counts 4 / 1.375 as much
+    assert pixel_loss(fake, real, weights).item() == pytest.approx(
+        pixel_loss(fake, real).item() * 4 / raw.mean().item()
+    )
+
+
+def test_step_inputs_weigh_the_borders_of_the_stored_regions_and_need_them():
+    from sketchcolor.config import HintConfig
+    from sketchcolor.training.inputs import step_inputs
+
+    regions = torch.zeros(2, 32, 32, dtype=torch.int32)
+    regions[:, 16:] = 1
+    batch = {"sketch": torch.ones(2, 3, 32, 32), "color": torch.zeros(2, 3, 32, 32),
+             "regions": regions}  # fmt: skip
+    common = dict(color_control="none", hint_config=HintConfig(), seed=0)
+    plain, _ = step_inputs(batch, **common)
+    assert plain.pixel_weights is None
+    weighted, _ = step_inputs(batch, region_borders=2.0, **common)
+    assert torch.equal(weighted.pixel_weights, border_weights(regions, 2.0))
+    del batch["regions"]
+    with pytest.raises(SketchcolorError, match="region maps in the shards"):
+        step_inputs(batch, region_borders=2.0, **common)
 
 
 def test_feature_loss_is_the_batch_mean_of_euclidean_distances():
