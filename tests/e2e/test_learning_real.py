@@ -47,15 +47,20 @@ def benchmark(openmoji_shards, tmp_path_factory):
 
 
 def test_spread_labels_colour_their_regions_on_real_line_art(benchmark):
-    """Measured: colour accuracy of the network alone 0.076 without labels, 0.228 with 16
-    (3.0x). Asserted: 16 labels at least double it and reach 0.15, so a model that ignores
-    its labels (the same accuracy with and without) fails."""
+    """The recipe's heads (32 colour classes and the label copy gate). Measured: colour
+    accuracy of the network alone 0.028 without labels, 0.750 with 16; the same run with the
+    paper's RGB output (color_classes=0, copy_labels=False) 0.064 and 0.273, the paint
+    bucket 0.727 at 16. Asserted: 16 labels reach 0.6 (the gate puts a label's exact colour in
+    its region; the RGB output blurs it to a third of that), and at least double the accuracy
+    without labels, so a model that ignores its labels fails. The colour classes' fills
+    without labels come later than 200 steps (docs/learning.md section 8: 0.12-0.21 from 300
+    to 1,200 steps on the quickstart's data), so they are not asserted here."""
     alone, labelled = benchmark[("hints", 0)]["accuracy"], benchmark[("hints", 16)]["accuracy"]
-    assert labelled >= max(2 * alone, 0.15), (alone, labelled)
+    assert labelled >= max(2 * alone, 0.6), (alone, labelled)
 
 
 def test_flattening_beats_the_paint_bucket_on_real_line_art(benchmark):
-    """Measured at 16 labels: the bucket 0.703, the run flattened 0.810 (no fill leaks through
+    """Measured at 16 labels: the bucket 0.727, the run flattened 0.806 (no fill leaks through
     a gap, and two labels in one region each colour their side). Asserted: flattened at least
     the bucket's accuracy."""
     bucket = benchmark[("paint bucket", 16)]["accuracy"]
