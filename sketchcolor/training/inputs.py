@@ -62,7 +62,7 @@ def step_inputs(
     if region_borders > 0:
         if "regions" not in batch:
             raise SketchcolorError("--region-borders needs the region maps in the shards; "
-                                   "write them again with `sketchcolor shards`")  # fmt: skip
+                                   "add them with `sketchcolor shards --add-regions SHARDS`")  # fmt: skip
         pixel_weights = border_weights(batch["regions"], region_borders)
     return StepInputs(generator_input=generator_input, sketch=sketch, color=color,
                       pixel_weights=pixel_weights), hints  # fmt: skip
