@@ -5,7 +5,7 @@ scored on warped frames with their own colours and another sketch's as the refer
 
 The pairs are 240 emoji spread over the collection at 128 px (trained at 256 px, as Model 1
 needs); numbers in the docstrings were measured on the 2-core CPU of the development VM: about
-11 min for the module (600 steps of the hints recipe, 200 of model R, the benchmarks). Skipped
+13 min for the module (600 steps of the hints recipe, 200 of model R, the benchmarks). Skipped
 without the openmoji extra.
 """
 
