@@ -402,6 +402,21 @@ def checkpoint_run_folder(checkpoint_dir: Path) -> Path:
     return Path(checkpoint_dir).parent.parent
 
 
+def run_folder_of(path: str | Path) -> Path:
+    """The run folder of a run folder (itself) or of one of its checkpoints."""
+    path = Path(path)
+    return checkpoint_run_folder(path) if is_checkpoint_folder(path) else path
+
+
+def run_label(path: str | Path) -> str:
+    """ "model-1-hints" for a run folder, "model-1-hints@300" for its checkpoint step-300:
+    how every report names a run."""
+    path = Path(path)
+    if is_checkpoint_folder(path):
+        return f"{checkpoint_run_folder(path).name}@{path.name.removeprefix(CHECKPOINT_PREFIX)}"
+    return path.name
+
+
 @dataclass(kw_only=True)
 class TrainingProgress:
     """Where a run stands (a checkpoint's progress.json): optimizer steps done and the
@@ -548,8 +563,7 @@ class InferenceRun:
 
     def run_folder(self) -> Path:
         """The run folder this came from (a checkpoint's run)."""
-        source = self.source
-        return checkpoint_run_folder(source) if is_checkpoint_folder(source) else source
+        return run_folder_of(self.source)
 
 
 def load_inference_run(run_dir: str | Path, data: str | Path | None = None) -> InferenceRun:

@@ -41,7 +41,6 @@ from sketchcolor.evaluation.report import RunResult, results_payload, write_outp
 from sketchcolor.runs import (
     RunConfig,
     check_run,
-    checkpoint_run_folder,
     generate,
     image_size_of,
     is_checkpoint_folder,
@@ -49,7 +48,9 @@ from sketchcolor.runs import (
     load_run,
     read_checkpoint_config,
     run_checkpoints,
+    run_folder_of,
     run_hints,
+    run_label,
     run_reference,
 )
 from sketchcolor.util import metrics
@@ -262,7 +263,7 @@ def evaluate_run(run_dir: Path, setup: EvaluationSetup) -> RunResult:
     control = config.color_control
     return RunResult(
         run=str(run_dir),
-        run_folder=str(checkpoint_run_folder(run_dir) if checkpoint else run_dir),
+        run_folder=str(run_folder_of(run_dir)),
         step=config.step,
         checkpoint=checkpoint,
         parameters=sum(parameter.numel() for parameter in generator.parameters()),
@@ -276,13 +277,6 @@ def evaluate_run(run_dir: Path, setup: EvaluationSetup) -> RunResult:
         l1=mean_or_nan(l1),
         images=len(psnr),
     )
-
-
-def run_label(path: Path) -> str:
-    """ "model-1-hints" for a run folder, "model-1-hints@300" for its checkpoint step-300."""
-    if is_checkpoint_folder(path):
-        return f"{checkpoint_run_folder(path).name}@{path.name.split('-')[-1]}"
-    return path.name
 
 
 # ----------------------------------------------------------------------------- all runs

@@ -45,7 +45,7 @@ from sketchcolor.data.controls.strokes import (
 )
 from sketchcolor.data.regions import flatten_colors, line_mask, paint_bucket, segment_regions
 from sketchcolor.errors import SketchcolorError
-from sketchcolor.runs import RunConfig, image_size_of, sample_seed
+from sketchcolor.runs import RunConfig, image_size_of, run_label, sample_seed
 from sketchcolor.util import metrics
 from sketchcolor.util.images import from_uint8, to_uint8
 
@@ -361,23 +361,13 @@ def run_engine(run_dir: Path, shard_dir: Path, engine: str, device: torch.device
     return TorchEngine(generator, config, config.hint_config), config
 
 
-def run_name(run_dir: Path) -> str:
-    """A run's row name: its folder's; a checkpoint's RUN@STEP, as evaluate's report names it."""
-    from sketchcolor.runs import CHECKPOINT_PREFIX, checkpoint_run_folder, is_checkpoint_folder
-
-    if is_checkpoint_folder(run_dir):
-        step = run_dir.name.removeprefix(CHECKPOINT_PREFIX)
-        return f"{checkpoint_run_folder(run_dir).name}@{step}"
-    return run_dir.name
-
-
 def run_rows(run_dir: Path, step: int | None, output: torch.Tensor, split: Split,
              labels: PersonLabels, count: int,
              flatten: bool) -> tuple[list[dict], dict[str, np.ndarray]]:  # fmt: skip
     """The run's row at `count` (with `flatten`, also its flattened outputs' row), and the
     uint8 outputs each row scored, by row name. Each row names its run folder and the
     training step it was exported at (None: unknown)."""
-    name = run_name(run_dir)
+    name = run_label(run_dir)
     output_u8 = to_uint8(output)
     where = {"run": str(run_dir), "step": step}
     rows = [row(name, count, scores(output, output_u8, split), **where)]
@@ -413,7 +403,7 @@ def measure_counts(loaded: list[tuple], split: Split, labels: PersonLabels,
             rows.extend(measured)
             if count == shown:
                 pictures.update((name, images[:examples]) for name, images in outputs.items())
-                checkerboard[run_name(run_dir)] = stride_power(output) / truth_power
+                checkerboard[run_label(run_dir)] = stride_power(output) / truth_power
             work.update()
     work.close()
     return rows, checkerboard, pictures
@@ -456,6 +446,6 @@ def interactive_benchmark(
         loaded, data, labels, hint_counts, shown=shown, examples=examples, flatten=flatten,
         batch_size=batch_size, device=device,
     )  # fmt: skip
-    options = {run_name(run_dir): config.summary() for run_dir, _, config in loaded}
+    options = {run_label(run_dir): config.summary() for run_dir, _, config in loaded}
     return Benchmark(rows, checkerboard, len(data), tuple(hint_counts), pictures, shown, data,
                      labels, options)  # fmt: skip

@@ -29,7 +29,7 @@ from sketchcolor.evaluation.interactive import (
     Benchmark,
     interactive_benchmark,
 )
-from sketchcolor.runs import checkpoint_run_folder, is_checkpoint_folder
+from sketchcolor.runs import is_checkpoint_folder, run_folder_of
 from sketchcolor.util.files import atomic_output, create_output_folder, write_text_atomically
 
 INTERACTIVE_JSON = "results.json"
@@ -141,9 +141,7 @@ def step_series(benchmark: Benchmark) -> dict[tuple[str, bool], dict[int, dict[i
     for r in benchmark.rows:
         if r.get("step") is None:
             continue
-        run = Path(r["run"])
-        folder = checkpoint_run_folder(run) if is_checkpoint_folder(run) else run
-        key = (folder.name, r["name"].endswith(FLATTEN_SUFFIX))
+        key = (run_folder_of(r["run"]).name, r["name"].endswith(FLATTEN_SUFFIX))
         series.setdefault(key, {}).setdefault(r["labels"], {})[r["step"]] = r["accuracy"]
     return {key: counts for key, counts in series.items()
             if len({step for steps in counts.values() for step in steps}) > 1}  # fmt: skip
